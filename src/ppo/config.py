@@ -1,0 +1,143 @@
+"""Settings for PPO, one frozen dataclass. Defaults are the original ReFT's N-CoT settings (Luong et al. 2024,
+`lqtrung1998/mwp_ReFT`) except where a comment says "departure"; the README lists every departure.
+
+Each field's docstring doubles as its `--help` text (see `ppo.cli`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Reinforced fine-tuning with PPO: sample chains of thought, reward correct answers, update."""
+
+    # --- models ---
+    model: str = "smollm2-135m"
+    """Policy to train: `smollm2-135m` (offline default), a local folder or a hub id."""
+    ref_model: str | None = None
+    """Frozen reference for the KL penalty; None means a frozen copy of the initial policy (the original)."""
+    critic: Literal["shared", "separate"] = "shared"
+    """Value head on the policy's own trunk (original), or on a separate copy of the trunk (2x compute)."""
+    device: str = "auto"
+    """Device: auto (GPU if present), cpu, cuda, cuda:1, ..."""
+    dtype: str = "auto"
+    """auto = bf16 on GPU, fp32 on CPU; or float32, bfloat16, float16."""
+
+    # --- data ---
+    data_dir: str | None = None
+    """Folder with train.jsonl/test.jsonl (GSM8K format); None loads openai/gsm8k from the hub."""
+    prompt_template: Literal["reft", "chat"] = "reft"
+    """reft = "Question:\\n{q}\\nAnswer reasoning:\\n" (original); chat = the tokenizer's chat template."""
+    max_questions: int | None = None
+    """Use only the first N training questions (for quick runs)."""
+
+    # --- rollout ---
+    rollout_batch_size: int = 32
+    """Questions sampled per PPO step (original: 32 for 7B models)."""
+    samples_per_prompt: int = 1
+    """Completions sampled per question (original: 1)."""
+    max_prompt_len: int = 300
+    """Prompts longer than this many tokens are skipped when the data is loaded (original: 300)."""
+    max_new_tokens: int = 400
+    """Response length limit (original: 700 tokens in all, prompt included)."""
+    temperature: float = 1.0
+    """Sampling temperature; the same scaling is applied to the policy, old-policy and reference log-probs."""
+    top_k: int = 0
+    """Top-k sampling, 0 = off (original: off). The log-probs stay those of the full tempered distribution."""
+    top_p: float = 1.0
+    """Nucleus sampling, 1.0 = off (original: off). Same caveat as top_k."""
+
+    # --- reward ---
+    correct_score: float = 1.0
+    """Score when the extracted answer matches the gold answer."""
+    partial_score: float = 0.1
+    """Score when an answer was extracted but is wrong (original: 0.1 on numeric data)."""
+    answer_tolerance: float = 1e-2
+    """Absolute tolerance for a numeric match."""
+    missing_eos_score: float | None = None
+    """If set, responses cut at max_new_tokens get this score instead of being scored on their text."""
+
+    # --- KL penalty ---
+    kl_coef: float = 0.05
+    """beta, the per-token KL penalty weight (original: 0.05 N-CoT, 0.01 P-CoT)."""
+    kl_estimator: Literal["k1", "k2", "k3"] = "k1"
+    """KL estimator on the sampled tokens; k1 = logpi_old - logpi_ref (original)."""
+    adaptive_kl: bool = False
+    """Steer beta towards kl_target (Ziegler et al. 2019) instead of keeping it fixed (original: fixed)."""
+    kl_target: float = 6.0
+    """Target sequence KL for the adaptive controller."""
+    kl_horizon: int = 10000
+    """Horizon of the adaptive controller, in sampled sequences."""
+
+    # --- advantages ---
+    gamma: float = 1.0
+    """Discount (the code's gamma; the paper's text swaps the names)."""
+    lam: float = 0.95
+    """GAE lambda."""
+    whiten_advantages: bool = True
+    """Whiten advantages over all valid tokens of the rollout (mean removed, not added back)."""
+
+    # --- PPO update ---
+    ppo_epochs: int = 2
+    """Passes over each rollout batch."""
+    mini_batch_size: int = 32
+    """Sequences per optimizer step."""
+    micro_batch_size: int = 4
+    """Sequences per forward/backward pass; gradients accumulate up to mini_batch_size."""
+    clip_eps: float = 0.2
+    """Policy ratio clip."""
+    value_clip_eps: float = 0.2
+    """Value clip around the rollout values."""
+    vf_coef: float = 5.0
+    """Weight of the value loss: L = L_policy + vf_coef * L_value - entropy_coef * H."""
+    entropy_coef: float = 0.0
+    """Entropy bonus weight (original: none)."""
+    loss_aggregation: Literal["seq_mean_token_mean", "token_mean"] = "seq_mean_token_mean"
+    """Token mean per sequence then batch mean (original), or one mean over all tokens."""
+
+    # --- optimiser ---
+    lr: float = 3e-7
+    """AdamW learning rate, constant (original: 3e-7 for 7B; 3e-6 for small models)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm."""
+
+    # --- run ---
+    steps: int = 100
+    """PPO steps (rollout + update) to run."""
+    seed: int = 0
+    """Seed for data order, sampling and minibatches."""
+    output_dir: str = "runs/ppo"
+    """Where settings, metrics and checkpoints go."""
+    save_every: int = 0
+    """Save a checkpoint every N steps (0 = only at the end)."""
+
+    @property
+    def rollouts_per_step(self) -> int:
+        """Sequences sampled per PPO step."""
+        return self.rollout_batch_size * self.samples_per_prompt
+
+    def __post_init__(self) -> None:
+        n = self.rollouts_per_step
+        if n % self.mini_batch_size:
+            raise ValueError(f"rollout_batch_size * samples_per_prompt = {self.rollout_batch_size} * "
+                             f"{self.samples_per_prompt} = {n} is not a multiple of mini_batch_size = "
+                             f"{self.mini_batch_size}")
+        if self.mini_batch_size % self.micro_batch_size:
+            raise ValueError(f"mini_batch_size = {self.mini_batch_size} is not a multiple of "
+                             f"micro_batch_size = {self.micro_batch_size}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (got {self.temperature}); use greedy evaluation instead")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1] (got {self.top_p})")
+        positive = {"rollout_batch_size": self.rollout_batch_size, "samples_per_prompt": self.samples_per_prompt,
+                    "max_new_tokens": self.max_new_tokens, "ppo_epochs": self.ppo_epochs, "steps": self.steps,
+                    "micro_batch_size": self.micro_batch_size, "kl_horizon": self.kl_horizon}
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1 (got {value})")
+        if self.kl_coef < 0 or self.top_k < 0:
+            raise ValueError(f"kl_coef and top_k must be >= 0 (got {self.kl_coef}, {self.top_k})")

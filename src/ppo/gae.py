@@ -1,0 +1,49 @@
+"""Generalized Advantage Estimation (Schulman et al. 2016) and masked whitening.
+
+Shapes: B = rollouts, T = response length.
+"""
+from __future__ import annotations
+
+import torch
+
+from .masked import masked_mean, masked_var
+
+
+@torch.no_grad()
+def compute_gae(rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.Tensor,
+                gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Advantages and returns by the backward GAE recursion.
+
+        delta_t = r_t + gamma * V_{t+1} - V_t          (V after EOS = 0: the episode ends there)
+        A_t     = delta_t + gamma * lam * A_{t+1}
+        R_t     = A_t + V_t                            (the value target)
+
+    The paper's text swaps the names of gamma and lambda; the original code (gamma = 1, lam = 0.95) is followed.
+
+    Shape: rewards, values, response_mask (B, T) -> advantages, returns (B, T), zero on padding.
+    """
+    T = rewards.shape[1]
+    advantages = torch.zeros_like(rewards)                                   # (B, T)
+    next_value = torch.zeros_like(rewards[:, 0])                             # (B,)
+    next_advantage = torch.zeros_like(rewards[:, 0])                         # (B,)
+    for t in reversed(range(T)):
+        # The mask of t+1 zeroes V_{t+1} and A_{t+1} past the last valid token (the terminal state).
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        advantages[:, t] = delta + gamma * lam * next_advantage
+        next_value = values[:, t] * response_mask[:, t]
+        next_advantage = advantages[:, t] * response_mask[:, t]
+    advantages = advantages * response_mask
+    returns = (advantages + values) * response_mask
+    return advantages, returns
+
+
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / sqrt(var + eps) over the valid tokens only; padding stays 0.
+
+    As in the original, the mean is removed and not added back. With fewer than two valid tokens the variance is
+    undefined, so the values are only centred (which makes a single token 0).
+    """
+    centered = (x - masked_mean(x, mask)) * mask
+    if mask.sum() < 2:
+        return centered
+    return centered * torch.rsqrt(masked_var(x, mask) + eps)

@@ -1,0 +1,52 @@
+"""Reductions over the valid tokens of a padded batch.
+
+Every tensor of per-token quantities comes with a float `*_mask` of the same shape: 1.0 on tokens that exist
+(the response up to and including its EOS), 0.0 on padding. Padding never enters a mean, a variance or a loss.
+
+Shapes: B = rollouts, T = response length.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+Aggregation = Literal["seq_mean_token_mean", "token_mean"]
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """sum(x * mask) / sum(mask), over `dim` or over everything. Empty rows give 0, not NaN."""
+    if dim is None:
+        return (x * mask).sum() / mask.sum().clamp(min=1.0)
+    return (x * mask).sum(dim) / mask.sum(dim).clamp(min=1.0)
+
+
+def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Unbiased variance over the valid entries: sum(mask * (x - mean)^2) / (n - 1). 0 when n < 2."""
+    n = mask.sum()
+    centered = (x - masked_mean(x, mask)) * mask
+    return (centered**2).sum() / (n - 1).clamp(min=1.0)
+
+
+def aggregate(x: torch.Tensor, mask: torch.Tensor, mode: Aggregation) -> torch.Tensor:
+    """Reduce a (B, T) per-token loss to a scalar.
+
+    seq_mean_token_mean (the original ReFT / TRL):  mean_b [ sum_t x_bt m_bt / sum_t m_bt ]
+    token_mean          (every token weighs alike): sum_bt x_bt m_bt / sum_bt m_bt
+    """
+    if mode == "seq_mean_token_mean":
+        return masked_mean(x, mask, dim=1).mean()
+    if mode == "token_mean":
+        return masked_mean(x, mask)
+    raise ValueError(f"unknown aggregation {mode!r}; choose seq_mean_token_mean or token_mean")
+
+
+def aggregate_weight(micro_mask: torch.Tensor, mini_mask: torch.Tensor, mode: Aggregation) -> float:
+    """Weight of one micro-batch's aggregated loss inside its mini-batch, for gradient accumulation.
+
+    Summing `weight * aggregate(micro)` over the micro-batches gives exactly `aggregate(mini)`:
+    sequences count for seq_mean_token_mean, valid tokens count for token_mean.
+    """
+    if mode == "seq_mean_token_mean":
+        return micro_mask.shape[0] / mini_mask.shape[0]
+    return float(micro_mask.sum() / mini_mask.sum().clamp(min=1.0))

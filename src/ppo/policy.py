@@ -1,0 +1,181 @@
+"""The policy: a causal LM plus a linear value head on its last hidden state.
+
+The trunk is shared by the LM head and the value head (the original ReFT); `critic="separate"` gives the value
+head its own copy of the trunk instead (the paper's ablation: equal accuracy, twice the compute).
+
+Shapes: B = rollouts, P = prompt length, T = response length, L = P + T, V = vocab, H = hidden.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import PreTrainedModel
+
+from .models import load_model
+
+VALUE_HEAD_FILE = "value_head.safetensors"
+CRITIC_FILE = "critic_trunk.safetensors"
+POLICY_CONFIG_FILE = "policy_config.json"
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions that skip left padding: cumsum(mask) - 1, so each sequence starts at 0. (B, L) -> (B, L)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def trunk_hidden(trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Last hidden state of a decoder trunk (the LM without its head), (B, L) -> (B, L, H)."""
+    out = trunk(input_ids=input_ids, attention_mask=attention_mask,
+                position_ids=position_ids_from_mask(attention_mask), use_cache=False)
+    return out.last_hidden_state
+
+
+def response_states(hidden: torch.Tensor, response_len: int) -> torch.Tensor:
+    """The states that predict the response tokens: position i predicts token i + 1.
+
+    The response occupies positions P .. L-1, so its tokens are predicted from positions P-1 .. L-2.
+    Shape: (B, L, H) -> (B, T, H).
+    """
+    return hidden[:, -response_len - 1:-1]
+
+
+def logprobs_from_hidden(hidden: torch.Tensor, lm_head: nn.Module, tokens: torch.Tensor, temperature: float,
+                         with_entropy: bool = False, entropy_grad: bool = False, chunk_size: int = 128,
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log pi(y_t) of the given tokens, and optionally the entropy of each next-token distribution.
+
+        logits = lm_head(h) / temperature
+        log pi(y_t) = logits[y_t] - logsumexp(logits)
+        H_t = logsumexp(logits) - sum_v softmax(logits)_v * logits_v
+
+    The vocabulary-sized logits exist for `chunk_size` positions at a time, never as a full log-softmax copy;
+    without autograd they are freed chunk by chunk. Logits go to fp32 so bf16 models get accurate log-probs.
+    The entropy is a detached diagnostic unless `entropy_grad` (for an entropy bonus).
+
+    Shape: hidden (B, T, H), tokens (B, T) -> logprobs (B, T), entropy (B, T) or None.
+    """
+    logprobs, entropies = [], []
+    for start in range(0, tokens.shape[1], chunk_size):
+        logits = lm_head(hidden[:, start:start + chunk_size]).float() / temperature     # (B, c, V)
+        lse = torch.logsumexp(logits, dim=-1)                                          # (B, c)
+        picked = logits.gather(-1, tokens[:, start:start + chunk_size, None]).squeeze(-1)  # (B, c)
+        logprobs.append(picked - lse)
+        if with_entropy:
+            z = logits if entropy_grad else logits.detach()
+            entropies.append(torch.logsumexp(z, -1) - (torch.softmax(z, dim=-1) * z).sum(-1))  # (B, c)
+    entropy = torch.cat(entropies, dim=1) if with_entropy else None
+    return torch.cat(logprobs, dim=1), entropy
+
+
+def lm_logprobs(lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int,
+                temperature: float) -> torch.Tensor:
+    """log pi of the response tokens under a plain LM (the reference model). (B, L) -> (B, T)."""
+    states = response_states(trunk_hidden(lm.base_model, input_ids, attention_mask), response_len)
+    return logprobs_from_hidden(states, lm.get_output_embeddings(), input_ids[:, -response_len:], temperature)[0]
+
+
+def frozen_copy(lm: PreTrainedModel) -> PreTrainedModel:
+    """A frozen copy of an LM, the reference model of the KL penalty (original: the warm-up checkpoint)."""
+    ref = copy.deepcopy(lm).eval()
+    ref.requires_grad_(False)
+    disable_dropout(ref)
+    return ref
+
+
+def disable_dropout(module: nn.Module) -> None:
+    """Dropout off everywhere (the original runs rollouts and updates without it): a stochastic forward would
+    make the old and new log-probs differ even before any update."""
+    for m in module.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+        for name, value in vars(m).items():  # e.g. LlamaAttention.attention_dropout, read at every forward
+            if "dropout" in name and isinstance(value, float):
+                setattr(m, name, 0.0)
+
+
+class PolicyWithValue(nn.Module):
+    """A causal LM (`self.lm`) with a zero-initialised linear value head.
+
+    The head starts at zero so the first value loss is small and the critic cannot yank the shared trunk
+    around before it has learnt anything (a known remedy; a random head gives a large early value loss).
+    """
+
+    def __init__(self, lm: PreTrainedModel, critic: str = "shared"):
+        super().__init__()
+        if critic not in ("shared", "separate"):
+            raise ValueError(f"critic must be 'shared' or 'separate', not {critic!r}")
+        self.lm = lm
+        self.critic = critic
+        self.critic_trunk = copy.deepcopy(lm.base_model) if critic == "separate" else None
+        param = next(lm.parameters())
+        self.value_head = nn.Linear(lm.config.hidden_size, 1, device=param.device, dtype=param.dtype)
+        nn.init.zeros_(self.value_head.weight)
+        nn.init.zeros_(self.value_head.bias)
+        disable_dropout(self)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states and values at the positions that predict the response tokens.
+
+        values[:, t] is V(s_t), the value of the state just before response token t is emitted.
+        Shape: (B, L) -> states (B, T, H), values (B, T).
+        """
+        states = response_states(trunk_hidden(self.lm.base_model, input_ids, attention_mask), response_len)
+        critic_states = states
+        if self.critic_trunk is not None:
+            critic_states = response_states(trunk_hidden(self.critic_trunk, input_ids, attention_mask),
+                                            response_len)
+        values = self.value_head(critic_states).squeeze(-1).float()                    # (B, T)
+        return states, values
+
+    def evaluate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int,
+                 temperature: float, with_entropy: bool = False, entropy_grad: bool = False,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """log pi of the response tokens, V(s_t), and optionally the entropy, from one trunk pass.
+
+        Shape: (B, L) -> logprobs (B, T), values (B, T), entropy (B, T) or None.
+        """
+        states, values = self(input_ids, attention_mask, response_len)
+        tokens = input_ids[:, -response_len:]                                           # (B, T)
+        logprobs, ent = logprobs_from_hidden(states, self.lm.get_output_embeddings(), tokens, temperature,
+                                             with_entropy, entropy_grad)
+        return logprobs, values, ent
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """The LM in Hugging Face format, plus the value head (and separate critic trunk) beside it."""
+        path = Path(path)
+        self.lm.save_pretrained(path)
+        save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()}, path / VALUE_HEAD_FILE)
+        if self.critic_trunk is not None:
+            save_file({k: v.contiguous() for k, v in self.critic_trunk.state_dict().items()}, path / CRITIC_FILE)
+        (path / POLICY_CONFIG_FILE).write_text(json.dumps({"critic": self.critic}) + "\n")
+
+    def load_heads(self, path: str | Path) -> bool:
+        """Load a saved value head (and critic trunk) if the folder has them. Returns whether it did."""
+        path = Path(path)
+        if not (path / VALUE_HEAD_FILE).is_file():
+            return False
+        self.value_head.load_state_dict(load_file(path / VALUE_HEAD_FILE, device=str(self.value_head.weight.device)))
+        if self.critic_trunk is not None and (path / CRITIC_FILE).is_file():
+            self.critic_trunk.load_state_dict(load_file(path / CRITIC_FILE, device=str(self.value_head.weight.device)))
+        return True
+
+
+def load_policy(spec: str, critic: str | None = None, device: str = "auto", dtype: str = "auto"):
+    """A policy and tokenizer from a model spec; a folder saved by `save_pretrained` brings its value head back.
+
+    critic=None keeps the critic kind the checkpoint was saved with (shared for a plain LM).
+    """
+    saved = Path(spec) / POLICY_CONFIG_FILE
+    if critic is None:
+        critic = json.loads(saved.read_text())["critic"] if saved.is_file() else "shared"
+    lm, tokenizer = load_model(spec, device=device, dtype=dtype)
+    policy = PolicyWithValue(lm, critic=critic)
+    if Path(spec).is_dir():
+        policy.load_heads(spec)
+    return policy, tokenizer

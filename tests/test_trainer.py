@@ -1,0 +1,91 @@
+import json
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from conftest import make_lm
+from ppo.config import PPOConfig
+from ppo.data import Example
+from ppo.policy import PolicyWithValue, frozen_copy, load_policy
+from ppo.trainer import PPOTrainer
+
+QUESTIONS = [Example("a b", 1.0), Example("c", 2.0), Example("x y z", 3.0), Example("b c a", 4.0)]
+
+
+def tiny_config(**overrides) -> PPOConfig:
+    settings = dict(rollout_batch_size=4, samples_per_prompt=2, mini_batch_size=4, micro_batch_size=2,
+                    max_new_tokens=6, lr=1e-3, steps=1, output_dir="unused", device="cpu")
+    return PPOConfig(**{**settings, **overrides})
+
+
+def make_trainer(tokenizer, config, reward_fn=None, seed=0):
+    lm = make_lm(seed)
+    policy = PolicyWithValue(lm)
+    return PPOTrainer(policy, frozen_copy(lm), tokenizer, config, reward_fn)
+
+
+def target_word_reward(word: str):
+    """Synthetic task: the score is the fraction of response words equal to `word`."""
+    return lambda texts, examples: [t.split().count(word) / max(len(t.split()), 1) for t in texts]
+
+
+def test_one_step_changes_the_policy_not_the_reference(tokenizer):
+    trainer = make_trainer(tokenizer, tiny_config(), target_word_reward("x"))
+    policy_before = [p.detach().clone() for p in trainer.policy.parameters()]
+    ref_before = [p.detach().clone() for p in trainer.ref_model.parameters()]
+    torch.manual_seed(0)
+    metrics = trainer.step(QUESTIONS)
+    assert any(not torch.equal(a, b) for a, b in zip(policy_before, trainer.policy.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(ref_before, trainer.ref_model.parameters()))
+    assert trainer.step_count == 1
+    expected = {"objective/score", "objective/kl", "objective/reward", "loss/policy", "loss/value",
+                "policy/approx_kl", "policy/clipfrac", "policy/entropy", "value/explained_var", "time/rollout_s",
+                "policy/grad_norm", "response/length"}
+    assert expected <= metrics.keys()
+    assert all(math.isfinite(v) for k, v in metrics.items() if k != "value/explained_var")
+
+
+def test_kl_is_zero_when_the_reference_is_a_copy(tokenizer):
+    trainer = make_trainer(tokenizer, tiny_config(kl_estimator="k3"), target_word_reward("x"))
+    torch.manual_seed(0)
+    assert trainer.step(QUESTIONS)["objective/kl"] == 0.0
+    torch.manual_seed(1)
+    assert trainer.step(QUESTIONS)["objective/kl"] > 0.0     # the policy has moved away from the reference
+
+
+def test_micro_batch_size_does_not_change_the_update(tokenizer):
+    params = []
+    for micro in (1, 4):
+        trainer = make_trainer(tokenizer, tiny_config(micro_batch_size=micro, loss_aggregation="token_mean"),
+                               target_word_reward("x"))
+        torch.manual_seed(0)
+        trainer.step(QUESTIONS)
+        params.append(torch.cat([p.detach().flatten() for p in trainer.policy.parameters()]))
+    assert_close(params[0], params[1], atol=1e-6, rtol=1e-4)
+
+
+def test_train_writes_config_metrics_and_a_loadable_checkpoint(tokenizer, tmp_path):
+    trainer = make_trainer(tokenizer, tiny_config(steps=2), target_word_reward("x"))
+    history = trainer.train(QUESTIONS, tmp_path)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2] and len(history) == 2
+    assert json.loads((tmp_path / "config.json").read_text())["steps"] == 2
+    policy, _ = load_policy(str(tmp_path / "final"), device="cpu")
+    assert_close(policy.value_head.weight, trainer.policy.value_head.weight)
+    assert torch.load(tmp_path / "final" / "trainer_state.pt")["step"] == 2
+    with pytest.raises(ValueError):
+        trainer.train([], tmp_path)
+
+
+def test_mean_reward_rises_on_a_synthetic_task(tokenizer):
+    """Reward the word 'x'; a tiny random model must learn to say it (about 1/25 of words at the start)."""
+    torch.manual_seed(0)
+    config = tiny_config(rollout_batch_size=8, samples_per_prompt=4, mini_batch_size=16, micro_batch_size=16,
+                         max_new_tokens=8, lr=3e-3, kl_coef=0.0, steps=30, ppo_epochs=2)
+    trainer = make_trainer(tokenizer, config, target_word_reward("x"))
+    scores = [trainer.step(QUESTIONS * 2)["objective/score"] for _ in range(config.steps)]
+    first, last = sum(scores[:5]) / 5, sum(scores[-5:]) / 5
+    assert first < 0.15
+    assert last > 0.5, scores
