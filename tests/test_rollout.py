@@ -60,3 +60,16 @@ def test_sampling_frequencies_match_the_tempered_logprobs(lm, tokenizer):
     assert (freq - probs).abs().max() < 0.03      # about 4 standard errors at n = 4000
     logprobs = lm_logprobs(lm, s.input_ids[:1], s.attention_mask[:1], 1, 0.5)
     assert_close(logprobs[0, 0].exp(), probs[first[0]], atol=1e-5, rtol=1e-5)
+
+
+def test_no_hidden_top_k_default():
+    """transformers fills unset sampling knobs with top_k = 50; with top_k = 0 every token must stay reachable."""
+    from conftest import make_lm, make_tokenizer
+    tokenizer, lm = make_tokenizer(extra_words=175), make_lm(extra_words=175)
+    torch.nn.init.normal_(lm.lm_head.weight, std=1e-4)     # a near-uniform next-token distribution, 200 words
+    torch.manual_seed(0)
+    ids, mask = encode_prompts(tokenizer, ["a"] * 3000, torch.device("cpu"))
+    first = sample(lm, tokenizer, ids, mask, max_new_tokens=1).input_ids[:, 1]
+    assert first.unique().numel() > 150
+    truncated = sample(lm, tokenizer, ids, mask, max_new_tokens=1, top_k=10).input_ids[:, 1]
+    assert truncated.unique().numel() <= 10

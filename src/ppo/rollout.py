@@ -64,14 +64,14 @@ def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt_id
            top_p: float = 1.0, greedy: bool = False) -> Samples:
     """Sample one response per prompt row (repeat the rows for several samples per prompt).
 
-    The generation config is built here from scratch, so no default of the model's (such as top_k=50) changes the
-    distribution behind our back. Greedy decoding is for evaluation only.
+    top_k = 0 and top_p = 1.0 mean off. Greedy decoding is for evaluation only.
     """
     eos_ids = eos_token_ids(model, tokenizer)
+    # Every knob is explicit: a None would be filled in from transformers' defaults, and its default top_k = 50
+    # would silently truncate the distribution that the PPO ratio and the KL assume.
     config = GenerationConfig(
-        do_sample=not greedy, temperature=temperature if not greedy else None, top_k=top_k or None,
-        top_p=top_p if top_p < 1.0 else None, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
-        pad_token_id=tokenizer.pad_token_id, use_cache=True)
+        do_sample=not greedy, temperature=1.0 if greedy else temperature, top_k=top_k, top_p=top_p,
+        max_new_tokens=max_new_tokens, eos_token_id=eos_ids, pad_token_id=tokenizer.pad_token_id, use_cache=True)
     output = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
     P = prompt_ids.shape[1]
     response_ids = output[:, P:]                                                    # (B, T)
