@@ -49,6 +49,8 @@ def test_greedy_sample_follows_the_argmax(lm, tokenizer):
 
 def test_sampling_frequencies_match_the_tempered_logprobs(lm, tokenizer):
     """The log-probs used by PPO must be those of the distribution actually sampled (temperature included)."""
+    # A hub model's generation_config may switch on knobs that reshape the distribution; they must stay off.
+    lm.generation_config.repetition_penalty, lm.generation_config.top_k = 5.0, 3
     torch.manual_seed(0)
     n = 4000
     ids, mask = encode_prompts(tokenizer, ["a b c"] * n, torch.device("cpu"))

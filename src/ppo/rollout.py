@@ -51,6 +51,12 @@ def response_mask_from_tokens(response_ids: torch.Tensor, eos_ids: list[int]) ->
     return (eos_before == 0).float()
 
 
+# Settings that reshape the next-token distribution, pinned to "off" so that a model's own generation_config
+# (from the hub) cannot switch them on: PPO's log-probs assume the plain tempered softmax.
+NEUTRAL_SAMPLING = dict(repetition_penalty=1.0, encoder_repetition_penalty=1.0, no_repeat_ngram_size=0,
+                        typical_p=1.0, min_p=0.0, epsilon_cutoff=0.0, eta_cutoff=0.0, min_length=0, min_new_tokens=0)
+
+
 def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Every token id that ends a response: the tokenizer's EOS and the model's generation EOS ids."""
     ids = model.generation_config.eos_token_id
@@ -71,7 +77,8 @@ def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt_id
     # would silently truncate the distribution that the PPO ratio and the KL assume.
     config = GenerationConfig(
         do_sample=not greedy, temperature=1.0 if greedy else temperature, top_k=top_k, top_p=top_p,
-        max_new_tokens=max_new_tokens, eos_token_id=eos_ids, pad_token_id=tokenizer.pad_token_id, use_cache=True)
+        max_new_tokens=max_new_tokens, eos_token_id=eos_ids, pad_token_id=tokenizer.pad_token_id, use_cache=True,
+        **NEUTRAL_SAMPLING)
     output = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
     P = prompt_ids.shape[1]
     response_ids = output[:, P:]                                                    # (B, T)
