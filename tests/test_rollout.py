@@ -50,12 +50,13 @@ def test_greedy_sample_follows_the_argmax(lm, tokenizer):
 def test_sampling_frequencies_match_the_tempered_logprobs(lm, tokenizer):
     """The log-probs used by PPO must be those of the distribution actually sampled (temperature included)."""
     # A hub model's generation_config may switch on knobs that reshape the distribution; they must stay off.
-    lm.generation_config.repetition_penalty, lm.generation_config.top_k = 5.0, 3
+    lm.generation_config.no_repeat_ngram_size, lm.generation_config.top_k = 1, 3
     torch.manual_seed(0)
     n = 4000
-    ids, mask = encode_prompts(tokenizer, ["a b c"] * n, torch.device("cpu"))
+    prompt = "a b c x y z the answer is"  # no_repeat_ngram_size = 1 would ban these nine words
+    ids, mask = encode_prompts(tokenizer, [prompt] * n, torch.device("cpu"))
     s = sample(lm, tokenizer, ids, mask, max_new_tokens=1, temperature=0.5)
-    first = s.input_ids[:, 3]
+    first = s.input_ids[:, -1]
     freq = torch.bincount(first, minlength=lm.config.vocab_size).float() / n
     hidden = lm.model(ids[:1]).last_hidden_state[:, -1]
     probs = torch.softmax(lm.lm_head(hidden)[0] / 0.5, -1)
