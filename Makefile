@@ -23,7 +23,7 @@ test-slow:
 # Two PPO steps of the default SmolLM2 on a few GSM8K training questions (a CPU smoke run; see README).
 DATA ?= ../shared/data/gsm8k
 PPO_SMOKE = --data-dir $(DATA) --steps 2 --rollout-batch-size 4 --samples-per-prompt 2 \
-	--mini-batch-size 4 --micro-batch-size 4 --max-new-tokens 128 --lr 3e-6 --output-dir runs/ppo-smoke
+	--mini-batch-size 4 --micro-batch-size 4 --max-new-tokens 192 --temperature 0.7 --lr 3e-6 --prompt-template chat --output-dir runs/ppo-smoke
 
 ppo-smoke:
 	$(BIN)/python experiments/ppo_gsm8k.py $(PPO_SMOKE) $(ARGS)

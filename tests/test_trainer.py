@@ -89,3 +89,14 @@ def test_mean_reward_rises_on_a_synthetic_task(tokenizer):
     first, last = sum(scores[:5]) / 5, sum(scores[-5:]) / 5
     assert first < 0.15
     assert last > 0.5, scores
+
+
+def test_default_reward_is_the_numeric_answer_score_and_truncation_can_be_penalised(tokenizer):
+    from ppo.rollout import Samples
+    texts = ["the answer is 1", "#### 5", "x y", "the answer is 4"]
+    samples = Samples(torch.zeros(4, 2, dtype=torch.long), torch.ones(4, 2), torch.ones(4, 1), texts,
+                      truncated=torch.tensor([False, False, False, True]))
+    trainer = make_trainer(tokenizer, tiny_config())
+    assert trainer.score(samples, QUESTIONS).tolist() == pytest.approx([1.0, 0.1, 0.0, 1.0])
+    trainer = make_trainer(tokenizer, tiny_config(missing_eos_score=-0.5))
+    assert trainer.score(samples, QUESTIONS).tolist() == pytest.approx([1.0, 0.1, 0.0, -0.5])

@@ -54,7 +54,7 @@ def response_mask_from_tokens(response_ids: torch.Tensor, eos_ids: list[int]) ->
 # Settings that reshape the next-token distribution, pinned to "off" so that a model's own generation_config
 # (from the hub) cannot switch them on: PPO's log-probs assume the plain tempered softmax.
 NEUTRAL_SAMPLING = dict(repetition_penalty=1.0, encoder_repetition_penalty=1.0, no_repeat_ngram_size=0,
-                        typical_p=1.0, min_p=0.0, epsilon_cutoff=0.0, eta_cutoff=0.0, min_length=0, min_new_tokens=0)
+                        typical_p=1.0, min_p=0.0, epsilon_cutoff=0.0, eta_cutoff=0.0, min_new_tokens=0)
 
 
 def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
