@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch==2.13.0
 
-.PHONY: install test test-slow ppo-smoke
+.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
@@ -27,3 +27,7 @@ PPO_SMOKE = --data-dir $(DATA) --steps 2 --rollout-batch-size 4 --samples-per-pr
 
 ppo-smoke:
 	$(BIN)/python experiments/ppo_gsm8k.py $(PPO_SMOKE) $(ARGS)
+
+# The whole ReFT pipeline (warm-up SFT, PPO, comparison table). The default is the CPU preset (~45 min here).
+train-gsm8k:
+	$(BIN)/python experiments/train_gsm8k.py --data-dir $(DATA) $(ARGS)

@@ -59,3 +59,37 @@ def test_batch_indices_cover_each_example_once_per_epoch_and_are_deterministic()
     assert stream[:10] != stream[10:]
     assert batch_indices(n, bs, 2, seed=3) == batch_indices(n, bs, 2, seed=3)
     assert batch_indices(n, bs, 0, seed=3) != batch_indices(n, bs, 0, seed=4)
+
+
+def test_svamp_loads_and_cuts_its_own_answer_line():
+    from ppo.data import load_examples
+    train, test = load_examples("svamp", str(SHARED_DATA / "svamp"), "train"), load_examples("svamp", str(SHARED_DATA / "svamp"), "test")
+    assert (len(train), len(test)) == (3076, 1000)
+    assert train[0].answer == 203.0 and "the answer is" not in train[0].solution
+    assert test[0].solution is None and test[0].answer == 14.0
+
+
+def test_svamp_bad_rows(tmp_path):
+    from ppo.data import read_svamp_json
+    (tmp_path / "a.json").write_text('[{"question": "q", "answer_value": "x"}]')
+    with pytest.raises(ValueError, match="non-numeric"):
+        read_svamp_json(tmp_path / "a.json")
+    (tmp_path / "b.json").write_text('[{"question": "q"}]')
+    with pytest.raises(ValueError, match="missing"):
+        read_svamp_json(tmp_path / "b.json")
+    (tmp_path / "c.json").write_text('[{"question": "q",\n "answer_value": 1,,}]')
+    with pytest.raises(ValueError, match=r"c.json:2: malformed"):
+        read_svamp_json(tmp_path / "c.json")
+
+
+def test_sft_target_and_dev_split():
+    from ppo.data import format_target, split_dev
+    ex = Example("q", 24.0, "She sold 48/2 = <<48/2=24>>24 clips.")
+    assert format_target(ex) == "She sold 48/2 = 24 clips.\nTherefore, the answer is: 24"
+    assert format_target(Example("q", 2.5, "r")).endswith("is: 2.5")
+    examples = [Example(str(i), float(i)) for i in range(20)]
+    train, dev = split_dev(examples, 5, seed=1)
+    assert len(dev) == 5 and len(train) == 15 and not set(e.question for e in dev) & set(e.question for e in train)
+    assert split_dev(examples, 5, seed=1) == (train, dev)
+    with pytest.raises(ValueError):
+        split_dev(examples, 20)

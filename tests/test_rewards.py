@@ -13,6 +13,7 @@ from ppo.rewards import extract_answer, parse_number, score_answer, score_respon
     ("The answer is: $1,000,000.", 1_000_000.0),
     ("#### 5\nThe answer is: 6", 6.0),           # the last answer wins, as in the original
     ("#### .5", 0.5),
+    ("Therefore, the answer is <203>.", 203.0),
 ])
 def test_extract_answer(text, value):
     assert extract_answer(text) == pytest.approx(value)

@@ -74,7 +74,7 @@ def test_train_writes_config_metrics_and_a_loadable_checkpoint(tokenizer, tmp_pa
     assert json.loads((tmp_path / "config.json").read_text())["steps"] == 2
     policy, _ = load_policy(str(tmp_path / "final"), device="cpu")
     assert_close(policy.value_head.weight, trainer.policy.value_head.weight)
-    assert torch.load(tmp_path / "final" / "trainer_state.pt")["step"] == 2
+    assert torch.load(tmp_path / "final" / "trainer_state.pt", weights_only=False)["step"] == 2
     with pytest.raises(ValueError):
         trainer.train([], tmp_path)
 
@@ -100,3 +100,29 @@ def test_default_reward_is_the_numeric_answer_score_and_truncation_can_be_penali
     assert trainer.score(samples, QUESTIONS).tolist() == pytest.approx([1.0, 0.1, 0.0, 1.0])
     trainer = make_trainer(tokenizer, tiny_config(missing_eos_score=-0.5))
     assert trainer.score(samples, QUESTIONS).tolist() == pytest.approx([1.0, 0.1, 0.0, -0.5])
+
+
+def test_interrupted_and_resumed_run_gives_the_same_parameters_and_metrics(tokenizer, tmp_path):
+    config = tiny_config(steps=4, save_every=2)
+    straight = make_trainer(tokenizer, config, target_word_reward("x"))
+    expected = straight.train(QUESTIONS, tmp_path / "straight")
+
+    crashed = make_trainer(tokenizer, config, target_word_reward("x"))
+    real_step = crashed.step
+    def step_then_crash(examples):
+        if crashed.step_count == 3:
+            raise KeyboardInterrupt("simulated crash")
+        return real_step(examples)
+    crashed.step = step_then_crash
+    with pytest.raises(KeyboardInterrupt):
+        crashed.train(QUESTIONS, tmp_path / "crashed")
+    torch.manual_seed(123)  # a new process would start from another RNG state; resume must restore it
+
+    policy, _ = load_policy(str(tmp_path / "crashed" / "checkpoint-2"), device="cpu")
+    resumed = PPOTrainer(policy, frozen_copy(make_lm(0)), tokenizer, config, target_word_reward("x"))
+    resumed.resume(tmp_path / "crashed" / "checkpoint-2")
+    got = resumed.train(QUESTIONS, tmp_path / "crashed")
+    for a, b in zip(straight.policy.parameters(), resumed.policy.parameters()):
+        assert_close(a, b)
+    drop_times = lambda rows: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
+    assert drop_times(got) == drop_times(expected[2:])

@@ -1,7 +1,7 @@
-"""Settings for PPO, one frozen dataclass. Defaults are the original ReFT's N-CoT settings (Luong et al. 2024,
-`lqtrung1998/mwp_ReFT`) except where a comment says "departure"; the README lists every departure.
+"""Settings, one frozen dataclass per stage: `SFTConfig` for warm-up SFT, `PPOConfig` for PPO.
 
-Each field's docstring doubles as its `--help` text (see `ppo.cli`).
+PPO defaults are the original ReFT's N-CoT settings (Luong et al. 2024, `lqtrung1998/mwp_ReFT`); the README lists
+every departure. Each field's docstring doubles as its `--help` text (see `ppo.cli`).
 """
 from __future__ import annotations
 
@@ -141,3 +141,59 @@ class PPOConfig:
                 raise ValueError(f"{name} must be >= 1 (got {value})")
         if self.kl_coef < 0 or self.top_k < 0:
             raise ValueError(f"kl_coef and top_k must be >= 0 (got {self.kl_coef}, {self.top_k})")
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """Warm-up supervised fine-tuning on chains of thought."""
+
+    # --- model and data ---
+    model: str = "smollm2-135m"
+    """Model to fine-tune: `smollm2-135m`, a local folder or a hub id."""
+    device: str = "auto"
+    """Device: auto, cpu, cuda, ..."""
+    dtype: str = "auto"
+    """auto = bf16 on GPU, fp32 on CPU."""
+    data_dir: str | None = None
+    """Folder with train.jsonl (GSM8K) or train_nl.json (SVAMP); None = openai/gsm8k from the hub."""
+    dataset: Literal["gsm8k", "svamp"] = "gsm8k"
+    """Which data format data_dir holds."""
+    prompt_template: Literal["reft", "chat"] = "reft"
+    """The prompt, shared with RL and evaluation."""
+    max_questions: int | None = None
+    """Train on the first N questions only (after the dev split is removed)."""
+    dev_size: int = 200
+    """Questions carved out of train (seeded) for model selection; never trained on."""
+    max_len: int = 512
+    """Longer (prompt + target) examples are skipped, and counted."""
+    # --- optimisation ---
+    epochs: float = 2.0
+    """Passes over the training questions (the original warms up for 1-2 epochs)."""
+    lr: float = 1e-5
+    """Peak AdamW learning rate."""
+    schedule: Literal["constant", "linear", "cosine"] = "linear"
+    """Decay after warm-up."""
+    warmup_ratio: float = 0.03
+    """Fraction of the steps spent warming the learning rate up linearly from 0."""
+    batch_size: int = 8
+    """Examples per forward/backward pass."""
+    grad_accum: int = 1
+    """Passes accumulated per optimizer step."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm."""
+    # --- run ---
+    seed: int = 0
+    """Seed for the data order and the dev split."""
+    output_dir: str = "runs/sft"
+    """Where settings, metrics and checkpoints go; the final model is in output_dir/final."""
+    save_every: int = 0
+    """Checkpoint every N optimizer steps (0 = only at the end)."""
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError(f"epochs, lr, batch_size and grad_accum must be positive (got {self.epochs}, "
+                             f"{self.lr}, {self.batch_size}, {self.grad_accum})")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")

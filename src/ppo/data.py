@@ -5,6 +5,8 @@ One prompt template serves SFT, RL and evaluation alike, so the policy is always
 from __future__ import annotations
 
 import json
+import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import torch
 from .rewards import parse_number
 
 REFT_PROMPT = "Question:\n{question}\nAnswer reasoning:\n"   # the original ReFT prompt
+ANSWER_TRIGGER = "\nTherefore, the answer is: {value}"        # the original N-CoT target ending
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,72 @@ def load_gsm8k(data_dir: str | None, split: str = "train") -> list[Example]:
 
     rows = load_dataset("openai/gsm8k", "main", split=split)
     return [Example(r["question"], *reversed(parse_gsm8k_answer(r["answer"]))) for r in rows]
+
+
+def read_svamp_json(path: str | Path) -> list[Example]:
+    """Read SVAMP as prepared for ReFT: a JSON list of {item_id, question, answer_value[, answer_cot]}.
+
+    The CoT's own closing "Therefore, the answer is <N>." is cut, so every target ends with one trigger.
+    """
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from err
+    examples = []
+    for i, row in enumerate(rows):
+        try:
+            value, question = parse_number(str(row["answer_value"])), row["question"]
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{path}: row {i} (item {row.get('item_id', '?') if isinstance(row, dict) else '?'})"
+                             f" is missing {err}") from err
+        if value is None:
+            raise ValueError(f"{path}: row {i} has a non-numeric answer_value {row['answer_value']!r}")
+        cot = row.get("answer_cot")
+        cot = re.split(r"\s*Therefore, the answer is", cot)[0].strip() if cot else None
+        examples.append(Example(question, value, cot))
+    if not examples:
+        raise ValueError(f"{path}: no examples")
+    return examples
+
+
+SVAMP_FILES = {"train": "train_nl.json", "test": "test.json"}
+
+
+def load_examples(dataset: str, data_dir: str | None, split: str = "train") -> list[Example]:
+    """A split of `gsm8k` (local JSONL or hub) or `svamp` (local JSON as prepared for ReFT)."""
+    if dataset == "gsm8k":
+        return load_gsm8k(data_dir, split)
+    if dataset == "svamp":
+        if data_dir is None or split not in SVAMP_FILES:
+            raise ValueError(f"SVAMP needs a data_dir and a split in {sorted(SVAMP_FILES)} (got {data_dir}, {split})")
+        return read_svamp_json(Path(data_dir) / SVAMP_FILES[split])
+    raise ValueError(f"unknown dataset {dataset!r}; choose gsm8k or svamp")
+
+
+def format_number(value: float) -> str:
+    """72.0 -> '72', 2.5 -> '2.5': how a gold answer is written in an SFT target."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def format_target(example: Example) -> str:
+    """The SFT target (N-CoT): the chain of thought, then the answer trigger. EOS is added at tokenisation.
+
+    GSM8K's calculator notes `<<48/2=24>>` are removed (departure: the model writes plain arithmetic).
+    """
+    if example.solution is None:
+        raise ValueError(f"no chain of thought to train on for question {example.question[:60]!r}")
+    solution = re.sub(r"<<[^>]*>>", "", example.solution)
+    return solution + ANSWER_TRIGGER.format(value=format_number(example.answer))
+
+
+def split_dev(examples: list[Example], dev_size: int, seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """Carve a fixed, seeded dev split out of train, for model selection (never select on test)."""
+    if not 0 <= dev_size < len(examples):
+        raise ValueError(f"dev_size = {dev_size} must be in [0, {len(examples)})")
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    dev = set(order[:dev_size])
+    return [e for i, e in enumerate(examples) if i not in dev], [examples[i] for i in sorted(dev)]
 
 
 def format_prompt(question: str, template: str, tokenizer=None) -> str:

@@ -14,7 +14,7 @@ import re
 _NUMBER = r"(-?\$?\s*-?(?:[0-9][0-9,]*)?\.?[0-9]+)"
 _TRIGGERS = (
     re.compile(r"####\s*" + _NUMBER),
-    re.compile(r"the answer is\s*:?\s*" + _NUMBER, re.IGNORECASE),
+    re.compile(r"the answer is\s*:?\s*<?" + _NUMBER, re.IGNORECASE),   # SVAMP's CoT writes "<N>"
 )
 
 

@@ -75,10 +75,12 @@ def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt_id
     eos_ids = eos_token_ids(model, tokenizer)
     # Every knob is explicit: a None would be filled in from transformers' defaults, and its default top_k = 50
     # would silently truncate the distribution that the PPO ratio and the KL assume.
-    config = GenerationConfig(
-        do_sample=not greedy, temperature=1.0 if greedy else temperature, top_k=top_k, top_p=top_p,
-        max_new_tokens=max_new_tokens, eos_token_id=eos_ids, pad_token_id=tokenizer.pad_token_id, use_cache=True,
-        **NEUTRAL_SAMPLING)
+    knobs = {**NEUTRAL_SAMPLING, "temperature": temperature, "top_k": top_k, "top_p": top_p}
+    if greedy:  # sampling-only knobs would only draw warnings
+        knobs = {k: v for k, v in knobs.items() if k not in ("temperature", "top_k", "top_p", "min_p", "typical_p",
+                                                             "epsilon_cutoff", "eta_cutoff")}
+    config = GenerationConfig(do_sample=not greedy, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
+                              pad_token_id=tokenizer.pad_token_id, use_cache=True, **knobs)
     output = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
     P = prompt_ids.shape[1]
     response_ids = output[:, P:]                                                    # (B, T)

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .buffer import RolloutBatch
+from .checkpoint import load_state, prune_checkpoints, save_checkpoint
 from .cli import save_config
 from .config import PPOConfig
 from .data import Example, batch_indices, format_prompt
@@ -182,13 +183,22 @@ class PPOTrainer:
         return history
 
     def save(self, path: str | Path) -> None:
-        """The policy (HF format, value head beside it), the tokenizer and the trainer state."""
-        path = Path(path)
-        self.policy.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)
-        torch.save({"step": self.step_count, "optimizer": self.optimizer.state_dict(),
-                    "kl_ctl": self.kl_ctl.state_dict(), "generator": self.generator.get_state(),
-                    "torch_rng": torch.get_rng_state()}, path / "trainer_state.pt")
+        """An atomic checkpoint: policy (HF format, value head beside it), tokenizer and trainer state."""
+        def write_model(folder: Path) -> None:
+            self.policy.save_pretrained(folder)
+            self.tokenizer.save_pretrained(folder)
+        save_checkpoint(path, write_model, {
+            "step": self.step_count, "optimizer": self.optimizer.state_dict(), "kl_ctl": self.kl_ctl.state_dict(),
+            "generator": self.generator.get_state()})
+        prune_checkpoints(Path(path).parent, keep=Path(path))
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint written by `save` (the policy weights must already be loaded from it)."""
+        state = load_state(path)
+        self.step_count = state["step"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.kl_ctl.load_state_dict(state["kl_ctl"])
+        self.generator.set_state(state["generator"])
 
 
 class Timer:

@@ -1,0 +1,67 @@
+"""Checkpoints that survive a crash: written aside, then renamed into place, holding everything to resume.
+
+A checkpoint is a folder: the model in Hugging Face format (plus the value head for a PPO policy), the tokenizer,
+and `trainer_state.pt` with the optimizer, scheduler, RNG states and step.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+STATE_FILE = "trainer_state.pt"
+
+
+def rng_state() -> dict:
+    """The RNG states a resumed run needs to continue the same random stream."""
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, write_model: Callable[[Path], None], state: dict) -> None:
+    """Write a checkpoint folder atomically: into `path.tmp`, then one rename. A crash mid-save leaves the
+    previous checkpoint untouched, and never a half-written folder under the final name."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write_model(tmp)
+    torch.save({**state, "rng": rng_state()}, tmp / STATE_FILE)
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+
+
+def load_state(path: str | Path) -> dict:
+    """The trainer state of a checkpoint; also restores the RNG states."""
+    state = torch.load(Path(path) / STATE_FILE, weights_only=False)
+    set_rng_state(state["rng"])
+    return state
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The `checkpoint-N` folder with the largest N in a run folder (complete ones only), or None."""
+    found = [(int(m.group(1)), p) for p in Path(run_dir).glob("checkpoint-*")
+             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / STATE_FILE).is_file()]
+    return max(found)[1] if found else None
+
+
+def prune_checkpoints(run_dir: str | Path, keep: Path) -> None:
+    """Delete every `checkpoint-N` folder of a run except `keep` (one model plus optimizer state is plenty)."""
+    for p in Path(run_dir).glob("checkpoint-*"):
+        if p != keep and re.fullmatch(r"checkpoint-\d+", p.name):
+            shutil.rmtree(p)

@@ -1,0 +1,187 @@
+"""The whole ReFT recipe: warm-up SFT, then PPO from the warm-up checkpoint, against two baselines.
+
+Stages (each skipped when its output exists, each resumable from its last checkpoint with --resume):
+    sft            warm-up SFT on the training questions' chains of thought
+    sft_continued  the baseline: more SFT, as many extra epochs over the questions as PPO makes
+    ppo            ReFT: PPO from the warm-up checkpoint, the same questions, reference = warm-up checkpoint
+    eval           base, SFT, SFT-continued and ReFT on the same dev and test questions
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoint import latest_checkpoint
+from .cli import save_config
+from .config import PPOConfig, SFTConfig
+from .data import drop_long_prompts, load_examples, split_dev
+from .evaluate import evaluate, write_results
+from .models import load_model
+from .policy import frozen_copy, load_policy
+from .sft import SFTTrainer
+from .trainer import PPOTrainer
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """ReFT end to end. The defaults are the CPU preset (see the README for the paper-scale preset)."""
+
+    model: str = "smollm2-135m"
+    """Base model: `smollm2-135m`, a local folder or a hub id."""
+    data_dir: str | None = "../shared/data/gsm8k"
+    """GSM8K folder (train.jsonl, test.jsonl); `none` = openai/gsm8k from the hub."""
+    prompt_template: str = "reft"
+    """reft (the original prompt) or chat."""
+    train_questions: int = 320
+    """Training questions used by every stage (the first N after the dev split)."""
+    dev_size: int = 200
+    """Questions carved out of train (seeded) for model selection."""
+    dev_questions: int = 50
+    """How many dev questions to evaluate each model on."""
+    test_questions: int = 150
+    """How many test questions to evaluate each model on (the held-out comparison)."""
+    sft_epochs: float = 1.0
+    """Warm-up SFT epochs."""
+    sft_lr: float = 2e-5
+    """Warm-up SFT peak learning rate."""
+    sft_batch_size: int = 8
+    """SFT examples per optimizer step."""
+    max_len: int = 384
+    """SFT examples longer than this (prompt + target tokens) are skipped."""
+    ppo_steps: int = 24
+    """PPO steps; the SFT-continued baseline gets as many epochs over the questions as these steps make."""
+    rollout_batch_size: int = 8
+    """Questions per PPO step."""
+    samples_per_prompt: int = 1
+    """Samples per question per PPO step."""
+    ppo_lr: float = 3e-6
+    """PPO learning rate (the original's small-model setting)."""
+    kl_coef: float = 0.05
+    """KL penalty beta."""
+    max_new_tokens: int = 256
+    """Response length limit, in PPO and in evaluation."""
+    micro_batch_size: int = 4
+    """Sequences per PPO forward/backward pass."""
+    eval_batch_size: int = 25
+    """Questions decoded together in evaluation."""
+    seed: int = 0
+    """Seed for the splits, data order and sampling."""
+    device: str = "auto"
+    """Device: auto, cpu, cuda, ..."""
+    dtype: str = "auto"
+    """auto = bf16 on GPU, fp32 on CPU."""
+    output_dir: str = "runs/train-gsm8k"
+    """Where every stage writes."""
+    resume: bool = False
+    """Continue an interrupted run in output_dir (finished stages are skipped)."""
+
+    @property
+    def ppo_epochs_over_data(self) -> float:
+        """How many passes over the training questions PPO makes: steps * questions per step / questions."""
+        return self.ppo_steps * self.rollout_batch_size / self.train_questions
+
+
+def sft_config(c: PipelineConfig, model: str, epochs: float, out: Path) -> SFTConfig:
+    return SFTConfig(model=model, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template, epochs=epochs,
+                     lr=c.sft_lr, batch_size=c.sft_batch_size, max_len=c.max_len, seed=c.seed,
+                     output_dir=str(out), save_every=20)
+
+
+def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
+    return PPOConfig(model=model, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template,
+                     rollout_batch_size=c.rollout_batch_size, samples_per_prompt=c.samples_per_prompt,
+                     mini_batch_size=c.rollout_batch_size * c.samples_per_prompt, micro_batch_size=c.micro_batch_size,
+                     max_new_tokens=c.max_new_tokens, kl_coef=c.kl_coef, lr=c.ppo_lr, steps=c.ppo_steps, seed=c.seed,
+                     output_dir=str(out), save_every=8)
+
+
+def run_sft(config: SFTConfig, train) -> str:
+    """Run (or resume, or skip) one SFT stage; returns its final folder."""
+    out = Path(config.output_dir)
+    if (out / "final").is_dir():
+        return str(out / "final")
+    last = latest_checkpoint(out)
+    lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
+    trainer = SFTTrainer(lm, tokenizer, config)
+    if last:
+        trainer.resume(last)
+    trainer.train(train)
+    return str(out / "final")
+
+
+def run_ppo(config: PPOConfig, train) -> str:
+    """Run (or resume, or skip) the PPO stage from config.model; the reference is config.model, frozen."""
+    out = Path(config.output_dir)
+    if (out / "final").is_dir():
+        return str(out / "final")
+    last = latest_checkpoint(out)
+    policy, tokenizer = load_policy(str(last) if last else config.model, "shared", config.device, config.dtype)
+    ref = frozen_copy(load_model(config.model, config.device, config.dtype)[0]) if last else frozen_copy(policy.lm)
+    trainer = PPOTrainer(policy, ref, tokenizer, config)
+    if last:
+        trainer.resume(last)
+    train, dropped = drop_long_prompts(train, tokenizer, config.prompt_template, config.max_prompt_len)
+    print(f"[ppo] {len(train)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len} tokens)")
+    trainer.train(train)
+    return str(out / "final")
+
+
+def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) -> dict:
+    """Evaluate one model on every split (skipping what is already written); returns {split: summary}."""
+    results = {}
+    for split, examples in splits.items():
+        folder = out / "eval" / name / split
+        if not (folder / "summary.json").is_file():
+            lm, tokenizer = load_model(model, c.device, c.dtype)
+            summary, records = evaluate(lm, tokenizer, examples, c.prompt_template, c.max_new_tokens,
+                                        c.eval_batch_size, desc=f"{name}/{split}")
+            write_results(folder, summary, records)
+        results[split] = json.loads((folder / "summary.json").read_text())
+    return results
+
+
+def results_table(results: dict[str, dict]) -> str:
+    """A Markdown table: one row per model, top-1 accuracy and answered fraction per split."""
+    splits = list(next(iter(results.values())))
+    head = "| model | " + " | ".join(f"{s} top-1 % | {s} answered %" for s in splits) + " |"
+    rows = [f"| {name} | " + " | ".join(f"{r[s]['top1']:.1f} | {r[s]['answered']:.1f}" for s in splits) + " |"
+            for name, r in results.items()]
+    n = " ".join(f"{s}: {next(iter(results.values()))[s]['n']} questions." for s in splits)
+    return "\n".join([head, "|---" * (1 + 2 * len(splits)) + "|", *rows, "", n])
+
+
+def run_pipeline(c: PipelineConfig) -> dict:
+    """Run every stage; returns {config, results: {model: {split: summary}}, stage_seconds}."""
+    out = Path(c.output_dir)
+    if out.exists() and any(out.iterdir()) and not c.resume:
+        raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")
+    save_config(c, out / "pipeline_config.json")
+    torch.manual_seed(c.seed)
+    train, dev = split_dev(load_examples("gsm8k", c.data_dir, "train"), c.dev_size, c.seed)
+    train = train[:c.train_questions]
+    splits = {"dev": dev[:c.dev_questions], "test": load_examples("gsm8k", c.data_dir, "test")[:c.test_questions]}
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal start
+        times[name] = round(time.perf_counter() - start, 1)
+        start = time.perf_counter()
+
+    sft = run_sft(sft_config(c, c.model, c.sft_epochs, out / "sft"), train)
+    lap("sft")
+    continued = run_sft(sft_config(c, sft, c.ppo_epochs_over_data, out / "sft_continued"), train)
+    lap("sft_continued")
+    reft = run_ppo(ppo_config(c, sft, out / "ppo"), train)
+    lap("ppo")
+    models = {"base": c.model, "SFT": sft, "SFT-continued": continued, "ReFT": reft}
+    results = {name: run_eval(c, name, path, splits, out) for name, path in models.items()}
+    lap("eval")
+    summary = {"config": asdict(c), "results": results, "stage_seconds": times}
+    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "results.md").write_text(results_table(results) + "\n")
+    return summary
