@@ -79,11 +79,6 @@ class PipelineConfig:
     resume: bool = False
     """Continue an interrupted run in output_dir (finished stages are skipped)."""
 
-    @property
-    def ppo_epochs_over_data(self) -> float:
-        """How many passes over the training questions PPO makes: steps * questions per step / questions."""
-        return self.ppo_steps * self.rollout_batch_size / self.train_questions
-
 
 def sft_config(c: PipelineConfig, model: str, epochs: float, out: Path) -> SFTConfig:
     return SFTConfig(model=model, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template, epochs=epochs,
@@ -174,7 +169,8 @@ def run_pipeline(c: PipelineConfig) -> dict:
 
     sft = run_sft(sft_config(c, c.model, c.sft_epochs, out / "sft"), train)
     lap("sft")
-    continued = run_sft(sft_config(c, sft, c.ppo_epochs_over_data, out / "sft_continued"), train)
+    ppo_epochs_over_data = c.ppo_steps * c.rollout_batch_size / len(train)   # passes PPO makes over the questions
+    continued = run_sft(sft_config(c, sft, ppo_epochs_over_data, out / "sft_continued"), train)
     lap("sft_continued")
     reft = run_ppo(ppo_config(c, sft, out / "ppo"), train)
     lap("ppo")
