@@ -10,8 +10,6 @@ import random
 import re
 import shutil
 from pathlib import Path
-from typing import Callable
-
 import torch
 
 STATE_FILE = "trainer_state.pt"
@@ -32,18 +30,24 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | Path, write_model: Callable[[Path], None], state: dict) -> None:
+def save_checkpoint(path: str | Path, model, tokenizer, state: dict) -> None:
     """Write a checkpoint folder atomically: into `path.tmp`, then one rename. A crash mid-save leaves the
-    previous checkpoint untouched, and never a half-written folder under the final name."""
+    previous checkpoint untouched, and never a half-written folder under the final name. Older `checkpoint-N`
+    siblings are then deleted (one model plus optimizer state on disk is plenty).
+
+    `model` is anything with `save_pretrained` (an LM, or a `PolicyWithValue`, which adds its value head).
+    """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    write_model(tmp)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
     torch.save({**state, "rng": rng_state()}, tmp / STATE_FILE)
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
+    prune_checkpoints(path.parent, keep=path)
 
 
 def load_state(path: str | Path) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import latest_checkpoint, load_state, prune_checkpoints, save_checkpoint
+from .checkpoint import latest_checkpoint, load_state, save_checkpoint
 from .cli import save_config
 from .config import SFTConfig
 from .data import Example, batch_indices, format_prompt, format_target
@@ -122,11 +122,8 @@ class SFTTrainer:
 
     def save(self, path: str | Path) -> None:
         """An atomic checkpoint: model, tokenizer, optimizer, RNG states and step."""
-        def write_model(folder: Path) -> None:
-            self.lm.save_pretrained(folder)
-            self.tokenizer.save_pretrained(folder)
-        save_checkpoint(path, write_model, {"step": self.step_count, "optimizer": self.optimizer.state_dict()})
-        prune_checkpoints(Path(path).parent, keep=Path(path))
+        save_checkpoint(path, self.lm, self.tokenizer, {"step": self.step_count,
+                                                        "optimizer": self.optimizer.state_dict()})
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint (the model weights must already be loaded from it)."""

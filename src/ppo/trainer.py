@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .buffer import RolloutBatch
-from .checkpoint import load_state, prune_checkpoints, save_checkpoint
+from .checkpoint import load_state, save_checkpoint
 from .cli import save_config
 from .config import PPOConfig
 from .data import Example, batch_indices, format_prompt
@@ -184,13 +184,9 @@ class PPOTrainer:
 
     def save(self, path: str | Path) -> None:
         """An atomic checkpoint: policy (HF format, value head beside it), tokenizer and trainer state."""
-        def write_model(folder: Path) -> None:
-            self.policy.save_pretrained(folder)
-            self.tokenizer.save_pretrained(folder)
-        save_checkpoint(path, write_model, {
+        save_checkpoint(path, self.policy, self.tokenizer, {
             "step": self.step_count, "optimizer": self.optimizer.state_dict(), "kl_ctl": self.kl_ctl.state_dict(),
             "generator": self.generator.get_state()})
-        prune_checkpoints(Path(path).parent, keep=Path(path))
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint written by `save` (the policy weights must already be loaded from it)."""
