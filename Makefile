@@ -26,6 +26,7 @@ PPO_SMOKE = --data-dir $(DATA) --steps 2 --rollout-batch-size 4 --samples-per-pr
 	--mini-batch-size 4 --micro-batch-size 4 --max-new-tokens 192 --temperature 0.7 --lr 3e-6 --prompt-template chat --output-dir runs/ppo-smoke
 
 ppo-smoke:
+	rm -rf runs/ppo-smoke
 	$(BIN)/python experiments/ppo_gsm8k.py $(PPO_SMOKE) $(ARGS)
 
 # The whole ReFT pipeline (warm-up SFT, PPO, comparison table). The default is the CPU preset (~45 min here).

@@ -15,15 +15,13 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import latest_checkpoint
 from .cli import save_config
 from .config import PPOConfig, SFTConfig
-from .data import drop_long_prompts, load_examples, split_dev
+from .data import load_examples, split_dev
 from .evaluate import evaluate, write_results
 from .models import load_model
-from .policy import frozen_copy, load_policy
-from .sft import SFTTrainer
-from .trainer import PPOTrainer
+from .sft import run_sft
+from .trainer import run_ppo
 
 
 @dataclass(frozen=True)
@@ -92,37 +90,6 @@ def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
                      mini_batch_size=c.rollout_batch_size * c.samples_per_prompt, micro_batch_size=c.micro_batch_size,
                      max_new_tokens=c.max_new_tokens, kl_coef=c.kl_coef, lr=c.ppo_lr, steps=c.ppo_steps, seed=c.seed,
                      output_dir=str(out), save_every=8)
-
-
-def run_sft(config: SFTConfig, train) -> str:
-    """Run (or resume, or skip) one SFT stage; returns its final folder."""
-    out = Path(config.output_dir)
-    if (out / "final").is_dir():
-        return str(out / "final")
-    last = latest_checkpoint(out)
-    lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
-    trainer = SFTTrainer(lm, tokenizer, config)
-    if last:
-        trainer.resume(last)
-    trainer.train(train)
-    return str(out / "final")
-
-
-def run_ppo(config: PPOConfig, train) -> str:
-    """Run (or resume, or skip) the PPO stage from config.model; the reference is config.model, frozen."""
-    out = Path(config.output_dir)
-    if (out / "final").is_dir():
-        return str(out / "final")
-    last = latest_checkpoint(out)
-    policy, tokenizer = load_policy(str(last) if last else config.model, "shared", config.device, config.dtype)
-    ref = frozen_copy(load_model(config.model, config.device, config.dtype)[0]) if last else frozen_copy(policy.lm)
-    trainer = PPOTrainer(policy, ref, tokenizer, config)
-    if last:
-        trainer.resume(last)
-    train, dropped = drop_long_prompts(train, tokenizer, config.prompt_template, config.max_prompt_len)
-    print(f"[ppo] {len(train)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len} tokens)")
-    trainer.train(train)
-    return str(out / "final")
 
 
 def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) -> dict:

@@ -132,24 +132,30 @@ class SFTTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`python -m ppo.sft`: warm-up SFT from the command line; `--resume` continues from the last checkpoint."""
-    from .cli import build_parser
-    from .data import load_examples, split_dev
+def run_sft(config: SFTConfig, examples: list[Example]) -> str:
+    """Run SFT as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
+    one. Returns the final checkpoint folder."""
     from .models import load_model
 
-    parser = build_parser(SFTConfig)
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
-    args = vars(parser.parse_args(argv))
-    resume = args.pop("resume")
-    c = SFTConfig(**args)
-    last = latest_checkpoint(c.output_dir) if resume else None
-    lm, tokenizer = load_model(str(last) if last else c.model, c.device, c.dtype)
+    out = Path(config.output_dir)
+    if not (out / "final").is_dir():
+        last = latest_checkpoint(out)
+        lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
+        trainer = SFTTrainer(lm, tokenizer, config)
+        if last:
+            trainer.resume(last)
+        trainer.train(examples)
+    return str(out / "final")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m ppo.sft`: warm-up SFT from the command line; rerun the same command to resume."""
+    from .cli import parse_config
+    from .data import load_examples, split_dev
+
+    c = parse_config(SFTConfig, argv)
     train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train"), c.dev_size, c.seed)
-    trainer = SFTTrainer(lm, tokenizer, c)
-    if last:
-        trainer.resume(last)
-    trainer.train(train[:c.max_questions])
+    print(f"[sft] done: {run_sft(c, train[:c.max_questions])}")
 
 
 if __name__ == "__main__":

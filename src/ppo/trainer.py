@@ -13,16 +13,17 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .buffer import RolloutBatch
-from .checkpoint import load_state, save_checkpoint
+from .checkpoint import latest_checkpoint, load_state, save_checkpoint
 from .cli import save_config
 from .config import PPOConfig
-from .data import Example, batch_indices, format_prompt
+from .data import Example, batch_indices, drop_long_prompts, format_prompt
 from .gae import compute_gae, masked_whiten
 from .kl import AdaptiveKLController, FixedKLController, kl_penalty, shape_rewards
 from .losses import explained_variance, policy_loss, value_loss
 from .masked import aggregate, aggregate_weight, masked_mean
 from .metrics import JsonlLogger, format_metrics, mean_stats
-from .policy import PolicyWithValue, lm_logprobs
+from .models import load_model
+from .policy import PolicyWithValue, frozen_copy, lm_logprobs, load_policy
 from .rewards import score_responses
 from .rollout import Samples, encode_prompts, sample
 
@@ -195,6 +196,26 @@ class PPOTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.kl_ctl.load_state_dict(state["kl_ctl"])
         self.generator.set_state(state["generator"])
+
+
+def run_ppo(config: PPOConfig, examples: list[Example]) -> str:
+    """Run PPO as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
+    one. The reference is `ref_model`, else the starting checkpoint `model`, frozen. Returns the final folder."""
+    out = Path(config.output_dir)
+    if (out / "final").is_dir():
+        return str(out / "final")
+    last = latest_checkpoint(out)
+    policy, tokenizer = load_policy(str(last) if last else config.model, config.critic, config.device, config.dtype)
+    ref_spec = config.ref_model or config.model
+    ref_model = frozen_copy(policy.lm if ref_spec == config.model and not last
+                            else load_model(ref_spec, config.device, config.dtype)[0])
+    examples, dropped = drop_long_prompts(examples, tokenizer, config.prompt_template, config.max_prompt_len)
+    print(f"[ppo] {len(examples)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len} tokens)")
+    trainer = PPOTrainer(policy, ref_model, tokenizer, config)
+    if last:
+        trainer.resume(last)
+    trainer.train(examples)
+    return str(out / "final")
 
 
 class Timer:
