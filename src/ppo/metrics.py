@@ -33,3 +33,36 @@ def format_metrics(metrics: dict[str, float], keys: list[str]) -> str:
     """A short one-line summary of chosen metrics, for the progress bar."""
     short = {k.split("/")[-1]: metrics[k] for k in keys if k in metrics}
     return " ".join(f"{k}={v:.3g}" for k, v in short.items())
+
+
+CURVE_KEYS = ["objective/score", "objective/accuracy", "objective/kl", "response/length",
+              "response/truncated_frac", "policy/clipfrac", "value/explained_var"]
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def curve_table(records: list[dict], keys: list[str], every: int = 1) -> str:
+    """A Markdown table of metrics against step, every `every` steps (and always the last)."""
+    keep = [r for i, r in enumerate(records) if i % every == 0 or i == len(records) - 1]
+    lines = ["| step | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines += ["| " + " | ".join([str(r.get("step", "")), *(f"{r[k]:.3g}" if k in r else "" for k in keys)]) + " |"
+              for r in keep]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m ppo.metrics RUN/metrics.jsonl [--every N]`: print a run's curves as a Markdown table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("path")
+    parser.add_argument("--every", type=int, default=1, help="print every N-th step")
+    parser.add_argument("--keys", nargs="+", default=CURVE_KEYS, help="metric names")
+    args = parser.parse_args(argv)
+    print(curve_table(read_jsonl(args.path), args.keys, args.every))
+
+
+if __name__ == "__main__":
+    main()
