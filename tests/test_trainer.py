@@ -126,3 +126,19 @@ def test_interrupted_and_resumed_run_gives_the_same_parameters_and_metrics(token
         assert_close(a, b)
     drop_times = lambda rows: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
     assert drop_times(got) == drop_times(expected[2:])
+
+
+def test_dev_selection_keeps_the_best_policy(tokenizer, tmp_path):
+    from ppo.trainer import run_ppo
+    model_dir = tmp_path / "start"
+    make_lm().save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    scores = iter([0.1, 0.5, 0.3])                       # what dev says after steps 2, 4 and 6
+    config = tiny_config(model=str(model_dir), steps=6, eval_every=2, save_every=2, output_dir=str(tmp_path / "run"))
+    path = run_ppo(config, QUESTIONS * 2, dev_fn=lambda lm, tok: next(scores))
+    assert path.endswith("best")
+    best = torch.load(tmp_path / "run" / "best" / "trainer_state.pt", weights_only=False)
+    assert best["step"] == 4 and best["dev_score"] == 0.5
+    assert (tmp_path / "run" / "final").is_dir() and not list((tmp_path / "run").glob("checkpoint-*"))
+    logged = [json.loads(line).get("eval/dev_score") for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert logged == [None, 0.1, None, 0.5, None, 0.3]

@@ -30,10 +30,10 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | Path, model, tokenizer, state: dict) -> None:
+def save_checkpoint(path: str | Path, model, tokenizer, state: dict, prune: bool = True) -> None:
     """Write a checkpoint folder atomically: into `path.tmp`, then one rename. A crash mid-save leaves the
-    previous checkpoint untouched, and never a half-written folder under the final name. Older `checkpoint-N`
-    siblings are then deleted (one model plus optimizer state on disk is plenty).
+    previous checkpoint untouched, and never a half-written folder under the final name. With `prune`, older
+    `checkpoint-N` siblings are then deleted (one model plus optimizer state on disk is plenty).
 
     `model` is anything with `save_pretrained` (an LM, or a `PolicyWithValue`, which adds its value head).
     """
@@ -47,7 +47,8 @@ def save_checkpoint(path: str | Path, model, tokenizer, state: dict) -> None:
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
-    prune_checkpoints(path.parent, keep=path)
+    if prune:
+        prune_checkpoints(path.parent, keep=path)
 
 
 def load_state(path: str | Path) -> dict:

@@ -1,7 +1,7 @@
 """Settings, one frozen dataclass per stage: `SFTConfig` for warm-up SFT, `PPOConfig` for PPO.
 
-PPO defaults are the original ReFT's N-CoT settings (Luong et al. 2024, `lqtrung1998/mwp_ReFT`); the README lists
-every departure. Each field's docstring doubles as its `--help` text (see `ppo.cli`).
+PPO defaults are the original N-CoT settings (`lqtrung1998/mwp_ReFT`); the README lists every departure.
+Each field's docstring doubles as its `--help` text (see `ppo.cli`).
 """
 from __future__ import annotations
 
@@ -104,7 +104,6 @@ class PPOConfig:
     """AdamW weight decay."""
     max_grad_norm: float = 1.0
     """Gradient clipping by global norm."""
-
     # --- run ---
     steps: int = 100
     """PPO steps (rollout + update) to run."""
@@ -114,6 +113,8 @@ class PPOConfig:
     """Where settings, metrics and checkpoints go."""
     save_every: int = 0
     """Save a checkpoint every N steps (0 = only at the end)."""
+    eval_every: int = 0
+    """Score the dev questions every N steps, keeping the best policy in output_dir/best (0 = off)."""
 
     @property
     def rollouts_per_step(self) -> int:

@@ -56,6 +56,8 @@ class PipelineConfig:
     """Questions per PPO step."""
     samples_per_prompt: int = 1
     """Samples per question per PPO step."""
+    ppo_eval_every: int = 0
+    """Score the dev questions every N PPO steps; ReFT is then the best-on-dev policy (0 = the last policy)."""
     ppo_lr: float = 3e-6
     """PPO learning rate (the original's small-model setting)."""
     kl_coef: float = 0.05
@@ -89,7 +91,7 @@ def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
                      rollout_batch_size=c.rollout_batch_size, samples_per_prompt=c.samples_per_prompt,
                      mini_batch_size=c.rollout_batch_size * c.samples_per_prompt, micro_batch_size=c.micro_batch_size,
                      max_new_tokens=c.max_new_tokens, kl_coef=c.kl_coef, lr=c.ppo_lr, steps=c.ppo_steps, seed=c.seed,
-                     output_dir=str(out), save_every=8)
+                     output_dir=str(out), save_every=8, eval_every=c.ppo_eval_every)
 
 
 def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) -> dict:
@@ -139,7 +141,12 @@ def run_pipeline(c: PipelineConfig) -> dict:
     ppo_epochs_over_data = c.ppo_steps * c.rollout_batch_size / len(train)   # passes PPO makes over the questions
     continued = run_sft(sft_config(c, sft, ppo_epochs_over_data, out / "sft_continued"), train)
     lap("sft_continued")
-    reft = run_ppo(ppo_config(c, sft, out / "ppo"), train)
+
+    def dev_top1(lm, tokenizer) -> float:
+        return evaluate(lm, tokenizer, splits["dev"], c.prompt_template, c.max_new_tokens, c.eval_batch_size,
+                        desc="ppo dev")[0]["top1"]
+
+    reft = run_ppo(ppo_config(c, sft, out / "ppo"), train, dev_fn=dev_top1)
     lap("ppo")
     models = {"base": c.model, "SFT": sft, "SFT-continued": continued, "ReFT": reft}
     results = {name: run_eval(c, name, path, splits, out) for name, path in models.items()}

@@ -29,6 +29,8 @@ from .rollout import Samples, encode_prompts, sample
 
 # reward_fn(decoded responses, their examples) -> one score per response
 RewardFn = Callable[[list[str], list[Example]], list[float]]
+# dev_fn(policy LM, tokenizer) -> a dev score to maximise (model selection; never the test split)
+DevFn = Callable[[PreTrainedModel, PreTrainedTokenizerBase], float]
 
 
 class PPOTrainer:
@@ -45,6 +47,7 @@ class PPOTrainer:
                        if config.adaptive_kl else FixedKLController(config.kl_coef))
         self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order
         self.step_count = 0
+        self.best_dev = float("-inf")
 
     def numeric_reward(self, texts: list[str], examples: list[Example]) -> list[float]:
         """The original's rule-based reward: 1 correct, 0.1 wrong but extracted, 0 no answer."""
@@ -162,8 +165,12 @@ class PPOTrainer:
             "value/explained_var": explained_variance(batch.old_values, batch.returns, mask),
         }
 
-    def train(self, examples: list[Example], output_dir: str | Path | None = None) -> list[dict]:
-        """Run config.steps PPO steps over a seeded shuffle of `examples`, logging to metrics.jsonl."""
+    def train(self, examples: list[Example], output_dir: str | Path | None = None,
+              dev_fn: DevFn | None = None) -> list[dict]:
+        """Run config.steps PPO steps over a seeded shuffle of `examples`, logging to metrics.jsonl.
+
+        With `dev_fn` and config.eval_every, the policy is scored on dev every eval_every steps and the best one
+        is kept in output_dir/best."""
         c = self.config
         if not examples:
             raise ValueError("no training examples")
@@ -175,6 +182,8 @@ class PPOTrainer:
         for step in bar:
             batch = [examples[i] for i in batch_indices(len(examples), c.rollout_batch_size, step, c.seed)]
             metrics = {"step": step + 1, **self.step(batch)}
+            if dev_fn is not None and c.eval_every and (step + 1) % c.eval_every == 0:
+                metrics["eval/dev_score"] = self.select(dev_fn, out / "best")
             logger.log(metrics)
             history.append(metrics)
             bar.set_postfix_str(format_metrics(metrics, ["objective/score", "objective/kl", "loss/value"]))
@@ -183,11 +192,20 @@ class PPOTrainer:
         self.save(out / "final")
         return history
 
+    def select(self, dev_fn: DevFn, path: Path) -> float:
+        """Model selection on dev: score the policy, and keep it in `path` when it beats the best so far."""
+        score = dev_fn(self.policy.lm, self.tokenizer)
+        if score > self.best_dev:
+            self.best_dev = score
+            save_checkpoint(path, self.policy, self.tokenizer, {"step": self.step_count, "dev_score": score},
+                            prune=False)
+        return score
+
     def save(self, path: str | Path) -> None:
         """An atomic checkpoint: policy (HF format, value head beside it), tokenizer and trainer state."""
         save_checkpoint(path, self.policy, self.tokenizer, {
             "step": self.step_count, "optimizer": self.optimizer.state_dict(), "kl_ctl": self.kl_ctl.state_dict(),
-            "generator": self.generator.get_state()})
+            "generator": self.generator.get_state(), "best_dev": self.best_dev})
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint written by `save` (the policy weights must already be loaded from it)."""
@@ -196,26 +214,30 @@ class PPOTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.kl_ctl.load_state_dict(state["kl_ctl"])
         self.generator.set_state(state["generator"])
+        self.best_dev = state["best_dev"]
 
 
-def run_ppo(config: PPOConfig, examples: list[Example]) -> str:
+def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:
     """Run PPO as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
-    one. The reference is `ref_model`, else the starting checkpoint `model`, frozen. Returns the final folder."""
+    one. The reference is `ref_model`, else the starting checkpoint `model`, frozen.
+
+    Returns the policy to use: output_dir/best when dev selection ran (see `PPOTrainer.train`), else final.
+    """
     out = Path(config.output_dir)
-    if (out / "final").is_dir():
-        return str(out / "final")
-    last = latest_checkpoint(out)
-    policy, tokenizer = load_policy(str(last) if last else config.model, config.critic, config.device, config.dtype)
-    ref_spec = config.ref_model or config.model
-    ref_model = frozen_copy(policy.lm if ref_spec == config.model and not last
-                            else load_model(ref_spec, config.device, config.dtype)[0])
-    examples, dropped = drop_long_prompts(examples, tokenizer, config.prompt_template, config.max_prompt_len)
-    print(f"[ppo] {len(examples)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len} tokens)")
-    trainer = PPOTrainer(policy, ref_model, tokenizer, config)
-    if last:
-        trainer.resume(last)
-    trainer.train(examples)
-    return str(out / "final")
+    if not (out / "final").is_dir():
+        last = latest_checkpoint(out)
+        policy, tokenizer = load_policy(str(last) if last else config.model, config.critic, config.device,
+                                        config.dtype)
+        ref_spec = config.ref_model or config.model
+        ref_model = frozen_copy(policy.lm if ref_spec == config.model and not last
+                                else load_model(ref_spec, config.device, config.dtype)[0])
+        examples, dropped = drop_long_prompts(examples, tokenizer, config.prompt_template, config.max_prompt_len)
+        print(f"[ppo] {len(examples)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len})")
+        trainer = PPOTrainer(policy, ref_model, tokenizer, config)
+        if last:
+            trainer.resume(last)
+        trainer.train(examples, dev_fn=dev_fn)
+    return str(out / "best") if (out / "best").is_dir() else str(out / "final")
 
 
 class Timer:
