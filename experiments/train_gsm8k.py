@@ -17,9 +17,9 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     summary = run_pipeline(config)
     print("\n" + results_table(summary["results"]))
-    stages = ", ".join(f"{k} {v / 60:.1f} min" for k, v in summary["stage_seconds"].items())
-    print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min ({stages}); "
-          f"everything is in {config.output_dir}/ (results.md, results.json)")
+    stages = ", ".join(f"{k} {v / 60:.1f}" for k, v in summary["stage_seconds"].items())
+    print(f"\nthis invocation: {(time.perf_counter() - start) / 60:.1f} min; stages over all invocations, in min: "
+          f"{stages}\neverything is in {config.output_dir}/ (results.md, results.json)")
 
 
 if __name__ == "__main__":

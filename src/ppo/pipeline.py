@@ -128,12 +128,14 @@ def run_pipeline(c: PipelineConfig) -> dict:
     train, dev = split_dev(load_examples("gsm8k", c.data_dir, "train"), c.dev_size, c.seed)
     train = train[:c.train_questions]
     splits = {"dev": dev[:c.dev_questions], "test": load_examples("gsm8k", c.data_dir, "test")[:c.test_questions]}
-    times: dict[str, float] = {}
+    # Stage wall times add up over resumed invocations (a skipped stage adds ~0).
+    previous = out / "results.json"
+    times = json.loads(previous.read_text()).get("stage_seconds", {}) if previous.is_file() else {}
     start = time.perf_counter()
 
     def lap(name: str) -> None:
         nonlocal start
-        times[name] = round(time.perf_counter() - start, 1)
+        times[name] = round(times.get(name, 0.0) + time.perf_counter() - start, 1)
         start = time.perf_counter()
 
     sft = run_sft(sft_config(c, c.model, c.sft_epochs, out / "sft"), train)
