@@ -20,6 +20,7 @@ from .cli import save_config
 from .config import SFTConfig
 from .data import Example, batch_indices, format_prompt, format_target
 from .metrics import JsonlLogger
+from .models import load_model
 from .policy import logprobs_from_hidden, trunk_hidden
 
 
@@ -135,8 +136,6 @@ class SFTTrainer:
 def run_sft(config: SFTConfig, examples: list[Example]) -> str:
     """Run SFT as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
     one. Returns the final checkpoint folder."""
-    from .models import load_model
-
     out = Path(config.output_dir)
     if not (out / "final").is_dir():
         last = latest_checkpoint(out)
