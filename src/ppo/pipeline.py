@@ -96,11 +96,11 @@ def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
 
 def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) -> dict:
     """Evaluate one model on every split (skipping what is already written); returns {split: summary}."""
-    results = {}
+    results, loaded = {}, None
     for split, examples in splits.items():
         folder = out / "eval" / name / split
         if not (folder / "summary.json").is_file():
-            lm, tokenizer = load_model(model, c.device, c.dtype)
+            lm, tokenizer = loaded = loaded or load_model(model, c.device, c.dtype)  # once per model, if needed
             summary, records = evaluate(lm, tokenizer, examples, c.prompt_template, c.max_new_tokens,
                                         c.eval_batch_size, desc=f"{name}/{split}")
             write_results(folder, summary, records)
