@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch==2.13.0
 
-.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper
+.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
@@ -27,17 +27,23 @@ PPO_SMOKE = --data-dir $(DATA) --steps 2 --rollout-batch-size 4 --samples-per-pr
 
 ppo-smoke:
 	rm -rf runs/ppo-smoke
-	$(BIN)/python experiments/ppo_gsm8k.py $(PPO_SMOKE) $(ARGS)
+	$(BIN)/python experiments/run_ppo.py $(PPO_SMOKE) $(ARGS)
 
 # The whole ReFT pipeline (warm-up SFT, PPO, comparison table). The default is the CPU preset (~45 min here).
 train-gsm8k:
-	$(BIN)/python experiments/train_gsm8k.py --data-dir $(DATA) $(ARGS)
+	$(BIN)/python experiments/run_reft.py --data-dir $(DATA) $(ARGS)
 
 # The paper's hyper-parameters for a GPU (see README: untested here, and a 7B model needs more than one 80 GB GPU).
 PAPER_MODEL ?= codellama/CodeLlama-7b-hf
 train-gsm8k-paper:
-	$(BIN)/python experiments/train_gsm8k.py --model $(PAPER_MODEL) --data-dir $(DATA) \
+	$(BIN)/python experiments/run_reft.py --model $(PAPER_MODEL) --data-dir $(DATA) \
 	--train-questions 100000 --dev-size 200 --dev-questions 200 --test-questions 1319 \
 	--sft-epochs 2 --sft-lr 1e-5 --sft-batch-size 32 --max-len 1024 \
 	--ppo-steps 2273 --ppo-eval-every 114 --rollout-batch-size 32 --samples-per-prompt 1 --ppo-lr 3e-7 --kl-coef 0.05 \
 	--max-new-tokens 400 --micro-batch-size 8 --eval-batch-size 64 --output-dir runs/train-gsm8k-paper $(ARGS)
+
+# P-CoT on SVAMP: SFT on Python programs, PPO with rewards from running the sampled programs in ppo.sandbox.
+SVAMP ?= ../shared/data/svamp
+train-svamp-pcot:
+	$(BIN)/python experiments/run_reft.py --dataset svamp --answer-format pcot --data-dir $(SVAMP) \
+	--train-questions 800 --kl-coef 0.01 --max-new-tokens 192 --output-dir runs/train-svamp-pcot $(ARGS)

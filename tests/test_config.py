@@ -35,7 +35,7 @@ def test_bad_flags_are_errors(argv):
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    (dict(rollout_batch_size=3, mini_batch_size=2), "not a multiple of mini_batch_size"),
+    (dict(rollout_batch_size=3, mini_batch_size=2), "must be a multiple of mini_batch_size"),
     (dict(mini_batch_size=8, micro_batch_size=3, rollout_batch_size=8), "micro_batch_size = 3"),
     (dict(temperature=0.0), "temperature"),
     (dict(top_p=1.5), "top_p"),

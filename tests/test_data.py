@@ -70,16 +70,16 @@ def test_svamp_loads_and_cuts_its_own_answer_line():
 
 
 def test_svamp_bad_rows(tmp_path):
-    from ppo.data import read_svamp_json
+    from ppo.data import read_reft_json
     (tmp_path / "a.json").write_text('[{"question": "q", "answer_value": "x"}]')
     with pytest.raises(ValueError, match="non-numeric"):
-        read_svamp_json(tmp_path / "a.json")
+        read_reft_json(tmp_path / "a.json")
     (tmp_path / "b.json").write_text('[{"question": "q"}]')
     with pytest.raises(ValueError, match="missing"):
-        read_svamp_json(tmp_path / "b.json")
+        read_reft_json(tmp_path / "b.json")
     (tmp_path / "c.json").write_text('[{"question": "q",\n "answer_value": 1,,}]')
     with pytest.raises(ValueError, match=r"c.json:2: malformed"):
-        read_svamp_json(tmp_path / "c.json")
+        read_reft_json(tmp_path / "c.json")
 
 
 def test_sft_target_and_dev_split():
@@ -93,3 +93,20 @@ def test_sft_target_and_dev_split():
     assert split_dev(examples, 5, seed=1) == (train, dev)
     with pytest.raises(ValueError):
         split_dev(examples, 20)
+
+
+def test_pcot_loads_programs_and_trains_on_them_verbatim():
+    from ppo.data import format_target, load_examples
+    from ppo.rewards import extract_answers
+    train = load_examples("svamp", str(SHARED_DATA / "svamp"), "train", "pcot")
+    assert len(train) == 3043 and train[0].solution.startswith("def solution():")
+    assert format_target(train[0], "pcot") == train[0].solution
+    golds = extract_answers([format_target(ex, "pcot") for ex in train[:64]], "pcot")
+    assert golds == pytest.approx([ex.answer for ex in train[:64]])     # the annotated programs run to the gold
+    assert load_examples("svamp", str(SHARED_DATA / "svamp"), "test", "pcot")[0].answer == 14.0
+
+
+def test_pcot_without_a_program_file_names_the_missing_path(tmp_path):
+    from ppo.data import load_examples
+    with pytest.raises(FileNotFoundError, match="train_python_sdp.json"):
+        load_examples("gsm8k", str(tmp_path), "train", "pcot")

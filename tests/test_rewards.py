@@ -35,3 +35,21 @@ def test_scores():
     assert score_responses(["#### 7", "#### 8", "hm"], [7.0, 7.0, 7.0]) == [1.0, 0.1, 0.0]
     with pytest.raises(ValueError):
         score_responses(["#### 7"], [7.0, 8.0])
+
+
+PROGRAM = 'def solution():\n    """q"""\n    apples = 3\n    result = apples * 4\n    return result'
+
+
+def test_pcot_answers_are_the_programs_return_values():
+    from ppo.rewards import extract_answers
+    texts = [PROGRAM, "```python\n" + PROGRAM + "\n```\nThat's it.", "def solution():\n    return '1,200'",
+             "def solution():\n    return True", "def solution():\n    return 1 / 0", "no program here",
+             "def solution():\n    return float('inf')"]
+    assert extract_answers(texts, "pcot") == [12.0, 12.0, 1200.0, None, None, None, None]
+
+
+def test_pcot_reward_is_one_tenth_zero_like_ncot():
+    texts = [PROGRAM, PROGRAM, "def solution():\n    while True: pass"]
+    assert score_responses(texts, [12.0, 13.0, 12.0], answer_format="pcot", timeout_s=0.5) == [1.0, 0.1, 0.0]
+    with pytest.raises(ValueError, match="answer_format"):
+        score_responses(["x"], [1.0], answer_format="latex")

@@ -142,3 +142,13 @@ def test_dev_selection_keeps_the_best_policy(tokenizer, tmp_path):
     assert (tmp_path / "run" / "final").is_dir() and not list((tmp_path / "run").glob("checkpoint-*"))
     logged = [json.loads(line).get("eval/dev_score") for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert logged == [None, 0.1, None, 0.5, None, 0.3]
+
+
+def test_pcot_step_runs_the_sampled_programs_in_the_sandbox(tokenizer):
+    """The tiny model writes words, not programs: every program fails, so every score is exactly 0."""
+    trainer = make_trainer(tokenizer, tiny_config(answer_format="pcot", program_timeout_s=1.0))
+    torch.manual_seed(0)
+    metrics = trainer.step(QUESTIONS)
+    assert metrics["objective/score"] == 0.0 and trainer.step_count == 1
+    program = "def solution():\n    return 2 + 2"
+    assert trainer.numeric_reward([program, program], [Example("q", 4.0), Example("q", 5.0)]) == [1.0, 0.1]

@@ -1,7 +1,5 @@
-"""Settings, one frozen dataclass per stage: `SFTConfig` for warm-up SFT, `PPOConfig` for PPO.
-
-PPO defaults are the original N-CoT settings (`lqtrung1998/mwp_ReFT`); the README lists every departure.
-Each field's docstring doubles as its `--help` text (see `ppo.cli`).
+"""Settings, one frozen dataclass per stage: `SFTConfig` for warm-up SFT, `PPOConfig` for PPO. PPO defaults are the
+original N-CoT settings (`lqtrung1998/mwp_ReFT`; README: departures). Field docstrings are the `--help` text.
 """
 from __future__ import annotations
 
@@ -27,7 +25,11 @@ class PPOConfig:
 
     # --- data ---
     data_dir: str | None = None
-    """Folder with train.jsonl/test.jsonl (GSM8K format); None loads openai/gsm8k from the hub."""
+    """Data folder (GSM8K JSONL, or SVAMP JSON as prepared for ReFT); None = openai/gsm8k from the hub."""
+    dataset: Literal["gsm8k", "svamp"] = "gsm8k"
+    """Which data format data_dir holds."""
+    answer_format: Literal["ncot", "pcot"] = "ncot"
+    """ncot = natural-language chain of thought; pcot = a Python solution() run in ppo.sandbox for the answer."""
     prompt_template: Literal["reft", "chat"] = "reft"
     """reft = "Question:\\n{q}\\nAnswer reasoning:\\n" (original); chat = the tokenizer's chat template."""
     max_questions: int | None = None
@@ -58,6 +60,8 @@ class PPOConfig:
     """Absolute tolerance for a numeric match."""
     missing_eos_score: float | None = None
     """If set, responses cut at max_new_tokens get this score instead of being scored on their text."""
+    program_timeout_s: float = 3.0
+    """P-CoT: wall and CPU time limit per program; a program over it scores 0."""
 
     # --- KL penalty ---
     kl_coef: float = 0.05
@@ -115,33 +119,29 @@ class PPOConfig:
     """Save a checkpoint every N steps (0 = only at the end)."""
     eval_every: int = 0
     """Score the dev questions every N steps, keeping the best policy in output_dir/best (0 = off)."""
+    max_bad_steps: int = 3
+    """Steps skipped for NaN/inf (in logits, advantages, loss or gradients) before the run stops with an error."""
 
     @property
     def rollouts_per_step(self) -> int:
         """Sequences sampled per PPO step."""
         return self.rollout_batch_size * self.samples_per_prompt
 
-    def __post_init__(self) -> None:
-        n = self.rollouts_per_step
-        if n % self.mini_batch_size:
-            raise ValueError(f"rollout_batch_size * samples_per_prompt = {self.rollout_batch_size} * "
-                             f"{self.samples_per_prompt} = {n} is not a multiple of mini_batch_size = "
-                             f"{self.mini_batch_size}")
-        if self.mini_batch_size % self.micro_batch_size:
-            raise ValueError(f"mini_batch_size = {self.mini_batch_size} is not a multiple of "
-                             f"micro_batch_size = {self.micro_batch_size}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0 (got {self.temperature}); use greedy evaluation instead")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1] (got {self.top_p})")
-        positive = {"rollout_batch_size": self.rollout_batch_size, "samples_per_prompt": self.samples_per_prompt,
-                    "max_new_tokens": self.max_new_tokens, "ppo_epochs": self.ppo_epochs, "steps": self.steps,
-                    "micro_batch_size": self.micro_batch_size, "kl_horizon": self.kl_horizon}
-        for name, value in positive.items():
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1 (got {value})")
-        if self.kl_coef < 0 or self.top_k < 0:
-            raise ValueError(f"kl_coef and top_k must be >= 0 (got {self.kl_coef}, {self.top_k})")
+    def __post_init__(self) -> None:  # invalid settings fail here, before any model is loaded
+        for name in ("rollout_batch_size", "samples_per_prompt", "max_new_tokens", "ppo_epochs", "steps",
+                     "mini_batch_size", "micro_batch_size", "kl_horizon", "max_prompt_len", "max_bad_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)})")
+        n, mini, micro = self.rollouts_per_step, self.mini_batch_size, self.micro_batch_size
+        if n % mini or mini % micro:
+            raise ValueError(f"rollout_batch_size * samples_per_prompt = {n} must be a multiple of mini_batch_size "
+                             f"= {mini}, and that a multiple of micro_batch_size = {micro}")
+        if self.temperature <= 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f"temperature must be > 0 (use greedy evaluation instead) and top_p in (0, 1] "
+                             f"(got {self.temperature}, {self.top_p})")
+        if min(self.kl_coef, self.top_k, self.lr, self.program_timeout_s) < 0 or self.program_timeout_s == 0:
+            raise ValueError(f"kl_coef, top_k, lr must be >= 0 and program_timeout_s > 0 (got {self.kl_coef}, "
+                             f"{self.top_k}, {self.lr}, {self.program_timeout_s})")
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,8 @@ class SFTConfig:
     """Folder with train.jsonl (GSM8K) or train_nl.json (SVAMP); None = openai/gsm8k from the hub."""
     dataset: Literal["gsm8k", "svamp"] = "gsm8k"
     """Which data format data_dir holds."""
+    answer_format: Literal["ncot", "pcot"] = "ncot"
+    """Train on chains of thought (ncot) or on Python programs (pcot: data_dir/train_python_sdp.json)."""
     prompt_template: Literal["reft", "chat"] = "reft"
     """The prompt, shared with RL and evaluation."""
     max_questions: int | None = None
@@ -193,8 +195,6 @@ class SFTConfig:
     """Checkpoint every N optimizer steps (0 = only at the end)."""
 
     def __post_init__(self) -> None:
-        if self.epochs <= 0 or self.lr <= 0 or self.batch_size < 1 or self.grad_accum < 1:
-            raise ValueError(f"epochs, lr, batch_size and grad_accum must be positive (got {self.epochs}, "
-                             f"{self.lr}, {self.batch_size}, {self.grad_accum})")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
+        if min(self.epochs, self.lr, self.batch_size, self.grad_accum) <= 0 or not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"epochs, lr, batch_size, grad_accum must be > 0 and warmup_ratio in [0, 1) (got "
+                             f"{self.epochs}, {self.lr}, {self.batch_size}, {self.grad_accum}, {self.warmup_ratio})")

@@ -69,10 +69,11 @@ def load_gsm8k(data_dir: str | None, split: str = "train") -> list[Example]:
     return [Example(r["question"], *reversed(parse_gsm8k_answer(r["answer"]))) for r in rows]
 
 
-def read_svamp_json(path: str | Path) -> list[Example]:
-    """Read SVAMP as prepared for ReFT: a JSON list of {item_id, question, answer_value[, answer_cot]}.
+def read_reft_json(path: str | Path) -> list[Example]:
+    """Read data as prepared for ReFT (SVAMP, or a `*_python_sdp.json`): a JSON list of
+    {item_id, question, answer_value[, answer_cot]}.
 
-    The CoT's own closing "Therefore, the answer is <N>." is cut, so every target ends with one trigger.
+    An N-CoT's own closing "Therefore, the answer is <N>." is cut, so every target ends with one trigger.
     """
     try:
         rows = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -96,16 +97,30 @@ def read_svamp_json(path: str | Path) -> list[Example]:
 
 
 SVAMP_FILES = {"train": "train_nl.json", "test": "test.json"}
+PCOT_TRAIN_FILE = "train_python_sdp.json"   # the ReFT release's name for P-CoT training data (svamp, gsm8k)
 
 
-def load_examples(dataset: str, data_dir: str | None, split: str = "train") -> list[Example]:
-    """A split of `gsm8k` (local JSONL or hub) or `svamp` (local JSON as prepared for ReFT)."""
+def load_examples(dataset: str, data_dir: str | None, split: str = "train", answer_format: str = "ncot",
+                  ) -> list[Example]:
+    """A split of `gsm8k` (local JSONL or hub) or `svamp` (local JSON as prepared for ReFT).
+
+    With answer_format pcot, the training split is data_dir/train_python_sdp.json (a `def solution()` program
+    per question); the test split only needs gold numbers, so it is the usual file.
+    """
+    if answer_format not in ("ncot", "pcot"):
+        raise ValueError(f"unknown answer_format {answer_format!r}; choose ncot or pcot")
+    if answer_format == "pcot" and split == "train":
+        path = Path(data_dir or ".") / PCOT_TRAIN_FILE
+        if data_dir is None or not path.is_file():
+            raise FileNotFoundError(f"P-CoT training needs {path}: ReFT-format JSON with a Python program per "
+                                    f"question (../shared/data/svamp has one; for GSM8K, the original release's)")
+        return read_reft_json(path)
     if dataset == "gsm8k":
         return load_gsm8k(data_dir, split)
     if dataset == "svamp":
         if data_dir is None or split not in SVAMP_FILES:
             raise ValueError(f"SVAMP needs a data_dir and a split in {sorted(SVAMP_FILES)} (got {data_dir}, {split})")
-        return read_svamp_json(Path(data_dir) / SVAMP_FILES[split])
+        return read_reft_json(Path(data_dir) / SVAMP_FILES[split])
     raise ValueError(f"unknown dataset {dataset!r}; choose gsm8k or svamp")
 
 
@@ -114,13 +129,17 @@ def format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def format_target(example: Example) -> str:
-    """The SFT target (N-CoT): the chain of thought, then the answer trigger. EOS is added at tokenisation.
+def format_target(example: Example, answer_format: str = "ncot") -> str:
+    """The SFT target; EOS is added at tokenisation.
 
-    GSM8K's calculator notes `<<48/2=24>>` are removed (departure: the model writes plain arithmetic).
+    ncot: the chain of thought, then the answer trigger. GSM8K's calculator notes `<<48/2=24>>` are removed
+          (departure: the model writes plain arithmetic).
+    pcot: the program as annotated (`def solution(): ... return result`); running it gives the answer.
     """
     if example.solution is None:
         raise ValueError(f"no chain of thought to train on for question {example.question[:60]!r}")
+    if answer_format == "pcot":
+        return example.solution
     solution = re.sub(r"<<[^>]*>>", "", example.solution)
     return solution + ANSWER_TRIGGER.format(value=format_number(example.answer))
 

@@ -1,6 +1,7 @@
 """Evaluation: greedy top-1 accuracy, and majority vote@k and pass@k over k samples.
 
-The answer is extracted exactly as the reward extracts it (`rewards.extract_answer`).
+The answer is extracted exactly as the reward extracts it (`rewards.extract_answers`: a trigger for N-CoT, the
+sandboxed program's return value for P-CoT).
 
     python -m ppo.evaluate --model runs/sft/final --data-dir ../shared/data/gsm8k --limit 100 --k 4
 """
@@ -16,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import Example, format_prompt, load_examples, split_dev
-from .rewards import extract_answer
+from .rewards import extract_answers
 from .rollout import encode_prompts, sample
 
 
@@ -34,6 +35,10 @@ class EvalConfig:
     """Data folder (GSM8K JSONL or SVAMP JSON); None = openai/gsm8k from the hub."""
     dataset: Literal["gsm8k", "svamp"] = "gsm8k"
     """Which data format data_dir holds."""
+    answer_format: Literal["ncot", "pcot"] = "ncot"
+    """ncot = chain of thought; pcot = a Python solution(), run in ppo.sandbox."""
+    program_timeout_s: float = 3.0
+    """P-CoT: time limit per program."""
     split: Literal["test", "dev", "train"] = "test"
     """dev = the seeded dev split carved from train (as SFT and the pipeline carve it)."""
     dev_size: int = 200
@@ -89,7 +94,7 @@ def generate(lm, tokenizer, prompts: list[str], max_new_tokens: int, batch_size:
 
 def evaluate(lm, tokenizer, examples: list[Example], template: str, max_new_tokens: int = 400,
              batch_size: int = 16, k: int = 1, temperature: float = 1.0, tolerance: float = 1e-2,
-             desc: str = "eval") -> tuple[dict, list[dict]]:
+             desc: str = "eval", answer_format: str = "ncot", timeout_s: float = 3.0) -> tuple[dict, list[dict]]:
     """Top-1 (greedy) accuracy, and vote@k / pass@k when k > 1. Returns (summary, one record per question)."""
     prompts = [format_prompt(ex.question, template, tokenizer) for ex in examples]
     greedy = generate(lm, tokenizer, prompts, max_new_tokens, batch_size, True, desc=f"{desc} top-1")
@@ -98,11 +103,13 @@ def evaluate(lm, tokenizer, examples: list[Example], template: str, max_new_toke
         many = generate(lm, tokenizer, [p for p in prompts for _ in range(k)], max_new_tokens, batch_size, False,
                         temperature, desc=f"{desc} @{k}")
         samples = [many[i * k:(i + 1) * k] for i in range(len(examples))]
+    top1 = extract_answers(greedy, answer_format, timeout_s)
+    flat = extract_answers([t for s in samples for t in s], answer_format, timeout_s)
     records = []
-    for ex, text, sampled in zip(examples, greedy, samples):
-        answers = [extract_answer(t) for t in sampled]
+    for i, (ex, text, sampled) in enumerate(zip(examples, greedy, samples)):
+        answers = flat[i * len(sampled):(i + 1) * len(sampled)]
         records.append({"question": ex.question, "gold": ex.answer, "response": text,
-                        "answer": extract_answer(text), "correct": is_correct(extract_answer(text), ex.answer, tolerance),
+                        "answer": top1[i], "correct": is_correct(top1[i], ex.answer, tolerance),
                         "samples": sampled, "sample_answers": answers, "vote": majority_vote(answers),
                         "pass": any(is_correct(a, ex.answer, tolerance) for a in answers)})
     return summarize(records, k, tolerance), records
@@ -128,11 +135,12 @@ def write_results(out_dir: str | Path, summary: dict, records: list[dict]) -> No
             f.write(json.dumps(r) + "\n")
 
 
-def load_split(dataset: str, data_dir: str | None, split: str, dev_size: int, seed: int) -> list[Example]:
+def load_split(dataset: str, data_dir: str | None, split: str, dev_size: int, seed: int,
+               answer_format: str = "ncot") -> list[Example]:
     """test, train (minus dev) or dev, with the same seeded dev split as training."""
     if split == "test":
         return load_examples(dataset, data_dir, "test")
-    train, dev = split_dev(load_examples(dataset, data_dir, "train"), dev_size, seed)
+    train, dev = split_dev(load_examples(dataset, data_dir, "train", answer_format), dev_size, seed)
     return dev if split == "dev" else train
 
 
@@ -143,9 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     c = parse_config(EvalConfig, argv)
     torch.manual_seed(c.seed)
     lm, tokenizer = load_model(c.model, c.device, c.dtype)
-    examples = load_split(c.dataset, c.data_dir, c.split, c.dev_size, c.seed)[:c.limit]
+    examples = load_split(c.dataset, c.data_dir, c.split, c.dev_size, c.seed, c.answer_format)[:c.limit]
     summary, records = evaluate(lm, tokenizer, examples, c.prompt_template, c.max_new_tokens, c.batch_size, c.k,
-                                c.temperature, c.tolerance)
+                                c.temperature, c.tolerance, answer_format=c.answer_format,
+                                timeout_s=c.program_timeout_s)
     save_config(c, Path(c.output_dir) / "config.json")
     write_results(c.output_dir, {**summary, "config": asdict(c)}, records)
     print(json.dumps(summary, indent=2))

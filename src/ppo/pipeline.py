@@ -1,4 +1,5 @@
 """The whole ReFT recipe: warm-up SFT, then PPO from the warm-up checkpoint, against two baselines.
+N-CoT or P-CoT (`answer_format`), on GSM8K or SVAMP (`dataset`).
 
 Stages (each skipped when its output exists, each resumable from its last checkpoint with --resume):
     sft            warm-up SFT on the training questions' chains of thought
@@ -12,6 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -31,7 +33,11 @@ class PipelineConfig:
     model: str = "smollm2-135m"
     """Base model: `smollm2-135m`, a local folder or a hub id."""
     data_dir: str | None = "../shared/data/gsm8k"
-    """GSM8K folder (train.jsonl, test.jsonl); `none` = openai/gsm8k from the hub."""
+    """GSM8K folder (train.jsonl, test.jsonl) or SVAMP folder; `none` = openai/gsm8k from the hub."""
+    dataset: Literal["gsm8k", "svamp"] = "gsm8k"
+    """Which data format data_dir holds."""
+    answer_format: Literal["ncot", "pcot"] = "ncot"
+    """ncot = chains of thought; pcot = Python programs (SFT on data_dir/train_python_sdp.json, sandboxed runs)."""
     prompt_template: str = "reft"
     """reft (the original prompt) or chat."""
     train_questions: int = 320
@@ -81,13 +87,15 @@ class PipelineConfig:
 
 
 def sft_config(c: PipelineConfig, model: str, epochs: float, out: Path) -> SFTConfig:
-    return SFTConfig(model=model, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template, epochs=epochs,
+    return SFTConfig(model=model, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template,
+                     dataset=c.dataset, answer_format=c.answer_format, epochs=epochs,
                      lr=c.sft_lr, batch_size=c.sft_batch_size, max_len=c.max_len, seed=c.seed,
                      output_dir=str(out), save_every=20)
 
 
 def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
     return PPOConfig(model=model, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template,
+                     dataset=c.dataset, answer_format=c.answer_format,
                      rollout_batch_size=c.rollout_batch_size, samples_per_prompt=c.samples_per_prompt,
                      mini_batch_size=c.rollout_batch_size * c.samples_per_prompt, micro_batch_size=c.micro_batch_size,
                      max_new_tokens=c.max_new_tokens, kl_coef=c.kl_coef, lr=c.ppo_lr, steps=c.ppo_steps, seed=c.seed,
@@ -102,7 +110,7 @@ def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) 
         if not (folder / "summary.json").is_file():
             lm, tokenizer = loaded = loaded or load_model(model, c.device, c.dtype)  # once per model, if needed
             summary, records = evaluate(lm, tokenizer, examples, c.prompt_template, c.max_new_tokens,
-                                        c.eval_batch_size, desc=f"{name}/{split}")
+                                        c.eval_batch_size, desc=f"{name}/{split}", answer_format=c.answer_format)
             write_results(folder, summary, records)
         results[split] = json.loads((folder / "summary.json").read_text())
     return results
@@ -125,9 +133,10 @@ def run_pipeline(c: PipelineConfig) -> dict:
         raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")
     save_config(c, out / "pipeline_config.json")
     torch.manual_seed(c.seed)
-    train, dev = split_dev(load_examples("gsm8k", c.data_dir, "train"), c.dev_size, c.seed)
+    train, dev = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
     train = train[:c.train_questions]
-    splits = {"dev": dev[:c.dev_questions], "test": load_examples("gsm8k", c.data_dir, "test")[:c.test_questions]}
+    test = load_examples(c.dataset, c.data_dir, "test")[:c.test_questions]
+    splits = {"dev": dev[:c.dev_questions], "test": test}
     # Stage wall times add up over resumed invocations (a skipped stage adds ~0).
     previous = out / "results.json"
     times = json.loads(previous.read_text()).get("stage_seconds", {}) if previous.is_file() else {}
@@ -146,7 +155,7 @@ def run_pipeline(c: PipelineConfig) -> dict:
 
     def dev_top1(lm, tokenizer) -> float:
         return evaluate(lm, tokenizer, splits["dev"], c.prompt_template, c.max_new_tokens, c.eval_batch_size,
-                        desc="ppo dev")[0]["top1"]
+                        desc="ppo dev", answer_format=c.answer_format)[0]["top1"]
 
     reft = run_ppo(ppo_config(c, sft, out / "ppo"), train, dev_fn=dev_top1)
     lap("ppo")

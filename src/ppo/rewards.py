@@ -1,14 +1,20 @@
-"""Rule-based rewards for numeric answers (N-CoT): extract the final answer, compare it with the gold one.
+"""Rule-based rewards for numeric answers: extract the final answer, compare it with the gold one.
+
+Two answer formats (the paper's section 3):
+    ncot  natural-language chain of thought; the answer follows a trigger ("#### N", "The answer is: N")
+    pcot  a Python program; the answer is what its `solution()` returns, run in `ppo.sandbox`
 
 The reward of the original ReFT (no reward model):
     1.0  the extracted answer equals the gold answer within an absolute tolerance (1e-2)
     0.1  an answer was extracted but it is wrong        (the "partial" reward, numeric datasets only)
-    0.0  no answer could be extracted
+    0.0  no answer could be extracted, or the program failed
 """
 from __future__ import annotations
 
 import math
 import re
+
+from .sandbox import run_programs
 
 # The number after one of the answer triggers, e.g. "#### 1,234", "The answer is: $12.50."
 _NUMBER = r"(-?\$?\s*-?(?:[0-9][0-9,]*)?\.?[0-9]+)"
@@ -42,6 +48,29 @@ def extract_answer(text: str) -> float | None:
     return None
 
 
+def extract_program(text: str) -> str:
+    """The program in a P-CoT response: the text itself, or the first fenced code block when there is one."""
+    fenced = re.search(r"```(?:python)?\n(.*?)```", text, re.DOTALL)
+    return fenced.group(1) if fenced else text
+
+
+def number_from_value(value) -> float | None:
+    """What `solution()` returned, as a finite number: 3 -> 3.0, 2.5 -> 2.5, "1,200" -> 1200.0; else None
+    (True/False are not numbers here, although Python counts them as 1/0)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) else None
+    return parse_number(value) if isinstance(value, str) else None
+
+
+def extract_answers(texts: list[str], answer_format: str = "ncot", timeout_s: float = 3.0) -> list[float | None]:
+    """The final answer of each response: ncot reads the trigger, pcot runs the programs (in parallel)."""
+    if answer_format == "ncot":
+        return [extract_answer(t) for t in texts]
+    if answer_format == "pcot":
+        return [number_from_value(v) for v in run_programs([extract_program(t) for t in texts], timeout_s)]
+    raise ValueError(f"unknown answer_format {answer_format!r}; choose ncot or pcot")
+
+
 def score_answer(predicted: float | None, gold: float, tolerance: float = 1e-2,
                  correct_score: float = 1.0, partial_score: float = 0.1) -> float:
     """1 / 0.1 / 0 as in the module docstring."""
@@ -51,9 +80,10 @@ def score_answer(predicted: float | None, gold: float, tolerance: float = 1e-2,
 
 
 def score_responses(responses: list[str], golds: list[float], tolerance: float = 1e-2,
-                    correct_score: float = 1.0, partial_score: float = 0.1) -> list[float]:
+                    correct_score: float = 1.0, partial_score: float = 0.1, answer_format: str = "ncot",
+                    timeout_s: float = 3.0) -> list[float]:
     """Score a batch of decoded responses against their gold answers."""
     if len(responses) != len(golds):
         raise ValueError(f"{len(responses)} responses but {len(golds)} gold answers")
-    return [score_answer(extract_answer(r), g, tolerance, correct_score, partial_score)
-            for r, g in zip(responses, golds)]
+    answers = extract_answers(responses, answer_format, timeout_s)
+    return [score_answer(a, g, tolerance, correct_score, partial_score) for a, g in zip(answers, golds)]

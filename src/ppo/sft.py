@@ -24,10 +24,12 @@ from .models import load_model
 from .policy import logprobs_from_hidden, trunk_hidden
 
 
-def encode_example(tokenizer, example: Example, template: str) -> tuple[list[int], list[int]]:
+def encode_example(tokenizer, example: Example, template: str, answer_format: str = "ncot",
+                   ) -> tuple[list[int], list[int]]:
     """Token ids of prompt + target + EOS, and a loss mask that is 1 on the target and EOS only."""
     prompt = tokenizer(format_prompt(example.question, template, tokenizer), add_special_tokens=False)["input_ids"]
-    target = tokenizer(format_target(example), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    target = tokenizer(format_target(example, answer_format), add_special_tokens=False)["input_ids"]
+    target = target + [tokenizer.eos_token_id]
     return prompt + target, [0] * len(prompt) + [1] * len(target)
 
 
@@ -99,7 +101,7 @@ class SFTTrainer:
     def train(self, examples: list[Example]) -> list[dict]:
         """Run all steps (continuing from a resumed step_count); log loss to metrics.jsonl; save output_dir/final."""
         c, out = self.config, Path(self.config.output_dir)
-        encoded = [encode_example(self.tokenizer, ex, c.prompt_template) for ex in examples]
+        encoded = [encode_example(self.tokenizer, ex, c.prompt_template, c.answer_format) for ex in examples]
         kept = [row for row in encoded if len(row[0]) <= c.max_len]
         if not kept:
             raise ValueError(f"no SFT examples of at most max_len = {c.max_len} tokens (of {len(encoded)})")
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     from .data import load_examples, split_dev
 
     c = parse_config(SFTConfig, argv)
-    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train"), c.dev_size, c.seed)
+    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
     print(f"[sft] done: {run_sft(c, train[:c.max_questions])}")
 
 

@@ -50,10 +50,10 @@ class PPOTrainer:
         self.best_dev = float("-inf")
 
     def numeric_reward(self, texts: list[str], examples: list[Example]) -> list[float]:
-        """The original's rule-based reward: 1 correct, 0.1 wrong but extracted, 0 no answer."""
+        """The original's rule-based reward: 1 correct, 0.1 wrong but extracted, 0 no answer (or a failed program)."""
         c = self.config
         return score_responses(texts, [ex.answer for ex in examples], c.answer_tolerance, c.correct_score,
-                               c.partial_score)
+                               c.partial_score, c.answer_format, c.program_timeout_s)
 
     def step(self, examples: list[Example]) -> dict[str, float]:
         """One PPO step on a batch of questions. Returns the step's metrics."""

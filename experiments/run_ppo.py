@@ -1,6 +1,6 @@
-"""PPO on GSM8K training questions, from any starting checkpoint (the default SmolLM2, or a warm-up SFT folder).
+"""PPO on GSM8K or SVAMP training questions, from any starting checkpoint (SmolLM2, or a warm-up SFT folder).
 
-    python experiments/ppo_gsm8k.py --model runs/sft/final --data-dir ../shared/data/gsm8k --steps 50
+    python experiments/run_ppo.py --model runs/sft/final --data-dir ../shared/data/gsm8k --steps 50
 
 Every flag is a field of `ppo.config.PPOConfig`; `--help` lists them. Rerunning the same command resumes from the
 last checkpoint in --output-dir (and does nothing once output_dir/final exists).
@@ -15,7 +15,7 @@ import torch
 
 from ppo.cli import parse_config
 from ppo.config import PPOConfig
-from ppo.data import load_gsm8k
+from ppo.data import load_examples
 from ppo.trainer import run_ppo
 
 
@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     config = parse_config(PPOConfig, argv)
     torch.manual_seed(config.seed)
     start = time.perf_counter()
-    final = run_ppo(config, load_gsm8k(config.data_dir, "train")[:config.max_questions])
+    examples = load_examples(config.dataset, config.data_dir, "train", config.answer_format)
+    final = run_ppo(config, examples[:config.max_questions])
     for line in (Path(config.output_dir) / "metrics.jsonl").read_text().splitlines():
         metrics = json.loads(line)
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
