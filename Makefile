@@ -47,3 +47,7 @@ SVAMP ?= ../shared/data/svamp
 train-svamp-pcot:
 	$(BIN)/python experiments/run_reft.py --dataset svamp --answer-format pcot --data-dir $(SVAMP) \
 	--train-questions 800 --kl-coef 0.01 --max-new-tokens 192 --output-dir runs/train-svamp-pcot $(ARGS)
+
+# Throughput of the sandboxed program executor on 64 real P-CoT programs (see README, "Sandbox").
+bench-sandbox:
+	$(BIN)/python experiments/bench_sandbox.py --data-dir $(SVAMP) $(ARGS)

@@ -110,3 +110,17 @@ def test_pcot_without_a_program_file_names_the_missing_path(tmp_path):
     from ppo.data import load_examples
     with pytest.raises(FileNotFoundError, match="train_python_sdp.json"):
         load_examples("gsm8k", str(tmp_path), "train", "pcot")
+
+
+@pytest.mark.parametrize("text, words", [
+    ('[\n{"question": "q", "answer_value": "1"},\n{"question": "r"}\n]', r"d.json:3: row 1 is missing the field"),
+    ('[\n{"question": "q",\n "answer_value": "x"}]', r"d.json:2: row 0 has a non-numeric answer_value 'x'"),
+    ('{"question": "q"}', "not a JSON list"),
+    ('[]', "no examples"),
+    ('[\n{"question": "q", "answer_value": "1"},\n{"question" "q"}]', r"d.json:3: malformed JSON"),
+])
+def test_reft_json_errors_name_the_file_and_line(tmp_path, text, words):
+    from ppo.data import read_reft_json
+    (tmp_path / "d.json").write_text(text)
+    with pytest.raises(ValueError, match=words):
+        read_reft_json(tmp_path / "d.json")

@@ -152,3 +152,39 @@ def test_pcot_step_runs_the_sampled_programs_in_the_sandbox(tokenizer):
     assert metrics["objective/score"] == 0.0 and trainer.step_count == 1
     program = "def solution():\n    return 2 + 2"
     assert trainer.numeric_reward([program, program], [Example("q", 4.0), Example("q", 5.0)]) == [1.0, 0.1]
+
+
+def nan_for(bad_steps: set[int]):
+    """A reward that is NaN on chosen steps (counted by calls), as a broken reward or data row would give."""
+    calls = iter(range(1000))
+    return lambda texts, examples: [float("nan") if next(calls) in bad_steps else 0.5] + [0.5] * (len(texts) - 1)
+
+
+def test_a_nan_step_is_skipped_with_a_warning_and_the_weights_stay_finite(tokenizer):
+    trainer = make_trainer(tokenizer, tiny_config(max_bad_steps=2), nan_for({0}))
+    before = [p.detach().clone() for p in trainer.policy.parameters()]
+    with pytest.warns(RuntimeWarning, match="step 1 skipped: NaN or inf in the scores"):
+        metrics = trainer.step(QUESTIONS)
+    assert metrics == {"health/skipped": 1.0, "health/bad_steps": 1.0} and trainer.step_count == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.policy.parameters()))   # nothing applied
+    assert "health/skipped" not in trainer.step(QUESTIONS)                                 # the next one runs
+    assert all(bool(torch.isfinite(p).all()) for p in trainer.policy.parameters())
+
+
+def test_the_run_stops_after_max_bad_steps_keeping_the_last_good_checkpoint(tokenizer, tmp_path):
+    trainer = make_trainer(tokenizer, tiny_config(max_bad_steps=2, steps=6, save_every=1), nan_for({2, 3}))
+    with pytest.warns(RuntimeWarning), pytest.raises(RuntimeError, match="step 4 skipped.*stopping"):
+        trainer.train(QUESTIONS, tmp_path)
+    state = torch.load(tmp_path / "checkpoint-3" / "trainer_state.pt", weights_only=False)
+    assert state["step"] == 3 and state["bad_steps"] == 1 and not (tmp_path / "final").exists()
+
+
+def test_a_nan_loss_or_gradient_stops_the_update_before_the_weights_move(tokenizer):
+    trainer = make_trainer(tokenizer, tiny_config(), target_word_reward("x"))
+    real_loss = trainer.loss
+    trainer.loss = lambda mb: (real_loss(mb)[0] * float("inf"), {})
+    before = [p.detach().clone() for p in trainer.policy.parameters()]
+    with pytest.warns(RuntimeWarning, match="NaN or inf in the loss"):
+        assert trainer.step(QUESTIONS)["health/skipped"] == 1.0
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.policy.parameters()))
+    assert all(p.grad is None for p in trainer.policy.parameters())

@@ -1,15 +1,20 @@
-"""Checkpoints that survive a crash: written aside, then renamed into place, holding everything to resume.
+"""Checkpoints that survive a crash (even `kill -9`): written aside, then renamed into place, holding everything
+needed to continue exactly.
 
 A checkpoint is a folder: the model in Hugging Face format (plus the value head for a PPO policy), the tokenizer,
-and `trainer_state.pt` with the optimizer, scheduler, RNG states and step.
+and `trainer_state.pt` with the optimizer, the step (which fixes the data order and the learning-rate schedule:
+both are pure functions of it), the trainer's own state and the RNG states (Python, NumPy, torch, CUDA).
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
 import shutil
 from pathlib import Path
+
+import numpy as np
 import torch
 
 STATE_FILE = "trainer_state.pt"
@@ -17,7 +22,7 @@ STATE_FILE = "trainer_state.pt"
 
 def rng_state() -> dict:
     """The RNG states a resumed run needs to continue the same random stream."""
-    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -25,15 +30,18 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
+    if "numpy" in state:
+        np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: str | Path, model, tokenizer, state: dict, prune: bool = True) -> None:
-    """Write a checkpoint folder atomically: into `path.tmp`, then one rename. A crash mid-save leaves the
-    previous checkpoint untouched, and never a half-written folder under the final name. With `prune`, older
-    `checkpoint-N` siblings are then deleted (one model plus optimizer state on disk is plenty).
+    """Write a checkpoint folder atomically: into `path.tmp`, then renames. A crash mid-save leaves the previous
+    checkpoint untouched, and never a half-written folder under the final name. An existing `path` (as for
+    `best`) is first renamed to `path.old`, and `restore_interrupted_save` undoes a crash between the renames.
+    With `prune`, older `checkpoint-N` siblings are then deleted (one model plus optimizer state is plenty).
 
     `model` is anything with `save_pretrained` (an LM, or a `PolicyWithValue`, which adds its value head).
     """
@@ -44,11 +52,41 @@ def save_checkpoint(path: str | Path, model, tokenizer, state: dict, prune: bool
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     torch.save({**state, "rng": rng_state()}, tmp / STATE_FILE)
+    old = path.with_name(path.name + ".old")
+    restore_interrupted_save(path)
     if path.exists():
-        shutil.rmtree(path)
+        os.replace(path, old)
     os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
     if prune:
         prune_checkpoints(path.parent, keep=path)
+
+
+def restore_interrupted_save(path: str | Path) -> None:
+    """After a crash between `save_checkpoint`'s two renames, `path.old` is the last good copy: put it back."""
+    path = Path(path)
+    old = path.with_name(path.name + ".old")
+    if old.is_dir() and not path.exists():
+        os.replace(old, path)
+
+
+def truncate_log(path: str | Path, step: int) -> None:
+    """Keep the metrics of steps <= `step` (the checkpoint being resumed) and drop the rest, including a line
+    cut short by a crash, so a resumed run's log equals an uninterrupted one's."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("step", 0) <= step:
+            kept.append(line + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def load_state(path: str | Path) -> dict:

@@ -69,25 +69,46 @@ def load_gsm8k(data_dir: str | None, split: str = "train") -> list[Example]:
     return [Example(r["question"], *reversed(parse_gsm8k_answer(r["answer"]))) for r in rows]
 
 
+def json_rows(path: str | Path) -> list[tuple[int, dict]]:
+    """The objects of a JSON list file, each with the line it starts on (for error messages)."""
+    text = Path(path).read_text(encoding="utf-8")
+    decoder, rows, line, seen = json.JSONDecoder(), [], 1, 0
+    try:
+        if not text.lstrip().startswith("["):
+            raise ValueError("no list")
+        pos = 0
+        while (pos := _BETWEEN.match(text, pos).end()) < len(text) and text[pos] != "]":
+            row, end = decoder.raw_decode(text, pos)
+            if not isinstance(row, dict):
+                raise json.JSONDecodeError("expected an object", text, pos)
+            line, seen = line + text.count("\n", seen, pos), pos
+            rows.append((line, row))
+            pos = end
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from err
+    except ValueError as err:
+        raise ValueError(f"{path}: not a JSON list of objects") from err
+    return rows
+
+
+_BETWEEN = re.compile(r"[\s\[,]*")   # what may stand before a row: whitespace, the opening bracket, commas
+
+
 def read_reft_json(path: str | Path) -> list[Example]:
     """Read data as prepared for ReFT (SVAMP, or a `*_python_sdp.json`): a JSON list of
     {item_id, question, answer_value[, answer_cot]}.
 
     An N-CoT's own closing "Therefore, the answer is <N>." is cut, so every target ends with one trigger.
     """
-    try:
-        rows = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from err
     examples = []
-    for i, row in enumerate(rows):
+    for line_no, row in json_rows(path):
+        where = f"{path}:{line_no}: row {len(examples)}"
         try:
             value, question = parse_number(str(row["answer_value"])), row["question"]
         except (KeyError, TypeError) as err:
-            raise ValueError(f"{path}: row {i} (item {row.get('item_id', '?') if isinstance(row, dict) else '?'})"
-                             f" is missing {err}") from err
+            raise ValueError(f"{where} is missing the field {err}") from err
         if value is None:
-            raise ValueError(f"{path}: row {i} has a non-numeric answer_value {row['answer_value']!r}")
+            raise ValueError(f"{where} has a non-numeric answer_value {row['answer_value']!r}")
         cot = row.get("answer_cot")
         cot = re.split(r"\s*Therefore, the answer is", cot)[0].strip() if cot else None
         examples.append(Example(question, value, cot))

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import latest_checkpoint, load_state, save_checkpoint
+from .checkpoint import latest_checkpoint, load_state, save_checkpoint, truncate_log
 from .cli import save_config
 from .config import SFTConfig
 from .data import Example, batch_indices, format_prompt, format_target
@@ -107,6 +107,7 @@ class SFTTrainer:
             raise ValueError(f"no SFT examples of at most max_len = {c.max_len} tokens (of {len(encoded)})")
         print(f"[sft] {len(kept)} examples ({len(encoded) - len(kept)} skipped: longer than {c.max_len} tokens)")
         save_config(c, out / "config.json")
+        truncate_log(out / "metrics.jsonl", self.step_count)   # drop steps logged after the checkpoint we resumed
         logger, history = JsonlLogger(out / "metrics.jsonl"), []
         total, per_step = self.total_steps(len(kept)), c.batch_size * c.grad_accum
         warmup = int(c.warmup_ratio * total)

@@ -5,6 +5,7 @@ Shapes: B = rollouts, L = prompt + response length, T = response length.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -13,7 +14,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .buffer import RolloutBatch
-from .checkpoint import latest_checkpoint, load_state, save_checkpoint
+from .checkpoint import latest_checkpoint, load_state, restore_interrupted_save, save_checkpoint, truncate_log
 from .cli import save_config
 from .config import PPOConfig
 from .data import Example, batch_indices, drop_long_prompts, format_prompt
@@ -33,6 +34,15 @@ RewardFn = Callable[[list[str], list[Example]], list[float]]
 DevFn = Callable[[PreTrainedModel, PreTrainedTokenizerBase], float]
 
 
+class NonFiniteError(RuntimeError):
+    """NaN or inf where a step cannot use it: the step is skipped (see `PPOTrainer.skip`)."""
+
+
+def check_finite(what: str, *tensors: torch.Tensor) -> None:
+    if not all(bool(torch.isfinite(t).all()) for t in tensors):
+        raise NonFiniteError(f"NaN or inf in the {what}")
+
+
 class PPOTrainer:
     """PPO for a causal LM with a value head, against a frozen reference model."""
 
@@ -48,6 +58,7 @@ class PPOTrainer:
         self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order
         self.step_count = 0
         self.best_dev = float("-inf")
+        self.bad_steps = 0          # steps skipped for NaN/inf; the run stops at config.max_bad_steps
 
     def numeric_reward(self, texts: list[str], examples: list[Example]) -> list[float]:
         """The original's rule-based reward: 1 correct, 0.1 wrong but extracted, 0 no answer (or a failed program)."""
@@ -76,8 +87,13 @@ class PPOTrainer:
             advantages = masked_whiten(advantages, samples.response_mask)
         batch = RolloutBatch(samples.input_ids, samples.attention_mask, samples.response_mask, old_logprobs,
                              ref_logprobs, old_values, scores, rewards, advantages, returns)
-        # 5. Run K epochs of minibatch updates.
-        update_stats = self.update(batch)
+        # 5. Run K epochs of minibatch updates (unless NaN/inf got in: then skip the step, and count it).
+        try:
+            check_finite("scores, log-probs, values or advantages", scores, old_logprobs, old_values,
+                         ref_logprobs, advantages)
+            update_stats = self.update(batch)
+        except NonFiniteError as err:
+            return self.skip(err)
         timer.lap("time/update_s")
         # 6. Log, and let an adaptive controller move beta.
         metrics = {**self.rollout_stats(batch, kl, samples), **update_stats, **timer.laps}
@@ -128,9 +144,11 @@ class PPOTrainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 for micro in mini.chunks(c.micro_batch_size):
                     loss, micro_stats = self.loss(micro)
+                    check_finite("loss", loss)
                     (loss * aggregate_weight(micro.response_mask, mini.response_mask, c.loss_aggregation)).backward()
                     stats.append(micro_stats)
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.params, c.max_grad_norm)
+                check_finite("gradients", grad_norm)      # checked before the weights move, never after
                 stats.append({"policy/grad_norm": float(grad_norm)})
                 self.optimizer.step()
         return mean_stats(stats)
@@ -149,6 +167,19 @@ class PPOTrainer:
         loss = pg_loss + c.vf_coef * vf_loss - c.entropy_coef * entropy
         return loss, {"loss/policy": pg_loss.item(), "loss/value": vf_loss.item(), "loss/total": loss.item(),
                       "policy/entropy": entropy.item(), **pg_stats, **vf_stats}
+
+    def skip(self, err: NonFiniteError) -> dict[str, float]:
+        """A step with NaN/inf: no optimizer step is taken from it (minibatch steps already taken had finite
+        losses and gradients, and stay). Warn, count, and stop the run after config.max_bad_steps of them."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.bad_steps += 1
+        self.step_count += 1
+        message = f"step {self.step_count} skipped: {err} ({self.bad_steps} of at most {self.config.max_bad_steps})"
+        if self.bad_steps >= self.config.max_bad_steps:
+            raise RuntimeError(f"{message}; stopping. The last good checkpoint is kept (resume from it with a lower "
+                               f"lr, or check the data and the reward).") from err
+        warnings.warn(message, RuntimeWarning)
+        return {"health/skipped": 1.0, "health/bad_steps": float(self.bad_steps)}
 
     def rollout_stats(self, batch: RolloutBatch, kl: torch.Tensor, samples: Samples) -> dict[str, float]:
         """What the rollout looked like: score, KL to the reference, lengths, and how good the critic is."""
@@ -176,6 +207,7 @@ class PPOTrainer:
             raise ValueError("no training examples")
         out = Path(output_dir or c.output_dir)
         save_config(c, out / "config.json")
+        truncate_log(out / "metrics.jsonl", self.step_count)   # drop steps logged after the checkpoint we resumed
         logger, history = JsonlLogger(out / "metrics.jsonl"), []
         bar = tqdm(range(self.step_count, c.steps), desc="ppo", unit="step", initial=self.step_count,
                    total=c.steps)
@@ -186,7 +218,7 @@ class PPOTrainer:
                 metrics["eval/dev_score"] = self.select(dev_fn, out / "best")
             logger.log(metrics)
             history.append(metrics)
-            bar.set_postfix_str(format_metrics(metrics, ["objective/score", "objective/kl", "loss/value"]))
+            bar.set_postfix_str(format_metrics(metrics, ["objective/score", "objective/kl", "loss/value", "health/bad_steps"]))
             if c.save_every and (step + 1) % c.save_every == 0:
                 self.save(out / f"checkpoint-{step + 1}")
         self.save(out / "final")
@@ -203,9 +235,10 @@ class PPOTrainer:
 
     def save(self, path: str | Path) -> None:
         """An atomic checkpoint: policy (HF format, value head beside it), tokenizer and trainer state."""
+        check_finite("policy weights (not saved)", *self.params)
         save_checkpoint(path, self.policy, self.tokenizer, {
             "step": self.step_count, "optimizer": self.optimizer.state_dict(), "kl_ctl": self.kl_ctl.state_dict(),
-            "generator": self.generator.get_state(), "best_dev": self.best_dev})
+            "generator": self.generator.get_state(), "best_dev": self.best_dev, "bad_steps": self.bad_steps})
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint written by `save` (the policy weights must already be loaded from it)."""
@@ -215,6 +248,7 @@ class PPOTrainer:
         self.kl_ctl.load_state_dict(state["kl_ctl"])
         self.generator.set_state(state["generator"])
         self.best_dev = state["best_dev"]
+        self.bad_steps = state.get("bad_steps", 0)
 
 
 def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:
@@ -224,6 +258,7 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
     Returns the policy to use: output_dir/best when dev selection ran (see `PPOTrainer.train`), else final.
     """
     out = Path(config.output_dir)
+    restore_interrupted_save(out / "best")
     if not (out / "final").is_dir():
         last = latest_checkpoint(out)
         policy, tokenizer = load_policy(str(last) if last else config.model, config.critic, config.device,
