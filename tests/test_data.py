@@ -3,8 +3,7 @@ import json
 import pytest
 
 from conftest import SHARED_DATA
-from ppo.data import (Example, batch_indices, drop_long_prompts, format_prompt, load_gsm8k, parse_gsm8k_answer,
-                      read_gsm8k_jsonl)
+from ppo.data import Example, batch_indices, load_gsm8k, parse_gsm8k_answer, read_gsm8k_jsonl
 
 
 def write_jsonl(path, rows):
@@ -44,14 +43,6 @@ def test_shared_gsm8k_loads():
     assert train[0].answer == 72.0 and "Natalia" in train[0].question
 
 
-def test_prompt_templates(tokenizer):
-    assert format_prompt("What is 2+2?", "reft") == "Question:\nWhat is 2+2?\nAnswer reasoning:\n"
-    with pytest.raises(ValueError):
-        format_prompt("q", "fancy")
-    kept, dropped = drop_long_prompts([Example("a", 1.0), Example("a b c d e f", 1.0)], tokenizer, "reft", 6)
-    assert (len(kept), dropped) == (1, 1)
-
-
 def test_batch_indices_cover_each_example_once_per_epoch_and_are_deterministic():
     n, bs = 10, 4
     stream = [i for step in range(5) for i in batch_indices(n, bs, step, seed=3)]   # 20 = two epochs
@@ -82,11 +73,8 @@ def test_svamp_bad_rows(tmp_path):
         read_reft_json(tmp_path / "c.json")
 
 
-def test_sft_target_and_dev_split():
-    from ppo.data import format_target, split_dev
-    ex = Example("q", 24.0, "She sold 48/2 = <<48/2=24>>24 clips.")
-    assert format_target(ex) == "She sold 48/2 = 24 clips.\nTherefore, the answer is: 24"
-    assert format_target(Example("q", 2.5, "r")).endswith("is: 2.5")
+def test_dev_split():
+    from ppo.data import split_dev
     examples = [Example(str(i), float(i)) for i in range(20)]
     train, dev = split_dev(examples, 5, seed=1)
     assert len(dev) == 5 and len(train) == 15 and not set(e.question for e in dev) & set(e.question for e in train)
@@ -96,7 +84,8 @@ def test_sft_target_and_dev_split():
 
 
 def test_pcot_loads_programs_and_trains_on_them_verbatim():
-    from ppo.data import format_target, load_examples
+    from ppo.data import load_examples
+    from ppo.formats import format_target
     from ppo.rewards import extract_answers
     train = load_examples("svamp", str(SHARED_DATA / "svamp"), "train", "pcot")
     assert len(train) == 3043 and train[0].solution.startswith("def solution():")

@@ -82,13 +82,13 @@ HOSTILE = {
 }
 
 
-def sandbox_processes() -> list[str]:
-    """Live processes running the sandbox child (there should be none between calls)."""
+def processes_running(marker: bytes) -> list[str]:
+    """Live processes whose command line contains `marker`."""
     found = []
     for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
         try:
             with open(cmdline, "rb") as f:
-                if b"sandbox_child.py" in f.read():
+                if marker in f.read().replace(b"\0", b" "):
                     found.append(cmdline)
         except OSError:
             pass
@@ -101,7 +101,7 @@ def test_hostile_program_returns_none_quickly_and_leaves_nothing(name):
     start = time.monotonic()
     assert run_programs([HOSTILE[name]], timeout_s=TIMEOUT) == [None]
     assert time.monotonic() - start < TIMEOUT + 5.0          # bounded by the deadline, whatever the program does
-    assert sandbox_processes() == []
+    assert processes_running(b"sandbox_child.py") == []   # the sandbox child, between calls
     assert not os.path.exists(OUTSIDE)
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "ppo-sandbox-*"))) == roots_before
 
@@ -158,5 +158,11 @@ def test_process_group_kill_reaps_what_a_program_started():
     job = sandbox.Job(0, proc, tempfile.mkdtemp(), time.monotonic())
     sandbox.stop(job)
     time.sleep(0.1)
-    alive = [p for p in glob.glob("/proc/[0-9]*/cmdline") if marker.encode() in open(p, "rb").read().replace(b"\0", b" ")]
-    assert alive == [] and not os.path.exists(job.scratch)
+    assert processes_running(marker.encode()) == [] and not os.path.exists(job.scratch)
+
+
+def test_a_missing_seccomp_layer_is_never_silent():
+    with pytest.warns(RuntimeWarning, match="seccomp filter could not be installed"):
+        assert sandbox.parse_result(b'{"ok": 3, "seccomp": false}') == 3
+    assert sandbox.parse_result(b'{"ok": 3, "seccomp": true}') == 3
+    assert sandbox.parse_result(b'[1, 2]') is None and sandbox.parse_result(b"") is None

@@ -4,7 +4,8 @@ from torch.testing import assert_close
 
 from conftest import make_lm
 from ppo.config import SFTConfig
-from ppo.data import Example, format_prompt
+from ppo.data import Example
+from ppo.formats import format_prompt
 from ppo.rollout import encode_prompts
 from ppo.sft import SFTTrainer, collate, encode_example, lr_factor, sft_loss_sum
 

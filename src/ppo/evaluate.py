@@ -16,7 +16,8 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
-from .data import Example, format_prompt, load_examples, split_dev
+from .data import Example, load_examples, split_dev
+from .formats import format_prompt
 from .rewards import extract_answers
 from .rollout import encode_prompts, sample
 

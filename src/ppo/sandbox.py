@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,11 +86,17 @@ def stop(job: Job) -> None:
 
 
 def parse_result(output: bytes):
-    """The child's one JSON line {"ok": value} -> value; anything else -> None."""
+    """The child's one JSON line {"ok": value, "seccomp": bool} -> value; anything else -> None.
+    Warns (once) when the kernel refused the seccomp layer, so a weaker sandbox is never silent."""
     try:
-        return json.loads(output)["ok"] if 0 < len(output) <= MAX_RESULT_BYTES else None
-    except (ValueError, TypeError, KeyError, RecursionError):
+        line = json.loads(output) if 0 < len(output) <= MAX_RESULT_BYTES else {}
+        value, seccomp = line.get("ok"), line.get("seccomp", True)
+    except (ValueError, TypeError, AttributeError, RecursionError):
         return None
+    if seccomp is not True:
+        warnings.warn("ppo.sandbox: the seccomp filter could not be installed on this machine (architecture or "
+                      "kernel); programs still run under the other layers (see README, Sandbox)", RuntimeWarning)
+    return value
 
 
 def run_programs(programs: list[str], timeout_s: float = 5.0, workers: int | None = None, memory_mb: int = 512,

@@ -10,7 +10,7 @@ arrives on stdin. Before a line of it runs, this process locks itself down, laye
                           calls, threads, and file writes outside the scratch folder (the working directory)
     5. silenced output    fds 1 and 2 go to /dev/null; the result travels on a private copy of stdout
 
-The result of `solution()` goes back as one JSON line, {"ok": value}; anything else (an exception, a refused
+The result of `solution()` goes back as one JSON line, {"ok": value, "seccomp": true}; anything else (an exception, a refused
 call, a kill by a limit) means no line, and the parent reads that as a failure.
 Argv: CPU_SECONDS MEMORY_BYTES FILE_BYTES.
 """
@@ -159,14 +159,14 @@ def main() -> None:
         __import__(name)
     limit_resources(cpu_s, memory, file_bytes)
     drop_privileges()
-    install_seccomp()
+    seccomp = install_seccomp()
     for name in [m for m in sys.modules if m.partition(".")[0] in BLOCKED_IMPORTS]:
         del sys.modules[name]                           # so the program cannot reuse what setup imported
     sys.addaudithook(make_audit_hook(scratch))
     try:
         namespace = {"__name__": "__sandbox__"}
         exec(compile(source, "<program>", "exec"), namespace)
-        line = json.dumps({"ok": plain(namespace["solution"]())}, allow_nan=True) + "\n"
+        line = json.dumps({"ok": plain(namespace["solution"]()), "seccomp": seccomp}, allow_nan=True) + "\n"
         os.write(result_fd, line.encode())
     except BaseException:                               # noqa: BLE001 -- any failure is "no answer"
         pass

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 from .checkpoint import latest_checkpoint, load_state, save_checkpoint, truncate_log
 from .cli import save_config
 from .config import SFTConfig
-from .data import Example, batch_indices, format_prompt, format_target
+from .data import Example, batch_indices
+from .formats import format_prompt, format_target
 from .metrics import JsonlLogger
 from .models import load_model
 from .policy import logprobs_from_hidden, trunk_hidden

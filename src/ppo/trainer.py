@@ -17,7 +17,8 @@ from .buffer import RolloutBatch
 from .checkpoint import latest_checkpoint, load_state, restore_interrupted_save, save_checkpoint, truncate_log
 from .cli import save_config
 from .config import PPOConfig
-from .data import Example, batch_indices, drop_long_prompts, format_prompt
+from .data import Example, batch_indices
+from .formats import drop_long_prompts, format_prompt
 from .gae import compute_gae, masked_whiten
 from .kl import AdaptiveKLController, FixedKLController, kl_penalty, shape_rewards
 from .losses import explained_variance, policy_loss, value_loss
