@@ -113,3 +113,13 @@ def test_reft_json_errors_name_the_file_and_line(tmp_path, text, words):
     (tmp_path / "d.json").write_text(text)
     with pytest.raises(ValueError, match=words):
         read_reft_json(tmp_path / "d.json")
+
+
+def test_gsm8k_pcot_reads_a_local_program_file(tmp_path):
+    from ppo.data import load_examples
+    rows = [{"item_id": "gsm8k_0", "question": "q", "answer_cot": "def solution():\n    return 72", "answer_value": "72"}]
+    (tmp_path / "train_python_sdp.json").write_text(json.dumps(rows))
+    write_jsonl(tmp_path / "test.jsonl", [{"question": "t", "answer": "so #### 5"}])
+    train = load_examples("gsm8k", str(tmp_path), "train", "pcot")
+    assert train == [Example("q", 72.0, "def solution():\n    return 72")]
+    assert load_examples("gsm8k", str(tmp_path), "test", "pcot")[0].answer == 5.0
