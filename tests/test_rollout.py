@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.testing import assert_close
 
@@ -47,7 +48,8 @@ def test_greedy_sample_follows_the_argmax(lm, tokenizer):
     assert_close(logprobs * s.response_mask, best * s.response_mask, atol=1e-5, rtol=1e-5)
 
 
-def test_sampling_frequencies_match_the_tempered_logprobs(lm, tokenizer):
+@pytest.mark.parametrize("engine", ["lean", "hf"])
+def test_sampling_frequencies_match_the_tempered_logprobs(lm, tokenizer, engine):
     """The log-probs used by PPO must be those of the distribution actually sampled (temperature included)."""
     # A hub model's generation_config may switch on knobs that reshape the distribution; they must stay off.
     lm.generation_config.no_repeat_ngram_size, lm.generation_config.top_k = 1, 3
@@ -55,7 +57,7 @@ def test_sampling_frequencies_match_the_tempered_logprobs(lm, tokenizer):
     n = 4000
     prompt = "a b c x y z the answer is"  # no_repeat_ngram_size = 1 would ban these nine words
     ids, mask = encode_prompts(tokenizer, [prompt] * n, torch.device("cpu"))
-    s = sample(lm, tokenizer, ids, mask, max_new_tokens=1, temperature=0.5)
+    s = sample(lm, tokenizer, ids, mask, max_new_tokens=1, temperature=0.5, engine=engine)
     first = s.input_ids[:, -1]
     freq = torch.bincount(first, minlength=lm.config.vocab_size).float() / n
     hidden = lm.model(ids[:1]).last_hidden_state[:, -1]
@@ -65,14 +67,15 @@ def test_sampling_frequencies_match_the_tempered_logprobs(lm, tokenizer):
     assert_close(logprobs[0, 0].exp(), probs[first[0]], atol=1e-5, rtol=1e-5)
 
 
-def test_no_hidden_top_k_default():
+@pytest.mark.parametrize("engine", ["lean", "hf"])
+def test_no_hidden_top_k_default(engine):
     """transformers fills unset sampling knobs with top_k = 50; with top_k = 0 every token must stay reachable."""
     from conftest import make_lm, make_tokenizer
     tokenizer, lm = make_tokenizer(extra_words=175), make_lm(extra_words=175)
     torch.nn.init.normal_(lm.lm_head.weight, std=1e-4)     # a near-uniform next-token distribution, 200 words
     torch.manual_seed(0)
     ids, mask = encode_prompts(tokenizer, ["a"] * 3000, torch.device("cpu"))
-    first = sample(lm, tokenizer, ids, mask, max_new_tokens=1).input_ids[:, 1]
+    first = sample(lm, tokenizer, ids, mask, max_new_tokens=1, engine=engine).input_ids[:, 1]
     assert first.unique().numel() > 150
-    truncated = sample(lm, tokenizer, ids, mask, max_new_tokens=1, top_k=10).input_ids[:, 1]
+    truncated = sample(lm, tokenizer, ids, mask, max_new_tokens=1, top_k=10, engine=engine).input_ids[:, 1]
     assert truncated.unique().numel() <= 10

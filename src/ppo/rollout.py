@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from . import decode
+
 
 @dataclass
 class Samples:
@@ -67,12 +69,28 @@ def eos_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) ->
 @torch.no_grad()
 def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt_ids: torch.Tensor,
            prompt_mask: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int = 0,
-           top_p: float = 1.0, greedy: bool = False) -> Samples:
+           top_p: float = 1.0, greedy: bool = False, engine: str = "auto") -> Samples:
     """Sample one response per prompt row (repeat the rows for several samples per prompt).
 
-    top_k = 0 and top_p = 1.0 mean off. Greedy decoding is for evaluation only.
+    top_k = 0 and top_p = 1.0 mean off. Greedy decoding is for evaluation only. engine: `lean` is the loop of
+    `ppo.decode` (same distribution, faster; Llama-family models only), `hf` is transformers' `generate`, and
+    `auto` takes lean where it applies.
     """
     eos_ids = eos_token_ids(model, tokenizer)
+    if engine not in ("auto", "lean", "hf"):
+        raise ValueError(f"unknown engine {engine!r}; choose auto, lean or hf")
+    if engine == "lean" or (engine == "auto" and decode.supports(model)):
+        output = decode.generate(model, prompt_ids, prompt_mask, max_new_tokens, eos_ids, tokenizer.pad_token_id,
+                                 temperature, top_k, top_p, greedy)
+    else:
+        output = hf_generate(model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_ids, temperature, top_k,
+                             top_p, greedy)
+    return samples_from_output(tokenizer, output, prompt_ids, prompt_mask, eos_ids)
+
+
+def hf_generate(model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_ids, temperature, top_k, top_p,
+                greedy) -> torch.Tensor:
+    """transformers' `generate` with every distribution-shaping knob pinned. -> (B, P + T)"""
     # Every knob is explicit: a None would be filled in from transformers' defaults, and its default top_k = 50
     # would silently truncate the distribution that the PPO ratio and the KL assume.
     knobs = {**NEUTRAL_SAMPLING, "temperature": temperature, "top_k": top_k, "top_p": top_p}
@@ -81,7 +99,12 @@ def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt_id
                                                              "epsilon_cutoff", "eta_cutoff")}
     config = GenerationConfig(do_sample=not greedy, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
                               pad_token_id=tokenizer.pad_token_id, use_cache=True, **knobs)
-    output = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
+    return model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
+
+
+def samples_from_output(tokenizer, output: torch.Tensor, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                        eos_ids: list[int]) -> Samples:
+    """Masks, texts and truncation flags of generated sequences (B, P + T)."""
     P = prompt_ids.shape[1]
     response_ids = output[:, P:]                                                    # (B, T)
     if response_ids.shape[1] == 0:  # max_new_tokens was 0 or every prompt was empty
