@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch==2.13.0
 
-.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox
+.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
@@ -51,3 +51,8 @@ train-svamp-pcot:
 # Throughput of the sandboxed program executor on 64 real P-CoT programs (see README, "Sandbox").
 bench-sandbox:
 	$(BIN)/python experiments/bench_sandbox.py --data-dir $(SVAMP) $(ARGS)
+
+# Speed: one PPO step by phase, side by side with TRL's GRPOTrainer (installs the bench extra; see docs/benchmarks.md).
+bench:
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python experiments/bench.py --data-dir $(DATA) $(ARGS)

@@ -106,10 +106,12 @@ class PPOTrainer:
     def sample(self, examples: list[Example]) -> Samples:
         """Encode the prompts (left-padded) and sample one response per row."""
         c = self.config
-        prompts = [format_prompt(ex.question, c.prompt_template, self.tokenizer) for ex in examples]
-        prompt_ids, prompt_mask = encode_prompts(self.tokenizer, prompts, self.device)
+        prompt_ids, prompt_mask = encode_prompts(self.tokenizer, [self.prompt(ex) for ex in examples], self.device)
         return sample(self.policy.lm, self.tokenizer, prompt_ids, prompt_mask, c.max_new_tokens,
                       c.temperature, c.top_k, c.top_p)
+
+    def prompt(self, example: Example) -> str:
+        return format_prompt(example.question, self.config.prompt_template, self.tokenizer)
 
     def score(self, samples: Samples, examples: list[Example]) -> torch.Tensor:
         """Scores (B,) from the reward function; optionally a fixed score for truncated responses."""

@@ -1,0 +1,200 @@
+"""Measuring a PPO step (`experiments/bench.py`, `make bench`), side by side with TRL's GRPOTrainer on the same
+model, prompts, completion length, number of completions and update passes. TRL's steps run in its own `train()`
+loop and each of our measurements runs between two of them (from a callback), so the two alternate. Also:
+
+    rollout   the lean sampling loop (`ppo.decode`) against plain `generate` on the same batch
+    update    achieved FLOP/s (counted by torch's FlopCounterMode) against a matmul peak measured alongside
+    memory    peak memory of one PPO step against one SFT step on the same batch, each in a fresh process
+TRL comes from the `bench` extra (`pip install -e .[bench]`), never a library dependency.  docs/benchmarks.md
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Time a PPO step against TRL GRPO on the same work."""
+
+    model: str = "smollm2-135m"
+    """Model: `smollm2-135m`, a local folder or a hub id."""
+    data_dir: str = "../shared/data/gsm8k"
+    """GSM8K folder; the prompts are its first training questions, in the chat template."""
+    prompts: int = 4
+    """Questions per step."""
+    completions: int = 4
+    """Completions per question (TRL's num_generations)."""
+    max_new_tokens: int = 128
+    """Completion length limit."""
+    repeats: int = 3
+    """Timed repetitions, after one warm-up."""
+    micro_batch_size: int = 8
+    """Sequences per forward/backward pass in our update."""
+    device: str = "auto"
+    """auto, cpu, cuda."""
+    dtype: str = "auto"
+    """auto = bf16 on GPU, fp32 on CPU."""
+    trl: bool = True
+    """Run TRL's GRPOTrainer side by side (needs the bench extra)."""
+    memory: bool = True
+    """Measure peak memory of a PPO step and an SFT step, each in a fresh process."""
+    output: str = "runs/bench/results.json"
+    """Where the measurements go (the table is printed)."""
+    probe: str | None = None
+    """Internal: `ppo` or `sft` runs one step and prints its peak memory (see run_probe)."""
+
+
+def setup(c: BenchConfig):
+    from .config import PPOConfig
+    from .data import load_gsm8k
+    from .models import resolve_device
+    n = c.prompts * c.completions                       # one minibatch of every completion: one optimizer step
+    ppo = PPOConfig(model=c.model, device=c.device, dtype=c.dtype, prompt_template="chat", rollout_batch_size=c.prompts,
+                    samples_per_prompt=c.completions, mini_batch_size=n, micro_batch_size=min(c.micro_batch_size, n),
+                    ppo_epochs=1, max_new_tokens=c.max_new_tokens, kl_coef=0.05, lr=3e-6, steps=1)
+    return ppo, load_gsm8k(c.data_dir, "train")[:c.prompts], resolve_device(c.device)
+
+
+def matmul_peak(device, dtype) -> float:
+    """FLOP/s of the best of 6 square matmuls of 4096 (2 n^3 FLOPs each), in this process."""
+    a, times = torch.randn(4096, 4096, device=device, dtype=dtype), []
+    for _ in range(6):
+        sync(device)
+        start = time.perf_counter()
+        a @ a
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return 2 * 4096 ** 3 / min(times)
+
+
+def sync(device) -> None:  # GPU work is asynchronous: wait for it before reading the clock
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+class Ours:
+    """Our PPO step, the plain-generate baseline and the update's FLOPs, on the same questions."""
+
+    def __init__(self, c: BenchConfig):
+        from .policy import frozen_copy, load_policy
+        from .trainer import PPOTrainer
+        self.ppo, self.examples, self.device = setup(c)
+        policy, self.tokenizer = load_policy(c.model, "shared", c.device, c.dtype)
+        self.trainer = PPOTrainer(policy, frozen_copy(policy.lm), self.tokenizer, self.ppo)
+        self.records, self.update_flops = [], None
+
+    def step(self) -> None:
+        if self.update_flops is None:                 # the warm-up step counts the update's FLOPs
+            counter, update = FlopCounterMode(display=False), self.trainer.update
+            def counted(batch):
+                with counter:
+                    return update(batch)
+            self.trainer.update = counted
+            self.trainer.step(self.examples)
+            self.trainer.update, self.update_flops = update, counter.get_total_flops()
+            return
+        torch.manual_seed(len(self.records))
+        metrics = self.trainer.step(self.examples)
+        metrics["hf_generate_tokens_per_s"] = self.hf_generate_rate()
+        self.records.append(metrics)
+
+    def hf_generate_rate(self) -> float:
+        """Generated tokens per second of plain `generate` on the same prompts and limits."""
+        from .rollout import encode_prompts, sample
+        prompts = [self.trainer.prompt(ex) for ex in self.examples for _ in range(self.ppo.samples_per_prompt)]
+        ids, mask = encode_prompts(self.tokenizer, prompts, self.device)
+        sync(self.device)
+        start = time.perf_counter()
+        out = sample(self.trainer.policy.lm, self.tokenizer, ids, mask, self.ppo.max_new_tokens, engine="hf")
+        sync(self.device)
+        return out.response_mask.sum().item() / (time.perf_counter() - start)
+
+
+def run_trl(c: BenchConfig, ours: Ours) -> list[float]:
+    """TRL GRPO steps of the same work (seconds each); `ours` takes one measurement after each of them."""
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+    from .models import load_model
+    from .rewards import score_responses
+    lm, tokenizer = load_model(c.model, c.device, c.dtype)
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": ex.question}], "gold": ex.answer}
+                              for ex in ours.examples])
+
+    def reward(completions, gold, **_) -> list[float]:   # the same 1 / 0.1 / 0 score as ours
+        return score_responses([m[-1]["content"] for m in completions], gold)
+
+    times = []
+
+    class Alternate(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            sync(ours.device)
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            sync(ours.device)
+            times.append(time.perf_counter() - self.start)
+            ours.step()
+
+    args = GRPOConfig(output_dir="runs/bench/trl", per_device_train_batch_size=c.prompts * c.completions,
+                      num_generations=c.completions, max_completion_length=c.max_new_tokens, beta=0.05,
+                      num_iterations=1, gradient_accumulation_steps=1, learning_rate=3e-6, temperature=1.0,
+                      max_steps=c.repeats + 1, logging_steps=1, save_strategy="no", report_to="none",
+                      use_cpu=ours.device.type == "cpu", bf16=ours.device.type == "cuda", seed=0)
+    trainer = GRPOTrainer(model=lm, reward_funcs=reward, args=args, train_dataset=data, processing_class=tokenizer,
+                          callbacks=[Alternate()])
+    trainer.train()
+    return times[1:]
+
+
+def probe(c: BenchConfig) -> dict:
+    """One PPO or SFT step on the batch, in this (fresh) process: its peak memory in bytes."""
+    ours = Ours(c) if c.probe == "ppo" else None
+    if ours:
+        ours.trainer.step(ours.examples)
+    else:
+        from .config import SFTConfig
+        from .models import load_model
+        from .sft import SFTTrainer, encode_example
+        ppo, examples, _ = setup(c)
+        lm, tokenizer = load_model(c.model, c.device, c.dtype)
+        n, micro = c.prompts * c.completions, ppo.micro_batch_size
+        sft = SFTTrainer(lm, tokenizer, SFTConfig(batch_size=micro, grad_accum=n // micro, prompt_template="chat"))
+        rows = []
+        for ex in examples:          # prompt + exactly max_new_tokens target tokens: the PPO batch's shape
+            ids, mask = encode_example(tokenizer, ex, "chat")
+            P, target = mask.index(1), ids[mask.index(1):] * (1 + c.max_new_tokens)
+            rows += [(ids[:P] + target[:c.max_new_tokens], [0] * P + [1] * c.max_new_tokens)] * c.completions
+        sft.step(rows, 1e-6)
+    if torch.cuda.is_available() and c.device != "cpu":
+        return {"peak_bytes": torch.cuda.max_memory_allocated(), "kind": "cuda max_memory_allocated"}
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
+    hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM"))
+    return {"peak_bytes": int(hwm.split()[1]) * 1024, "kind": "process peak RSS (VmHWM)"}
+
+
+def run_probe(c: BenchConfig, kind: str) -> dict:
+    """`probe` in a fresh process, so that nothing else this process did counts in its peak."""
+    names = ("model", "data_dir", "prompts", "completions", "max_new_tokens", "micro_batch_size", "device", "dtype")
+    argv = [a for n in names for a in (f"--{n.replace('_', '-')}", str(getattr(c, n)))]
+    out = subprocess.run([sys.executable, "-m", "ppo.bench", "--probe", kind, *argv], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m ppo.bench --probe ppo|sft`: the memory probe (the benchmark itself is experiments/bench.py)."""
+    from .cli import parse_config
+    print(json.dumps(probe(parse_config(BenchConfig, argv))))
+
+
+if __name__ == "__main__":
+    main()
