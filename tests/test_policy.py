@@ -100,3 +100,26 @@ def test_separate_critic_does_not_touch_policy_trunk(lm):
     assert any(p.grad is not None for p in policy.critic_trunk.parameters())
     with pytest.raises(ValueError):
         PolicyWithValue(lm, critic="both")
+
+
+@pytest.mark.parametrize("top_k, top_p", [(0, 0.8), (5, 1.0)])
+def test_k1_kl_is_unbiased_under_the_samplers_truncation(tokenizer, top_k, top_p):
+    """Sample at T = 0.7 with top-p (or top-k); mean k1 = logpi_old - logpi_ref must estimate the exact
+    KL(pi_sampled || pi_ref) of the known next-token distributions. Log-probs of the untruncated policy would not."""
+    from conftest import make_lm
+    from ppo.decode import truncate
+    from ppo.rollout import encode_prompts, sample
+    policy, ref, T, n = PolicyWithValue(make_lm(0)), make_lm(1), 0.7, 6000
+    ids, mask = encode_prompts(tokenizer, ["a b"] * n, torch.device("cpu"))
+    torch.manual_seed(0)
+    s = sample(policy.lm, tokenizer, ids, mask, max_new_tokens=1, temperature=T, top_k=top_k, top_p=top_p)
+    with torch.no_grad():
+        q = torch.softmax(truncate(policy.lm(ids[:1]).logits[0, -1] / T, top_k, top_p), -1)   # what is sampled
+        p = torch.softmax(ref(ids[:1]).logits[0, -1] / T, -1)                                   # the reference
+        exact = (q[q > 0] * (q[q > 0] / p[q > 0]).log()).sum()
+        ref_lp = lm_logprobs(ref, s.input_ids, s.attention_mask, 1, T)[:, 0]
+        k1 = policy.evaluate(s.input_ids, s.attention_mask, 1, T, top_k=top_k, top_p=top_p)[0][:, 0] - ref_lp
+        naive = policy.evaluate(s.input_ids, s.attention_mask, 1, T)[0][:, 0] - ref_lp
+    se = k1.std() / n ** 0.5
+    assert abs(k1.mean() - exact) < 4 * se
+    assert abs(naive.mean() - exact) > 10 * se          # the untruncated log-probs are visibly biased

@@ -188,3 +188,13 @@ def test_a_nan_loss_or_gradient_stops_the_update_before_the_weights_move(tokeniz
         assert trainer.step(QUESTIONS)["health/skipped"] == 1.0
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.policy.parameters()))
     assert all(p.grad is None for p in trainer.policy.parameters())
+
+
+def test_a_step_with_truncated_sampling_starts_at_ratio_one(tokenizer):
+    """Old and new log-probs both come from the truncated distribution, so before any update the ratio is 1."""
+    trainer = make_trainer(tokenizer, tiny_config(top_p=0.7, top_k=8, temperature=0.8, ppo_epochs=1, mini_batch_size=8),
+                           target_word_reward("x"))
+    torch.manual_seed(0)
+    metrics = trainer.step(QUESTIONS)
+    assert metrics["policy/ratio"] == pytest.approx(1.0, abs=1e-5) and metrics["policy/clipfrac"] == 0.0
+    assert all(math.isfinite(v) for k, v in metrics.items() if k != "value/explained_var")

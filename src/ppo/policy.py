@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PreTrainedModel
 
+from .decode import truncate
 from .models import load_model
 
 VALUE_HEAD_FILE = "value_head.safetensors"
@@ -46,12 +47,16 @@ def response_states(hidden: torch.Tensor, response_len: int) -> torch.Tensor:
 
 def logprobs_from_hidden(hidden: torch.Tensor, lm_head: nn.Module, tokens: torch.Tensor, temperature: float,
                          with_entropy: bool = False, entropy_grad: bool = False, chunk_size: int = 128,
-                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+                         top_k: int = 0, top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log pi(y_t) of the given tokens, and optionally the entropy of each next-token distribution.
 
-        logits = lm_head(h) / temperature
+        logits = truncate(lm_head(h) / temperature, top_k, top_p)      (cut tokens: -inf; y_t is never cut)
         log pi(y_t) = logits[y_t] - logsumexp(logits)
         H_t = logsumexp(logits) - sum_v softmax(logits)_v * logits_v
+
+    With top_k / top_p these are the log-probs of the distribution the sampler actually draws from, so the PPO
+    ratio and the k1 KL estimate stay unbiased (tests/test_policy.py). The reference model is scored without
+    truncation: the KL is to the full tempered reference.
 
     The vocabulary-sized logits exist for `chunk_size` positions at a time, never as a full log-softmax copy;
     without autograd they are freed chunk by chunk. Logits go to fp32 so bf16 models get accurate log-probs.
@@ -61,13 +66,16 @@ def logprobs_from_hidden(hidden: torch.Tensor, lm_head: nn.Module, tokens: torch
     """
     logprobs, entropies = [], []
     for start in range(0, tokens.shape[1], chunk_size):
-        logits = lm_head(hidden[:, start:start + chunk_size]).float() / temperature     # (B, c, V)
+        chunk = tokens[:, start:start + chunk_size]                                    # (B, c)
+        logits = truncate(lm_head(hidden[:, start:start + chunk_size]).float() / temperature, top_k, top_p,
+                          keep=chunk)                                                  # (B, c, V)
         lse = torch.logsumexp(logits, dim=-1)                                          # (B, c)
-        picked = logits.gather(-1, tokens[:, start:start + chunk_size, None]).squeeze(-1)  # (B, c)
+        picked = logits.gather(-1, chunk[..., None]).squeeze(-1)                       # (B, c)
         logprobs.append(picked - lse)
         if with_entropy:
             z = logits if entropy_grad else logits.detach()
-            entropies.append(torch.logsumexp(z, -1) - (torch.softmax(z, dim=-1) * z).sum(-1))  # (B, c)
+            finite_z = z.masked_fill(z == float("-inf"), 0.0)                          # 0 * -inf would be NaN
+            entropies.append(torch.logsumexp(z, -1) - (torch.softmax(z, dim=-1) * finite_z).sum(-1))  # (B, c)
     entropy = torch.cat(entropies, dim=1) if with_entropy else None
     return torch.cat(logprobs, dim=1), entropy
 
@@ -134,8 +142,8 @@ class PolicyWithValue(nn.Module):
         return states, values
 
     def evaluate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int,
-                 temperature: float, with_entropy: bool = False, entropy_grad: bool = False,
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+                 temperature: float, with_entropy: bool = False, entropy_grad: bool = False, top_k: int = 0,
+                 top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """log pi of the response tokens, V(s_t), and optionally the entropy, from one trunk pass.
 
         Shape: (B, L) -> logprobs (B, T), values (B, T), entropy (B, T) or None.
@@ -143,7 +151,7 @@ class PolicyWithValue(nn.Module):
         states, values = self(input_ids, attention_mask, response_len)
         tokens = input_ids[:, -response_len:]                                           # (B, T)
         logprobs, ent = logprobs_from_hidden(states, self.lm.get_output_embeddings(), tokens, temperature,
-                                             with_entropy, entropy_grad)
+                                             with_entropy, entropy_grad, top_k=top_k, top_p=top_p)
         return logprobs, values, ent
 
     def save_pretrained(self, path: str | Path) -> None:

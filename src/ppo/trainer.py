@@ -131,7 +131,7 @@ class PPOTrainer:
         c, T, out = self.config, samples.response_len, ([], [], [])
         for s in range(0, samples.input_ids.shape[0], c.micro_batch_size):
             ids, mask = samples.input_ids[s:s + c.micro_batch_size], samples.attention_mask[s:s + c.micro_batch_size]
-            logprobs, values, _ = self.policy.evaluate(ids, mask, T, c.temperature)
+            logprobs, values, _ = self.policy.evaluate(ids, mask, T, c.temperature, top_k=c.top_k, top_p=c.top_p)
             out[0].append(logprobs)
             out[1].append(values)
             out[2].append(lm_logprobs(self.ref_model, ids, mask, T, c.temperature))
@@ -161,7 +161,7 @@ class PPOTrainer:
         c = self.config
         logprobs, values, ent = self.policy.evaluate(mb.input_ids, mb.attention_mask, mb.response_len,
                                                      c.temperature, with_entropy=True,
-                                                     entropy_grad=c.entropy_coef > 0)
+                                                     entropy_grad=c.entropy_coef > 0, top_k=c.top_k, top_p=c.top_p)
         pg_loss, pg_stats = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mb.response_mask, c.clip_eps,
                                         c.loss_aggregation)
         vf_loss, vf_stats = value_loss(values, mb.old_values, mb.returns, mb.response_mask, c.value_clip_eps,
