@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch==2.13.0
 
-.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench
+.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
@@ -56,3 +56,18 @@ bench-sandbox:
 bench:
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python experiments/bench.py --data-dir $(DATA) $(ARGS)
+
+# Ablations (docs/ablations.md): PPO from one warm-up checkpoint over a grid. Resumable: rerun to continue.
+# The warm-up is the CPU preset's SFT stage (skipped when done); WARMUP= points at another checkpoint folder.
+WARMUP ?= runs/warmup-gsm8k
+warmup-gsm8k:
+	$(BIN)/python -m ppo.sft --data-dir $(DATA) --max-questions 320 --epochs 1 --lr 2e-5 --batch-size 8 \
+	--max-len 384 --save-every 20 --output-dir $(WARMUP)
+
+ablate-kl: warmup-gsm8k
+	$(BIN)/pip install --quiet -e ".[plots]"
+	$(BIN)/python experiments/ablate_kl.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
+
+ablate-sampling: warmup-gsm8k
+	$(BIN)/pip install --quiet -e ".[plots]"
+	$(BIN)/python experiments/ablate_sampling.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)

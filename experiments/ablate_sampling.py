@@ -1,0 +1,21 @@
+"""Ablation: temperature x top-p x samples per question, at an equal number of completions.
+
+    make ablate-sampling                                  # the CPU preset, resumable: rerun to continue
+    python experiments/ablate_sampling.py --help          # every setting (ppo.ablate.AblationConfig)
+
+Every configuration starts from the same warm-up checkpoint, with the same seed(s), questions and step budget.
+Results land in --output-dir: results.csv, results.md and PNG plots (with the plots extra).
+"""
+from __future__ import annotations
+
+from ppo.ablate import AblationConfig, sampling_grid, run_ablation
+from ppo.cli import parse_config
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_config(AblationConfig, argv, output_dir="runs/ablate-sampling")
+    print(run_ablation(config, sampling_grid(config.completions_per_step)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Ablations: PPO from one warm-up checkpoint over a grid of settings, with everything else held fixed.
+
+    grid      a list of (name, PPOConfig overrides): `kl_grid()` (beta and the estimator), `sampling_grid()`
+    run_grid  each configuration x seed in its own folder, sequentially; a finished one (result.json) is skipped,
+              an interrupted one resumes from its checkpoint, a failing one leaves error.txt and the grid goes on
+    collect   one row per configuration: final dev accuracy, mean reward, mean sequence KL, mean response length
+              and wall time, as mean and spread over seeds; incomplete and failed runs are listed, never dropped
+"""
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .config import PPOConfig
+from .metrics import read_jsonl
+
+Grid = list[tuple[str, dict]]
+RESULT_FILE = "result.json"
+METRICS = ["dev_top1", "reward", "kl", "length", "wall_s"]
+
+
+def kl_grid() -> Grid:
+    """beta in {0, 0.01, 0.05 (the paper's N-CoT value), 0.2}, the adaptive controller, and k3 at 0.05."""
+    grid = [(f"beta={b}", {"kl_coef": b}) for b in (0.0, 0.01, 0.05, 0.2)]
+    return grid + [("adaptive", {"kl_coef": 0.05, "adaptive_kl": True, "kl_target": 1.0}),
+                   ("beta=0.05,k3", {"kl_coef": 0.05, "kl_estimator": "k3"})]
+
+
+def sampling_grid(completions_per_step: int) -> Grid:
+    """Temperature x top-p x samples per question, at an equal number of sampled completions per step (more
+    samples per question means fewer questions)."""
+    grid = []
+    for samples in (1, 4):
+        if completions_per_step % samples:
+            raise ValueError(f"completions_per_step = {completions_per_step} is not a multiple of {samples}")
+        for temperature in (0.7, 1.0, 1.3):
+            for top_p in (1.0, 0.9):
+                grid.append((f"T={temperature},top_p={top_p},k={samples}",
+                             {"temperature": temperature, "top_p": top_p, "samples_per_prompt": samples,
+                              "rollout_batch_size": completions_per_step // samples}))
+    return grid
+
+
+def run_one(base: PPOConfig, name: str, overrides: dict, seed: int, run: Callable, out: Path) -> str:
+    """One configuration x seed in `out`: 'done', 'skipped' (already done) or 'failed' (see error.txt)."""
+    if (out / RESULT_FILE).is_file():
+        return "skipped"
+    config = PPOConfig(**{**vars(base), **overrides, "seed": seed, "output_dir": str(out)})
+    start = time.perf_counter()
+    try:
+        dev_top1 = run(config)
+    except Exception:                         # noqa: BLE001 -- reported in error.txt and results.md
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "error.txt").write_text(traceback.format_exc())
+        return "failed"
+    rows = [r for r in read_jsonl(out / "metrics.jsonl") if "objective/reward" in r]
+    result = {"name": name, "seed": seed, "dev_top1": dev_top1, "wall_s": time.perf_counter() - start,
+              **{k: statistics.fmean(r[m] for r in rows) for k, m in
+                 (("reward", "objective/reward"), ("kl", "objective/kl"), ("length", "response/length"))}}
+    (out / "error.txt").unlink(missing_ok=True)
+    (out / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    return "done"
+
+
+def run_grid(base: PPOConfig, grid: Grid, seeds: list[int], run: Callable[[PPOConfig], float],
+             output_dir: str | Path) -> dict[str, str]:
+    """Every configuration x seed, in order. `run(config)` trains and returns the final dev top-1 %."""
+    status = {}
+    for name, overrides in grid:
+        for seed in seeds:
+            out = Path(output_dir) / name / f"seed-{seed}"
+            status[f"{name}/seed-{seed}"] = s = run_one(base, name, overrides, seed, run, out)
+            print(f"[ablate] {name} seed {seed}: {s}")
+    return status
+
+
+def collect(output_dir: str | Path, grid: Grid, seeds: list[int]) -> tuple[list[dict], list[str]]:
+    """Rows of mean and spread (sample std over seeds) per configuration, and the runs that are missing."""
+    rows, missing = [], []
+    for name, _ in grid:
+        results = []
+        for seed in seeds:
+            folder = Path(output_dir) / name / f"seed-{seed}"
+            if (folder / RESULT_FILE).is_file():
+                results.append(json.loads((folder / RESULT_FILE).read_text()))
+            else:
+                why = "failed (error.txt)" if (folder / "error.txt").is_file() else \
+                      "incomplete" if folder.is_dir() else "not run"
+                missing.append(f"{name} seed {seed}: {why}")
+        if results:
+            row = {"name": name, "seeds": len(results)}
+            for m in METRICS:
+                values = [r[m] for r in results]
+                row[m] = statistics.fmean(values)
+                row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            rows.append(row)
+    return rows, missing
+
+
+def write_results(output_dir: str | Path, rows: list[dict], missing: list[str]) -> str:
+    """results.csv and results.md in output_dir; returns the Markdown."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if rows:
+        with (out / "results.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    lines = ["| configuration | seeds | dev top-1 % | mean reward | mean KL (nats/seq) | mean length | wall min |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cell = lambda m, f: f"{r[m]:{f}} ± {r[m + '_std']:{f}}" if r["seeds"] > 1 else f"{r[m]:{f}}"
+        lines.append(f"| {r['name']} | {r['seeds']} | {cell('dev_top1', '.1f')} | {cell('reward', '.3f')} | "
+                     f"{cell('kl', '.2f')} | {cell('length', '.0f')} | {r['wall_s'] / 60:.1f} |")
+    if missing:
+        lines += ["", "Missing runs (not in the table):", *(f"- {m}" for m in missing)]
+    text = "\n".join(lines) + "\n"
+    (out / "results.md").write_text(text)
+    return text
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """PPO from one warm-up checkpoint over a grid; the defaults are the CPU preset (docs/ablations.md)."""
+
+    warmup: str = "runs/train-gsm8k/sft/final"
+    """Warm-up checkpoint every configuration starts from, and the frozen reference (make train-gsm8k writes it)."""
+    data_dir: str | None = "../shared/data/gsm8k"
+    """GSM8K folder; `none` = the hub."""
+    train_questions: int = 320
+    """Training questions (the first N after the dev split, as in the pipeline)."""
+    dev_size: int = 200
+    """Dev split carved from train (seeded, as in the pipeline)."""
+    dev_questions: int = 50
+    """Dev questions scored for each configuration."""
+    steps: int = 8
+    """PPO steps per configuration (the budget)."""
+    completions_per_step: int = 8
+    """Sampled completions per step, the same for every configuration."""
+    eval_every: int = 4
+    """Score dev every N steps, for the accuracy curves (the last step is always scored)."""
+    max_new_tokens: int = 256
+    """Response length limit, in PPO and on dev."""
+    lr: float = 3e-6
+    """PPO learning rate."""
+    micro_batch_size: int = 4
+    """Sequences per forward/backward pass."""
+    eval_batch_size: int = 25
+    """Dev questions decoded together."""
+    seeds: str = "0"
+    """Comma-separated seeds; each configuration runs once per seed (mean and spread in the table)."""
+    device: str = "auto"
+    """auto, cpu, cuda."""
+    dtype: str = "auto"
+    """auto = bf16 on GPU, fp32 on CPU."""
+    output_dir: str = "runs/ablate"
+    """One folder per configuration and seed, plus results.csv, results.md and the plots."""
+
+
+def run_ablation(c: AblationConfig, grid: Grid) -> str:
+    """Run (or resume) the grid, then write results.csv, results.md and the plots. Returns the Markdown."""
+    from .data import load_examples, split_dev
+    from .evaluate import evaluate
+    from .models import load_model
+    from .trainer import run_ppo
+    if not Path(c.warmup).is_dir():
+        raise FileNotFoundError(f"no warm-up checkpoint at {c.warmup}: run `make train-gsm8k` (its sft/final) "
+                                f"or pass --warmup")
+    train, dev = split_dev(load_examples("gsm8k", c.data_dir, "train"), c.dev_size, 0)
+    train, dev, seeds = train[:c.train_questions], dev[:c.dev_questions], [int(s) for s in c.seeds.split(",")]
+
+    def dev_top1(lm, tokenizer) -> float:
+        return evaluate(lm, tokenizer, dev, "reft", c.max_new_tokens, c.eval_batch_size, desc="dev")[0]["top1"]
+
+    def run(config: PPOConfig) -> float:
+        run_ppo(config, train, dev_fn=dev_top1)
+        last = read_jsonl(Path(config.output_dir) / "metrics.jsonl")[-1]
+        if "eval/dev_score" in last:
+            return last["eval/dev_score"]
+        return dev_top1(*load_model(str(Path(config.output_dir) / "final"), c.device, c.dtype))
+
+    base = PPOConfig(model=c.warmup, data_dir=c.data_dir, device=c.device, dtype=c.dtype, steps=c.steps,
+                     rollout_batch_size=c.completions_per_step, mini_batch_size=c.completions_per_step,
+                     micro_batch_size=c.micro_batch_size, max_new_tokens=c.max_new_tokens, lr=c.lr,
+                     eval_every=c.eval_every, save_every=c.eval_every)
+    run_grid(base, grid, seeds, run, c.output_dir)
+    rows, missing = collect(c.output_dir, grid, seeds)
+    text = write_results(c.output_dir, rows, missing)
+    from .plots import plot_ablation
+    plot_ablation(c.output_dir, grid, seeds, rows)
+    return text

@@ -1,0 +1,85 @@
+import json
+
+import pytest
+
+from conftest import SHARED_DATA, make_lm
+from ppo.ablate import AblationConfig, collect, kl_grid, run_ablation, run_grid, sampling_grid, write_results
+from ppo.config import PPOConfig
+
+
+def test_grids_hold_everything_else_fixed():
+    assert [name for name, _ in kl_grid()] == ["beta=0.0", "beta=0.01", "beta=0.05", "beta=0.2", "adaptive",
+                                              "beta=0.05,k3"]
+    grid = sampling_grid(8)
+    assert len(grid) == 12
+    for _, o in grid:               # equal completions: more samples per question means fewer questions
+        assert o["rollout_batch_size"] * o["samples_per_prompt"] == 8
+        PPOConfig(**o, mini_batch_size=8, micro_batch_size=4)                    # every configuration is valid
+    with pytest.raises(ValueError, match="multiple of 4"):
+        sampling_grid(6)
+
+
+def fake_run(fail_on: set[str]):
+    """Stands in for PPO: writes a metrics.jsonl shaped like the trainer's and returns a dev score."""
+    calls = []
+    def run(config: PPOConfig) -> float:
+        calls.append(config)
+        if config.kl_coef in fail_on:
+            raise RuntimeError("diverged")
+        from pathlib import Path
+        out = Path(config.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        rows = [{"step": s, "objective/reward": config.kl_coef + s, "objective/kl": 1.0, "response/length": 10.0}
+                for s in (1, 2)]
+        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return 10.0 * config.seed + 5.0
+    run.calls = calls
+    return run
+
+
+def test_run_grid_skips_finished_runs_reports_failures_and_aggregates_seeds(tmp_path):
+    grid, base = kl_grid()[:3], PPOConfig(rollout_batch_size=4, mini_batch_size=4)
+    run = fake_run(fail_on={0.01})
+    status = run_grid(base, grid, [0, 1], run, tmp_path)
+    assert status["beta=0.0/seed-1"] == "done" and status["beta=0.01/seed-0"] == "failed"
+    assert {c.seed for c in run.calls} == {0, 1} and all(c.output_dir.startswith(str(tmp_path)) for c in run.calls)
+    again = fake_run(fail_on=set())
+    status = run_grid(base, grid, [0, 1], again, tmp_path)                # rerun: only the failed one runs
+    assert [c.kl_coef for c in again.calls] == [0.01, 0.01] and status["beta=0.0/seed-0"] == "skipped"
+    (tmp_path / "beta=0.05" / "seed-1" / "result.json").unlink()          # a run cut short
+    rows, missing = collect(tmp_path, grid, [0, 1])
+    assert missing == ["beta=0.05 seed 1: incomplete"]
+    assert rows[0]["dev_top1"] == 10.0 and rows[0]["dev_top1_std"] == pytest.approx(7.0711, abs=1e-4)
+    assert rows[0]["reward"] == pytest.approx(1.5) and rows[2]["seeds"] == 1
+    text = write_results(tmp_path, rows, missing)
+    assert "| beta=0.0 | 2 | 10.0 ± 7.1 |" in text and "beta=0.05 seed 1: incomplete" in text
+    assert (tmp_path / "results.csv").read_text().splitlines()[0].startswith("name,seeds,dev_top1")
+
+
+def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path, tokenizer):
+    warmup = tmp_path / "warmup"
+    make_lm().save_pretrained(warmup)
+    tokenizer.save_pretrained(warmup)
+    c = AblationConfig(warmup=str(warmup), data_dir=str(SHARED_DATA / "gsm8k"), train_questions=8, dev_questions=2,
+                       steps=2, completions_per_step=4, eval_every=1, max_new_tokens=3, micro_batch_size=2,
+                       eval_batch_size=2, device="cpu", output_dir=str(tmp_path / "ablate"))
+    text = run_ablation(c, kl_grid()[:2])
+    assert "| beta=0.0 | 1 |" in text and "| beta=0.01 | 1 |" in text
+    first = json.loads((tmp_path / "ablate" / "beta=0.0" / "seed-0" / "result.json").read_text())
+    assert 0.0 <= first["dev_top1"] <= 100.0 and first["length"] > 0
+    log = [json.loads(line) for line in (tmp_path / "ablate" / "beta=0.01" / "seed-0" / "metrics.jsonl").open()]
+    assert [r["step"] for r in log] == [1, 2] and log[0]["objective/kl"] == 0.0 and "eval/dev_score" in log[1]
+    assert json.loads((tmp_path / "ablate" / "beta=0.01" / "seed-0" / "config.json").read_text())["kl_coef"] == 0.01
+    with pytest.raises(FileNotFoundError, match="warm-up"):
+        run_ablation(AblationConfig(warmup=str(tmp_path / "none")), kl_grid())
+
+
+def test_plots_are_written_for_curves_accuracy_and_beta(tmp_path):
+    pytest.importorskip("matplotlib")
+    from ppo.plots import plot_ablation
+    grid = kl_grid()[:3]
+    run_grid(PPOConfig(rollout_batch_size=4, mini_batch_size=4), grid, [0, 1], fake_run(set()), tmp_path)
+    rows, _ = collect(tmp_path, grid, [0, 1])
+    paths = plot_ablation(tmp_path, grid, [0, 1], rows)
+    assert [p.name for p in paths] == ["curves.png", "final_accuracy.png", "accuracy_vs_beta.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in paths)
