@@ -13,7 +13,8 @@ from ppo.cli import parse_config
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_config(AblationConfig, argv, output_dir="runs/ablate-sampling")
+    # 12 configurations: dev is scored once at the end (and once for the warm-up), to fit in 90 min on 2 cores
+    config = parse_config(AblationConfig, argv, output_dir="runs/ablate-sampling", eval_every=8)
     print(run_ablation(config, sampling_grid(config.completions_per_step)))
 
 

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from conftest import SHARED_DATA, make_lm
-from ppo.ablate import AblationConfig, collect, kl_grid, run_ablation, run_grid, sampling_grid, write_results
+from ppo.ablate import AblationConfig, kl_grid, run_ablation, run_grid, sampling_grid
+from ppo.report import collect, write_results
 from ppo.config import PPOConfig
 
 
@@ -65,10 +66,12 @@ def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path, tokenizer):
                        eval_batch_size=2, device="cpu", output_dir=str(tmp_path / "ablate"))
     text = run_ablation(c, kl_grid()[:2])
     assert "| beta=0.0 | 1 |" in text and "| beta=0.01 | 1 |" in text
+    warmup_top1 = json.loads((tmp_path / "ablate" / "warmup.json").read_text())["dev_top1"]
+    assert f"before any PPO step: dev top-1 {warmup_top1:.1f} %" in text
     first = json.loads((tmp_path / "ablate" / "beta=0.0" / "seed-0" / "result.json").read_text())
     assert 0.0 <= first["dev_top1"] <= 100.0 and first["length"] > 0
     log = [json.loads(line) for line in (tmp_path / "ablate" / "beta=0.01" / "seed-0" / "metrics.jsonl").open()]
-    assert [r["step"] for r in log] == [1, 2] and log[0]["objective/kl"] == 0.0 and "eval/dev_score" in log[1]
+    assert [r["step"] for r in log] == [1, 2] and abs(log[0]["objective/kl"]) < 1e-5 and "eval/dev_score" in log[1]
     assert json.loads((tmp_path / "ablate" / "beta=0.01" / "seed-0" / "config.json").read_text())["kl_coef"] == 0.01
     with pytest.raises(FileNotFoundError, match="warm-up"):
         run_ablation(AblationConfig(warmup=str(tmp_path / "none")), kl_grid())
@@ -76,10 +79,22 @@ def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path, tokenizer):
 
 def test_plots_are_written_for_curves_accuracy_and_beta(tmp_path):
     pytest.importorskip("matplotlib")
-    from ppo.plots import plot_ablation
+    from ppo.report import plot_ablation
     grid = kl_grid()[:3]
     run_grid(PPOConfig(rollout_batch_size=4, mini_batch_size=4), grid, [0, 1], fake_run(set()), tmp_path)
     rows, _ = collect(tmp_path, grid, [0, 1])
-    paths = plot_ablation(tmp_path, grid, [0, 1], rows)
+    paths = plot_ablation(tmp_path, grid, [0, 1], rows, warmup_top1=2.0)
     assert [p.name for p in paths] == ["curves.png", "final_accuracy.png", "accuracy_vs_beta.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in paths)
+
+
+def test_warmup_score_is_computed_once_per_checkpoint_and_dev_set(tmp_path):
+    from ppo.ablate import warmup_score
+    calls = []
+    def score() -> float:
+        calls.append(1)
+        return 4.0 + len(calls)
+    c = AblationConfig(warmup="a", dev_questions=50, output_dir=str(tmp_path))
+    assert warmup_score(c, score) == 5.0 and warmup_score(c, score) == 5.0 and len(calls) == 1     # rerun: cached
+    assert warmup_score(AblationConfig(warmup="a", dev_questions=20, output_dir=str(tmp_path)), score) == 6.0
+    assert warmup_score(AblationConfig(warmup="b", dev_questions=20, output_dir=str(tmp_path)), score) == 7.0

@@ -3,12 +3,10 @@
     grid      a list of (name, PPOConfig overrides): `kl_grid()` (beta and the estimator), `sampling_grid()`
     run_grid  each configuration x seed in its own folder, sequentially; a finished one (result.json) is skipped,
               an interrupted one resumes from its checkpoint, a failing one leaves error.txt and the grid goes on
-    collect   one row per configuration: final dev accuracy, mean reward, mean sequence KL, mean response length
-              and wall time, as mean and spread over seeds; incomplete and failed runs are listed, never dropped
+    report    (ppo.report) the table and the plots
 """
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 import time
@@ -19,10 +17,9 @@ from typing import Callable
 
 from .config import PPOConfig
 from .metrics import read_jsonl
+from .report import RESULT_FILE, collect, plot_ablation, write_results
 
 Grid = list[tuple[str, dict]]
-RESULT_FILE = "result.json"
-METRICS = ["dev_top1", "reward", "kl", "length", "wall_s"]
 
 
 def kl_grid() -> Grid:
@@ -78,51 +75,6 @@ def run_grid(base: PPOConfig, grid: Grid, seeds: list[int], run: Callable[[PPOCo
             status[f"{name}/seed-{seed}"] = s = run_one(base, name, overrides, seed, run, out)
             print(f"[ablate] {name} seed {seed}: {s}")
     return status
-
-
-def collect(output_dir: str | Path, grid: Grid, seeds: list[int]) -> tuple[list[dict], list[str]]:
-    """Rows of mean and spread (sample std over seeds) per configuration, and the runs that are missing."""
-    rows, missing = [], []
-    for name, _ in grid:
-        results = []
-        for seed in seeds:
-            folder = Path(output_dir) / name / f"seed-{seed}"
-            if (folder / RESULT_FILE).is_file():
-                results.append(json.loads((folder / RESULT_FILE).read_text()))
-            else:
-                why = "failed (error.txt)" if (folder / "error.txt").is_file() else \
-                      "incomplete" if folder.is_dir() else "not run"
-                missing.append(f"{name} seed {seed}: {why}")
-        if results:
-            row = {"name": name, "seeds": len(results)}
-            for m in METRICS:
-                values = [r[m] for r in results]
-                row[m] = statistics.fmean(values)
-                row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-            rows.append(row)
-    return rows, missing
-
-
-def write_results(output_dir: str | Path, rows: list[dict], missing: list[str]) -> str:
-    """results.csv and results.md in output_dir; returns the Markdown."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if rows:
-        with (out / "results.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    lines = ["| configuration | seeds | dev top-1 % | mean reward | mean KL (nats/seq) | mean length | wall min |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        cell = lambda m, f: f"{r[m]:{f}} ± {r[m + '_std']:{f}}" if r["seeds"] > 1 else f"{r[m]:{f}}"
-        lines.append(f"| {r['name']} | {r['seeds']} | {cell('dev_top1', '.1f')} | {cell('reward', '.3f')} | "
-                     f"{cell('kl', '.2f')} | {cell('length', '.0f')} | {r['wall_s'] / 60:.1f} |")
-    if missing:
-        lines += ["", "Missing runs (not in the table):", *(f"- {m}" for m in missing)]
-    text = "\n".join(lines) + "\n"
-    (out / "results.md").write_text(text)
-    return text
 
 
 @dataclass(frozen=True)
@@ -189,9 +141,19 @@ def run_ablation(c: AblationConfig, grid: Grid) -> str:
                      rollout_batch_size=c.completions_per_step, mini_batch_size=c.completions_per_step,
                      micro_batch_size=c.micro_batch_size, max_new_tokens=c.max_new_tokens, lr=c.lr,
                      eval_every=c.eval_every, save_every=c.eval_every)
+    warmup_top1 = warmup_score(c, lambda: dev_top1(*load_model(c.warmup, c.device, c.dtype)))
     run_grid(base, grid, seeds, run, c.output_dir)
     rows, missing = collect(c.output_dir, grid, seeds)
-    text = write_results(c.output_dir, rows, missing)
-    from .plots import plot_ablation
-    plot_ablation(c.output_dir, grid, seeds, rows)
+    text = write_results(c.output_dir, rows, missing, warmup_top1)
+    plot_ablation(c.output_dir, grid, seeds, rows, warmup_top1)
     return text
+
+
+def warmup_score(c: AblationConfig, score: Callable[[], float]) -> float:
+    """The warm-up's dev top-1 (step 0 of every curve), scored once per grid and kept in warmup.json."""
+    path, key = Path(c.output_dir) / "warmup.json", {"warmup": c.warmup, "dev_questions": c.dev_questions}
+    if path.is_file() and (old := json.loads(path.read_text()))["key"] == key:
+        return old["dev_top1"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "dev_top1": (top1 := score())}) + "\n")
+    return top1
