@@ -3,8 +3,9 @@ import torch
 from torch.testing import assert_close
 
 from conftest import make_lm
-from ppo.policy import (PolicyWithValue, frozen_copy, lm_logprobs, load_policy, logprobs_from_hidden,
+from ppo.policy import (PolicyWithValue, lm_logprobs, load_policy, logprobs_from_hidden,
                         position_ids_from_mask)
+from ppo.reference import frozen_copy
 
 
 def full_logprobs(lm, ids, T, temperature=1.0):

@@ -8,7 +8,8 @@ from torch.testing import assert_close
 from conftest import make_lm
 from ppo.config import PPOConfig
 from ppo.data import Example
-from ppo.policy import PolicyWithValue, frozen_copy, load_policy
+from ppo.policy import PolicyWithValue, load_policy
+from ppo.reference import FrozenLM
 from ppo.trainer import PPOTrainer
 
 QUESTIONS = [Example("a b", 1.0), Example("c", 2.0), Example("x y z", 3.0), Example("b c a", 4.0)]
@@ -23,7 +24,7 @@ def tiny_config(**overrides) -> PPOConfig:
 def make_trainer(tokenizer, config, reward_fn=None, seed=0):
     lm = make_lm(seed)
     policy = PolicyWithValue(lm)
-    return PPOTrainer(policy, frozen_copy(lm), tokenizer, config, reward_fn)
+    return PPOTrainer(policy, FrozenLM(lm), tokenizer, config, reward_fn)
 
 
 def target_word_reward(word: str):
@@ -34,11 +35,11 @@ def target_word_reward(word: str):
 def test_one_step_changes_the_policy_not_the_reference(tokenizer):
     trainer = make_trainer(tokenizer, tiny_config(), target_word_reward("x"))
     policy_before = [p.detach().clone() for p in trainer.policy.parameters()]
-    ref_before = [p.detach().clone() for p in trainer.ref_model.parameters()]
+    ref_before = [p.detach().clone() for p in trainer.reference.lm.parameters()]
     torch.manual_seed(0)
     metrics = trainer.step(QUESTIONS)
     assert any(not torch.equal(a, b) for a, b in zip(policy_before, trainer.policy.parameters()))
-    assert all(torch.equal(a, b) for a, b in zip(ref_before, trainer.ref_model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(ref_before, trainer.reference.lm.parameters()))
     assert trainer.step_count == 1
     expected = {"objective/score", "objective/kl", "objective/reward", "loss/policy", "loss/value",
                 "policy/approx_kl", "policy/clipfrac", "policy/entropy", "value/explained_var", "time/rollout_s",
@@ -119,7 +120,7 @@ def test_interrupted_and_resumed_run_gives_the_same_parameters_and_metrics(token
     torch.manual_seed(123)  # a new process would start from another RNG state; resume must restore it
 
     policy, _ = load_policy(str(tmp_path / "crashed" / "checkpoint-2"), device="cpu")
-    resumed = PPOTrainer(policy, frozen_copy(make_lm(0)), tokenizer, config, target_word_reward("x"))
+    resumed = PPOTrainer(policy, FrozenLM(make_lm(0)), tokenizer, config, target_word_reward("x"))
     resumed.resume(tmp_path / "crashed" / "checkpoint-2")
     got = resumed.train(QUESTIONS, tmp_path / "crashed")
     for a, b in zip(straight.policy.parameters(), resumed.policy.parameters()):

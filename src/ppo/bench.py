@@ -1,11 +1,10 @@
-"""Measuring a PPO step (`experiments/bench.py`, `make bench`), side by side with TRL's GRPOTrainer on the same
-model, prompts, completion length, number of completions and update passes. TRL's steps run in its own `train()`
-loop and each of our measurements runs between two of them (from a callback), so the two alternate. Also:
-
+"""Measuring a PPO step (`experiments/bench.py`, `make bench`; docs/benchmarks.md), side by side with TRL's
+GRPOTrainer (the `bench` extra, never a library dependency) on the same model, prompts, completion length, number
+of completions and update passes. TRL's steps run in its own `train()` loop and each of our measurements runs
+between two of them (from a callback), so the two alternate. Also:
     rollout   the lean sampling loop (`ppo.decode`) against plain `generate` on the same batch
     update    achieved FLOP/s (counted by torch's FlopCounterMode) against a matmul peak measured alongside
     memory    peak memory of one PPO step against one SFT step on the same batch, each in a fresh process
-TRL comes from the `bench` extra (`pip install -e .[bench]`), never a library dependency.  docs/benchmarks.md
 """
 from __future__ import annotations
 
@@ -19,6 +18,10 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .config import PPOConfig, SFTConfig
+from .data import load_gsm8k
+from .models import load_model, resolve_device
+
 
 @dataclass(frozen=True)
 class BenchConfig:
@@ -26,6 +29,8 @@ class BenchConfig:
 
     model: str = "smollm2-135m"
     """Model: `smollm2-135m`, a local folder or a hub id."""
+    adapter: str = "none"
+    """Our policy: none (full fine-tuning), lora, loreft, direft (ppo.adapter); TRL always fine-tunes fully."""
     data_dir: str = "../shared/data/gsm8k"
     """GSM8K folder; the prompts are its first training questions, in the chat template."""
     prompts: int = 4
@@ -53,13 +58,11 @@ class BenchConfig:
 
 
 def setup(c: BenchConfig):
-    from .config import PPOConfig
-    from .data import load_gsm8k
-    from .models import resolve_device
     n = c.prompts * c.completions                       # one minibatch of every completion: one optimizer step
-    ppo = PPOConfig(model=c.model, device=c.device, dtype=c.dtype, prompt_template="chat", rollout_batch_size=c.prompts,
-                    samples_per_prompt=c.completions, mini_batch_size=n, micro_batch_size=min(c.micro_batch_size, n),
-                    ppo_epochs=1, max_new_tokens=c.max_new_tokens, kl_coef=0.05, lr=3e-6, steps=1)
+    ppo = PPOConfig(model=c.model, adapter=c.adapter, device=c.device, dtype=c.dtype, prompt_template="chat",
+                    rollout_batch_size=c.prompts, samples_per_prompt=c.completions, mini_batch_size=n,
+                    micro_batch_size=min(c.micro_batch_size, n), ppo_epochs=1, max_new_tokens=c.max_new_tokens,
+                    kl_coef=0.05, lr=3e-6, steps=1)
     return ppo, load_gsm8k(c.data_dir, "train")[:c.prompts], resolve_device(c.device)
 
 
@@ -84,11 +87,12 @@ class Ours:
     """Our PPO step, the plain-generate baseline and the update's FLOPs, on the same questions."""
 
     def __init__(self, c: BenchConfig):
-        from .policy import frozen_copy, load_policy
+        from .policy import load_policy
+        from .reference import make_reference
         from .trainer import PPOTrainer
         self.ppo, self.examples, self.device = setup(c)
-        policy, self.tokenizer = load_policy(c.model, "shared", c.device, c.dtype)
-        self.trainer = PPOTrainer(policy, frozen_copy(policy.lm), self.tokenizer, self.ppo)
+        policy, self.tokenizer = load_policy(c.model, "shared", c.device, c.dtype, c.adapter)
+        self.trainer = PPOTrainer(policy, make_reference(policy, self.ppo, False), self.tokenizer, self.ppo)
         self.records, self.update_flops = [], None
 
     def step(self) -> None:
@@ -123,7 +127,6 @@ def run_trl(c: BenchConfig, ours: Ours) -> list[float]:
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
-    from .models import load_model
     from .rewards import score_responses
     lm, tokenizer = load_model(c.model, c.device, c.dtype)
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": ex.question}], "gold": ex.answer}
@@ -157,12 +160,9 @@ def run_trl(c: BenchConfig, ours: Ours) -> list[float]:
 
 def probe(c: BenchConfig) -> dict:
     """One PPO or SFT step on the batch, in this (fresh) process: its peak memory in bytes."""
-    ours = Ours(c) if c.probe == "ppo" else None
-    if ours:
-        ours.trainer.step(ours.examples)
+    if c.probe == "ppo":
+        Ours(c).trainer.step(setup(c)[1])
     else:
-        from .config import SFTConfig
-        from .models import load_model
         from .sft import SFTTrainer, encode_example
         ppo, examples, _ = setup(c)
         lm, tokenizer = load_model(c.model, c.device, c.dtype)
@@ -183,7 +183,7 @@ def probe(c: BenchConfig) -> dict:
 
 def run_probe(c: BenchConfig, kind: str) -> dict:
     """`probe` in a fresh process, so that nothing else this process did counts in its peak."""
-    names = ("model", "data_dir", "prompts", "completions", "max_new_tokens", "micro_batch_size", "device", "dtype")
+    names = ("model", "adapter", "data_dir", "prompts", "completions", "max_new_tokens", "micro_batch_size", "device", "dtype")
     argv = [a for n in names for a in (f"--{n.replace('_', '-')}", str(getattr(c, n)))]
     out = subprocess.run([sys.executable, "-m", "ppo.bench", "--probe", kind, *argv], capture_output=True,
                          text=True, check=True).stdout

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .adapter import save_model
+
 STATE_FILE = "trainer_state.pt"
 
 
@@ -43,13 +45,13 @@ def save_checkpoint(path: str | Path, model, tokenizer, state: dict, prune: bool
     `best`) is first renamed to `path.old`, and `restore_interrupted_save` undoes a crash between the renames.
     With `prune`, older `checkpoint-N` siblings are then deleted (one model plus optimizer state is plenty).
 
-    `model` is anything with `save_pretrained` (an LM, or a `PolicyWithValue`, which adds its value head).
+    `model` is an LM (only its adapter, if it has one) or a `PolicyWithValue` (which adds its value head).
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
+    save_model(model, tmp)
     tokenizer.save_pretrained(tmp)
     torch.save({**state, "rng": rng_state()}, tmp / STATE_FILE)
     old = path.with_name(path.name + ".old")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .adapter import AdapterSpec
+
 
 @dataclass(frozen=True)
 class PPOConfig:
@@ -18,11 +20,12 @@ class PPOConfig:
     """Frozen reference for the KL penalty; None means a frozen copy of the initial policy (the original)."""
     critic: Literal["shared", "separate"] = "shared"
     """Value head on the policy's own trunk (original), or on a separate copy of the trunk (2x compute)."""
+    adapter: str = "none"
+    """none (full fine-tuning), lora, loreft or direft, with options: "loreft:rank=4,first=7" (ppo.adapter)."""
     device: str = "auto"
     """Device: auto (GPU if present), cpu, cuda, cuda:1, ..."""
     dtype: str = "auto"
     """auto = bf16 on GPU, fp32 on CPU; or float32, bfloat16, float16."""
-
     # --- data ---
     data_dir: str | None = None
     """Data folder (GSM8K JSONL, or SVAMP JSON as prepared for ReFT); None = openai/gsm8k from the hub."""
@@ -34,7 +37,6 @@ class PPOConfig:
     """reft = "Question:\\n{q}\\nAnswer reasoning:\\n" (original); chat = the tokenizer's chat template."""
     max_questions: int | None = None
     """Use only the first N training questions (for quick runs)."""
-
     # --- rollout ---
     rollout_batch_size: int = 32
     """Questions sampled per PPO step (original: 32 for 7B models)."""
@@ -47,10 +49,9 @@ class PPOConfig:
     temperature: float = 1.0
     """Sampling temperature; the same scaling is applied to the policy, old-policy and reference log-probs."""
     top_k: int = 0
-    """Top-k sampling, 0 = off (original: off). The log-probs stay those of the full tempered distribution."""
+    """Top-k sampling, 0 = off (original: off). Policy log-probs are those of the truncated distribution sampled."""
     top_p: float = 1.0
-    """Nucleus sampling, 1.0 = off (original: off). Same caveat as top_k."""
-
+    """Nucleus sampling, 1.0 = off (original: off); applied after top_k, as in transformers."""
     # --- reward ---
     correct_score: float = 1.0
     """Score when the extracted answer matches the gold answer."""
@@ -62,7 +63,6 @@ class PPOConfig:
     """If set, responses cut at max_new_tokens get this score instead of being scored on their text."""
     program_timeout_s: float = 3.0
     """P-CoT: wall and CPU time limit per program; a program over it scores 0."""
-
     # --- KL penalty ---
     kl_coef: float = 0.05
     """beta, the per-token KL penalty weight (original: 0.05 N-CoT, 0.01 P-CoT)."""
@@ -74,7 +74,6 @@ class PPOConfig:
     """Target sequence KL for the adaptive controller."""
     kl_horizon: int = 10000
     """Horizon of the adaptive controller, in sampled sequences."""
-
     # --- advantages ---
     gamma: float = 1.0
     """Discount (the code's gamma; the paper's text swaps the names)."""
@@ -82,7 +81,6 @@ class PPOConfig:
     """GAE lambda."""
     whiten_advantages: bool = True
     """Whiten advantages over all valid tokens of the rollout (mean removed, not added back)."""
-
     # --- PPO update ---
     ppo_epochs: int = 2
     """Passes over each rollout batch."""
@@ -100,7 +98,6 @@ class PPOConfig:
     """Entropy bonus weight (original: none)."""
     loss_aggregation: Literal["seq_mean_token_mean", "token_mean"] = "seq_mean_token_mean"
     """Token mean per sequence then batch mean (original), or one mean over all tokens."""
-
     # --- optimiser ---
     lr: float = 3e-7
     """AdamW learning rate, constant (original: 3e-7 for 7B; 3e-6 for small models)."""
@@ -124,10 +121,10 @@ class PPOConfig:
 
     @property
     def rollouts_per_step(self) -> int:
-        """Sequences sampled per PPO step."""
         return self.rollout_batch_size * self.samples_per_prompt
 
     def __post_init__(self) -> None:  # invalid settings fail here, before any model is loaded
+        AdapterSpec.parse(self.adapter)
         for name in ("rollout_batch_size", "samples_per_prompt", "max_new_tokens", "ppo_epochs", "steps",
                      "mini_batch_size", "micro_batch_size", "kl_horizon", "max_prompt_len", "max_bad_steps"):
             if getattr(self, name) < 1:
@@ -147,10 +144,11 @@ class PPOConfig:
 @dataclass(frozen=True)
 class SFTConfig:
     """Warm-up supervised fine-tuning on chains of thought."""
-
     # --- model and data ---
     model: str = "smollm2-135m"
     """Model to fine-tune: `smollm2-135m`, a local folder or a hub id."""
+    adapter: str = "none"
+    """none (full fine-tuning), lora, loreft or direft, with options: "loreft:rank=4,first=7" (ppo.adapter)."""
     device: str = "auto"
     """Device: auto, cpu, cuda, ..."""
     dtype: str = "auto"
@@ -195,6 +193,7 @@ class SFTConfig:
     """Checkpoint every N optimizer steps (0 = only at the end)."""
 
     def __post_init__(self) -> None:
+        AdapterSpec.parse(self.adapter)
         if min(self.epochs, self.lr, self.batch_size, self.grad_accum) <= 0 or not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"epochs, lr, batch_size, grad_accum must be > 0 and warmup_ratio in [0, 1) (got "
                              f"{self.epochs}, {self.lr}, {self.batch_size}, {self.grad_accum}, {self.warmup_ratio})")

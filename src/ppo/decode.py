@@ -59,10 +59,11 @@ def attention(attn, x: torch.Tensor, cos, sin, cache: StaticCache, layer: int, s
 
 
 def forward(model, tokens: torch.Tensor, positions: torch.Tensor, key_mask: torch.Tensor, cache: StaticCache,
-            start: int) -> torch.Tensor:
+            start: int, edit=None) -> torch.Tensor:
     """Logits of the last position of each row, after writing T new positions at cache[start:start+T].
 
     tokens, positions (B, T); key_mask (B, start+T) bool, True on real tokens. -> (B, V)
+    `edit(layer index, h)`, if given, edits each layer's output (LoReFT's prompt positions, at prefill).
     """
     trunk, T, device = model.model, tokens.shape[1], tokens.device
     h = trunk.embed_tokens(tokens)                                                        # (B, T, H)
@@ -75,6 +76,7 @@ def forward(model, tokens: torch.Tensor, positions: torch.Tensor, key_mask: torc
     for i, layer in enumerate(trunk.layers):
         h = h + attention(layer.self_attn, layer.input_layernorm(h), cos, sin, cache, i, start, mask)
         h = h + layer.mlp(layer.post_attention_layernorm(h))
+        h = h if edit is None else edit(i, h)
     return model.lm_head(trunk.norm(h[:, -1]))                                            # (B, V)
 
 
@@ -122,7 +124,10 @@ def generate(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, max_new
     first = torch.full((len(rows),), B, dtype=torch.long, device=device).scatter_reduce(
         0, inverse, torch.arange(B, device=device), "amin")                              # a row of each prompt
     shared = StaticCache(model, len(first), P, device, dtype)
-    logits = forward(model, prompt_ids[first], positions[first], prompt_mask[first].bool(), shared, 0)[inverse]
+    adapter = getattr(model, "ppo_adapter", None)               # LoReFT edits the prompt here, and only here
+    edit = adapter.prefill_edit(prompt_mask[first].bool()) if hasattr(adapter, "prefill_edit") else None
+    logits = forward(model, prompt_ids[first], positions[first], prompt_mask[first].bool(), shared, 0,
+                     edit)[inverse]
     cache = StaticCache(model, B, P + max_new_tokens, device, dtype)
     cache.k[:, :, :, :P], cache.v[:, :, :, :P] = shared.k[:, inverse], shared.v[:, inverse]
     del shared

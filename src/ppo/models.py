@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from .adapter import attach, load_weights, saved_adapter
+
 DEFAULT_MODEL = "smollm2-135m"
 
 # spec -> (package holding the GGUF file, file name, cache folder name)
@@ -107,7 +109,13 @@ def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:
 
 def load_model(spec: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto",
                ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a causal LM and its tokenizer from a spec: `smollm2-135m`, a local folder or a hub id."""
+    """Load a causal LM and its tokenizer from a spec: `smollm2-135m`, a local folder or a hub id. A folder saved
+    with an adapter (ppo.adapter) holds only the adapter: its base model is loaded, then the adapter on top."""
+    saved = saved_adapter(spec) if Path(spec).is_dir() else None
+    if saved is not None:
+        model, _ = load_model(saved["base"], device, dtype)
+        load_weights(attach(model, saved["adapter"], saved["base"]), spec)
+        return model, load_tokenizer(spec)
     dev = resolve_device(device)
     path = resolve_model_path(spec)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, dev)).to(dev)

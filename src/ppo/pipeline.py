@@ -32,6 +32,8 @@ class PipelineConfig:
 
     model: str = "smollm2-135m"
     """Base model: `smollm2-135m`, a local folder or a hub id."""
+    adapter: str = "none"
+    """The policy kind of every stage: none (full fine-tuning), lora, loreft, direft, with options (ppo.adapter)."""
     data_dir: str | None = "../shared/data/gsm8k"
     """GSM8K folder (train.jsonl, test.jsonl) or SVAMP folder; `none` = openai/gsm8k from the hub."""
     dataset: Literal["gsm8k", "svamp"] = "gsm8k"
@@ -87,14 +89,14 @@ class PipelineConfig:
 
 
 def sft_config(c: PipelineConfig, model: str, epochs: float, out: Path) -> SFTConfig:
-    return SFTConfig(model=model, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template,
-                     dataset=c.dataset, answer_format=c.answer_format, epochs=epochs,
+    return SFTConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype,
+                     prompt_template=c.prompt_template, dataset=c.dataset, answer_format=c.answer_format, epochs=epochs,
                      lr=c.sft_lr, batch_size=c.sft_batch_size, max_len=c.max_len, seed=c.seed,
                      output_dir=str(out), save_every=20)
 
 
 def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
-    return PPOConfig(model=model, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template,
+    return PPOConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template,
                      dataset=c.dataset, answer_format=c.answer_format,
                      rollout_batch_size=c.rollout_batch_size, samples_per_prompt=c.samples_per_prompt,
                      mini_batch_size=c.rollout_batch_size * c.samples_per_prompt, micro_batch_size=c.micro_batch_size,

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PreTrainedModel
 
+from .adapter import adapter_of, ensure_adapter, prompt_positions, save_model
 from .decode import truncate
 from .models import load_model
 
@@ -34,6 +35,13 @@ def trunk_hidden(trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torc
     out = trunk(input_ids=input_ids, attention_mask=attention_mask,
                 position_ids=position_ids_from_mask(attention_mask), use_cache=False)
     return out.last_hidden_state
+
+
+def prompt_tokens(attention_mask: torch.Tensor, response_len: int) -> torch.Tensor:
+    """True on the real prompt tokens of prompt + response rows (what LoReFT edits). (B, L) -> (B, L) bool."""
+    prompt = attention_mask.bool().clone()
+    prompt[:, prompt.shape[1] - response_len:] = False
+    return prompt
 
 
 def response_states(hidden: torch.Tensor, response_len: int) -> torch.Tensor:
@@ -83,16 +91,9 @@ def logprobs_from_hidden(hidden: torch.Tensor, lm_head: nn.Module, tokens: torch
 def lm_logprobs(lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int,
                 temperature: float) -> torch.Tensor:
     """log pi of the response tokens under a plain LM (the reference model). (B, L) -> (B, T)."""
-    states = response_states(trunk_hidden(lm.base_model, input_ids, attention_mask), response_len)
+    with prompt_positions(lm, prompt_tokens(attention_mask, response_len)):
+        states = response_states(trunk_hidden(lm.base_model, input_ids, attention_mask), response_len)
     return logprobs_from_hidden(states, lm.get_output_embeddings(), input_ids[:, -response_len:], temperature)[0]
-
-
-def frozen_copy(lm: PreTrainedModel) -> PreTrainedModel:
-    """A frozen copy of an LM, the reference model of the KL penalty (original: the warm-up checkpoint)."""
-    ref = copy.deepcopy(lm).eval()
-    ref.requires_grad_(False)
-    disable_dropout(ref)
-    return ref
 
 
 def disable_dropout(module: nn.Module) -> None:
@@ -117,6 +118,8 @@ class PolicyWithValue(nn.Module):
         super().__init__()
         if critic not in ("shared", "separate"):
             raise ValueError(f"critic must be 'shared' or 'separate', not {critic!r}")
+        if critic == "separate" and adapter_of(lm) is not None:
+            raise ValueError("an adapter policy needs critic='shared': the value head reads the adapted trunk")
         self.lm = lm
         self.critic = critic
         self.critic_trunk = copy.deepcopy(lm.base_model) if critic == "separate" else None
@@ -133,7 +136,8 @@ class PolicyWithValue(nn.Module):
         values[:, t] is V(s_t), the value of the state just before response token t is emitted.
         Shape: (B, L) -> states (B, T, H), values (B, T).
         """
-        states = response_states(trunk_hidden(self.lm.base_model, input_ids, attention_mask), response_len)
+        with prompt_positions(self.lm, prompt_tokens(attention_mask, response_len)):
+            states = response_states(trunk_hidden(self.lm.base_model, input_ids, attention_mask), response_len)
         critic_states = states
         if self.critic_trunk is not None:
             critic_states = response_states(trunk_hidden(self.critic_trunk, input_ids, attention_mask),
@@ -155,9 +159,9 @@ class PolicyWithValue(nn.Module):
         return logprobs, values, ent
 
     def save_pretrained(self, path: str | Path) -> None:
-        """The LM in Hugging Face format, plus the value head (and separate critic trunk) beside it."""
+        """The LM in Hugging Face format (or only its adapter), plus the value head (and critic trunk) beside it."""
         path = Path(path)
-        self.lm.save_pretrained(path)
+        save_model(self.lm, path)
         save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()}, path / VALUE_HEAD_FILE)
         if self.critic_trunk is not None:
             save_file({k: v.contiguous() for k, v in self.critic_trunk.state_dict().items()}, path / CRITIC_FILE)
@@ -174,15 +178,18 @@ class PolicyWithValue(nn.Module):
         return True
 
 
-def load_policy(spec: str, critic: str | None = None, device: str = "auto", dtype: str = "auto"):
+def load_policy(spec: str, critic: str | None = None, device: str = "auto", dtype: str = "auto",
+                adapter: str = "none"):
     """A policy and tokenizer from a model spec; a folder saved by `save_pretrained` brings its value head back.
 
-    critic=None keeps the critic kind the checkpoint was saved with (shared for a plain LM).
+    critic=None keeps the critic kind the checkpoint was saved with (shared for a plain LM). `adapter` attaches a
+    fresh adapter (ppo.adapter) unless the checkpoint has one.
     """
     saved = Path(spec) / POLICY_CONFIG_FILE
     if critic is None:
         critic = json.loads(saved.read_text())["critic"] if saved.is_file() else "shared"
     lm, tokenizer = load_model(spec, device=device, dtype=dtype)
+    ensure_adapter(lm, adapter, spec)
     policy = PolicyWithValue(lm, critic=critic)
     if Path(spec).is_dir():
         policy.load_heads(spec)

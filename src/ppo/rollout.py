@@ -10,6 +10,7 @@ import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from . import decode
+from .adapter import prompt_positions
 
 
 @dataclass
@@ -99,7 +100,8 @@ def hf_generate(model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_i
                                                              "epsilon_cutoff", "eta_cutoff")}
     config = GenerationConfig(do_sample=not greedy, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
                               pad_token_id=tokenizer.pad_token_id, use_cache=True, **knobs)
-    return model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
+    with prompt_positions(model, prompt_mask.bool()):        # LoReFT edits the prompt at prefill, never after
+        return model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
 
 
 def samples_from_output(tokenizer, output: torch.Tensor, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .adapter import ensure_adapter, param_groups, prompt_positions
 from .checkpoint import latest_checkpoint, load_state, save_checkpoint, truncate_log
 from .cli import save_config
 from .config import SFTConfig
@@ -52,7 +53,8 @@ def sft_loss_sum(lm, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss
 
     Position t predicts token t + 1, so the states are [:, :-1] and the targets [:, 1:].
     """
-    hidden = trunk_hidden(lm.base_model, input_ids, attention_mask)[:, :-1]              # (B, L-1, H)
+    with prompt_positions(lm, attention_mask.bool() & (loss_mask == 0)):                 # for LoReFT
+        hidden = trunk_hidden(lm.base_model, input_ids, attention_mask)[:, :-1]          # (B, L-1, H)
     logprobs, _ = logprobs_from_hidden(hidden, lm.get_output_embeddings(), input_ids[:, 1:], 1.0)  # (B, L-1)
     return -(logprobs * loss_mask[:, 1:]).sum()
 
@@ -75,7 +77,7 @@ class SFTTrainer:
     def __init__(self, lm, tokenizer, config: SFTConfig):
         self.lm, self.tokenizer, self.config = lm, tokenizer, config
         self.device = next(lm.parameters()).device
-        self.optimizer = torch.optim.AdamW(lm.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(param_groups(lm, config.weight_decay), lr=config.lr)
         self.step_count = 0
 
     def total_steps(self, n_examples: int) -> int:
@@ -144,6 +146,7 @@ def run_sft(config: SFTConfig, examples: list[Example]) -> str:
     if not (out / "final").is_dir():
         last = latest_checkpoint(out)
         lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
+        ensure_adapter(lm, config.adapter, config.model)
         trainer = SFTTrainer(lm, tokenizer, config)
         if last:
             trainer.resume(last)

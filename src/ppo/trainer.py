@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .adapter import param_groups
 from .buffer import RolloutBatch
 from .checkpoint import latest_checkpoint, load_state, restore_interrupted_save, save_checkpoint, truncate_log
 from .cli import save_config
@@ -24,8 +25,8 @@ from .kl import AdaptiveKLController, FixedKLController, kl_penalty, shape_rewar
 from .losses import explained_variance, policy_loss, value_loss
 from .masked import aggregate, aggregate_weight, masked_mean
 from .metrics import JsonlLogger, format_metrics, mean_stats
-from .models import load_model
-from .policy import PolicyWithValue, frozen_copy, lm_logprobs, load_policy
+from .policy import PolicyWithValue, load_policy
+from .reference import FrozenLM, SameNetwork, make_reference
 from .rewards import score_responses
 from .rollout import Samples, encode_prompts, sample
 
@@ -45,15 +46,15 @@ def check_finite(what: str, *tensors: torch.Tensor) -> None:
 
 
 class PPOTrainer:
-    """PPO for a causal LM with a value head, against a frozen reference model."""
+    """PPO for a causal LM with a value head, against a frozen reference (ppo.reference)."""
 
-    def __init__(self, policy: PolicyWithValue, ref_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+    def __init__(self, policy: PolicyWithValue, reference: FrozenLM | SameNetwork, tokenizer: PreTrainedTokenizerBase,
                  config: PPOConfig, reward_fn: RewardFn | None = None):
-        self.policy, self.ref_model, self.tokenizer, self.config = policy, ref_model, tokenizer, config
+        self.policy, self.reference, self.tokenizer, self.config = policy, reference, tokenizer, config
         self.device = next(policy.parameters()).device
         self.reward_fn = reward_fn or self.numeric_reward
         self.params = [p for p in policy.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(param_groups(policy, config.weight_decay), lr=config.lr)
         self.kl_ctl = (AdaptiveKLController(config.kl_coef, config.kl_target, config.kl_horizon)
                        if config.adaptive_kl else FixedKLController(config.kl_coef))
         self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order
@@ -134,7 +135,7 @@ class PPOTrainer:
             logprobs, values, _ = self.policy.evaluate(ids, mask, T, c.temperature, top_k=c.top_k, top_p=c.top_p)
             out[0].append(logprobs)
             out[1].append(values)
-            out[2].append(lm_logprobs(self.ref_model, ids, mask, T, c.temperature))
+            out[2].append(self.reference.logprobs(ids, mask, T, c.temperature))
         mask = samples.response_mask
         return tuple(torch.cat(parts) * mask for parts in out)
 
@@ -256,7 +257,7 @@ class PPOTrainer:
 
 def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:
     """Run PPO as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
-    one. The reference is `ref_model`, else the starting checkpoint `model`, frozen.
+    one. The reference is `ref_model`, else the starting checkpoint `model`, frozen (`make_reference`).
 
     Returns the policy to use: output_dir/best when dev selection ran (see `PPOTrainer.train`), else final.
     """
@@ -265,13 +266,11 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
     if not (out / "final").is_dir():
         last = latest_checkpoint(out)
         policy, tokenizer = load_policy(str(last) if last else config.model, config.critic, config.device,
-                                        config.dtype)
-        ref_spec = config.ref_model or config.model
-        ref_model = frozen_copy(policy.lm if ref_spec == config.model and not last
-                                else load_model(ref_spec, config.device, config.dtype)[0])
+                                        config.dtype, config.adapter)
+        reference = make_reference(policy, config, resumed=last is not None)
         examples, dropped = drop_long_prompts(examples, tokenizer, config.prompt_template, config.max_prompt_len)
         print(f"[ppo] {len(examples)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len})")
-        trainer = PPOTrainer(policy, ref_model, tokenizer, config)
+        trainer = PPOTrainer(policy, reference, tokenizer, config)
         if last:
             trainer.resume(last)
         trainer.train(examples, dev_fn=dev_fn)

@@ -1,0 +1,196 @@
+"""Parameter-efficient policies: a few trainable weights that edit a frozen LM through forward hooks.
+
+    --adapter none        full fine-tuning: every weight of the LM trains (the default)
+    --adapter lora        LoRA on q_proj and v_proj: W x + (alpha / r) B A x               (ppo.lora)
+    --adapter loreft      LoReFT on the residual stream: h + R^T (W h + b - R h)           (ppo.loreft)
+    --adapter direft      DiReFT, its variant without the orthonormal R: h + W2^T (W1 h + b)
+    --adapter "loreft:rank=4,layers=0+15+29,first=7,last=7,tied=false"   settings after the colon
+
+How it fits together:
+- The adapter is a submodule of the LM (`lm.ppo_adapter`), so every code path that runs the LM runs it: SFT, both
+  samplers, the PPO forward passes, evaluation. The base weights are frozen; `.to()` and `.parameters()` see it.
+- `adapter.replaced(None)` switches it off, and `adapter.replaced(frozen)` runs a frozen copy's weights instead.
+  The PPO reference is therefore the same network, never a second copy of the LM (ppo.reference).
+- LoReFT edits chosen prompt positions only, so each full forward pass names its prompt tokens with
+  `prompt_positions(lm, mask)`. A forward pass that continues a KV cache (a decode step) is never edited:
+  generated tokens see the edit through the cached keys and values, at no extra cost.
+- A checkpoint holds the adapter weights only (plus the value head), with a pointer to the base model.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+ADAPTER_FILE = "adapter.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+KINDS = ("none", "lora", "loreft", "direft")
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """An adapter's settings, written as `kind:key=value,...` on the command line (`AdapterSpec.parse`)."""
+
+    kind: str = "none"
+    rank: int = 8                                   # r, for every kind
+    alpha: float = 16.0                             # LoRA: the update is scaled by alpha / r
+    targets: tuple[str, ...] = ("q_proj", "v_proj")  # LoRA: linear layers, by the last part of their name
+    layers: tuple[int, ...] | None = None           # ReFT: decoder layers edited; None = all
+    first: int = 7                                  # ReFT: how many first prompt tokens are edited
+    last: int = 7                                   # ReFT: how many last prompt tokens are edited
+    tied: bool = True                               # ReFT: one intervention for both, or one each
+
+    @classmethod
+    def parse(cls, text: str) -> AdapterSpec:
+        kind, _, options = text.strip().partition(":")
+        if kind not in KINDS:
+            raise ValueError(f"unknown adapter {kind!r}: choose one of {', '.join(KINDS)}")
+        values, known = {"kind": kind}, {f.name for f in fields(cls)} - {"kind"}
+        for option in filter(None, options.split(",")):
+            key, _, value = option.partition("=")
+            if key not in known or not value:
+                raise ValueError(f"bad adapter option {option!r}: write key=value with key in {sorted(known)}")
+            values[key] = (float(value) if key == "alpha" else tuple(value.split("+")) if key == "targets"
+                           else None if key == "layers" and value == "all"
+                           else tuple(int(v) for v in value.split("+")) if key == "layers"
+                           else value.lower() in ("true", "1", "yes") if key == "tied" else int(value))
+        spec = cls(**values)
+        if spec.rank < 1 or spec.first < 0 or spec.last < 0 or spec.first + spec.last < 1:
+            raise ValueError(f"adapter rank must be >= 1 and first + last >= 1 (got {text!r})")
+        return spec
+
+    def __str__(self) -> str:
+        if self.kind == "none":
+            return "none"
+        lora = self.kind == "lora"
+        shown = {"rank": self.rank, **({"alpha": self.alpha, "targets": "+".join(self.targets)} if lora else {
+            "layers": "all" if self.layers is None else "+".join(map(str, self.layers)),
+            "first": self.first, "last": self.last, "tied": str(self.tied).lower()})}
+        return f"{self.kind}:" + ",".join(f"{k}={v}" for k, v in shown.items())
+
+
+class Adapter(nn.Module):
+    """Trainable weights that edit a frozen LM through hooks on its modules (subclasses: LoRA, LoReFT).
+
+    The hooks ask `current()` whose weights to use: this adapter's, a frozen copy's, or none (off).
+    """
+
+    def __init__(self, spec: AdapterSpec):
+        super().__init__()
+        self.spec = spec
+        self.base = ""                              # the base model it was attached to (the checkpoint pointer)
+        self._replacements: list[Adapter | None] = []
+
+    def current(self) -> Adapter | None:
+        return self._replacements[-1] if self._replacements else self
+
+    @contextlib.contextmanager
+    def replaced(self, weights: Adapter | None):
+        """Run the LM with `weights` (a frozen copy of this adapter) instead of this adapter's, or off (None)."""
+        self._replacements.append(weights)
+        try:
+            yield
+        finally:
+            self._replacements.pop()
+
+    def frozen_copy(self) -> Adapter:
+        """A frozen copy of the weights as they are now: the reference of a policy whose adapter was trained
+        before PPO (its starting point is then not the bare base model)."""
+        frozen = copy.deepcopy(self).requires_grad_(False)
+        frozen._replacements = []
+        return frozen
+
+    @contextlib.contextmanager
+    def prompt_tokens(self, mask: torch.Tensor):
+        """Which tokens of the next forward passes are prompt tokens, (B, L) bool. Only LoReFT needs to know."""
+        yield
+
+    def hook(self, lm: nn.Module) -> None:
+        raise NotImplementedError
+
+    def no_decay(self) -> list[nn.Parameter]:
+        """Parameters that must never get weight decay (LoReFT's R)."""
+        return []
+
+
+def adapter_of(lm: nn.Module) -> Adapter | None:
+    return getattr(lm, "ppo_adapter", None)
+
+
+def attach(lm: nn.Module, spec: AdapterSpec | str, base: str) -> Adapter | None:
+    """Freeze `lm` and attach a fresh adapter (identity at step 0). `base` is the spec `lm` was loaded from."""
+    from .loreft import LoReFT
+    from .lora import LoRA
+    spec = AdapterSpec.parse(spec) if isinstance(spec, str) else spec
+    if spec.kind == "none":
+        return None
+    if adapter_of(lm) is not None:
+        raise ValueError("this model already has an adapter")
+    lm.requires_grad_(False)
+    adapter = (LoRA if spec.kind == "lora" else LoReFT)(lm, spec).to(next(lm.parameters()).device)
+    adapter.base = base_pointer(base)
+    lm.ppo_adapter = adapter                        # a registered submodule: .to(), .parameters(), hooks below
+    adapter.hook(lm)
+    return adapter
+
+
+def base_pointer(spec: str) -> str:
+    """How a checkpoint points at its base model: a local folder by its absolute path, anything else as given."""
+    return str(Path(spec).resolve()) if Path(spec).is_dir() else spec
+
+
+def ensure_adapter(lm: nn.Module, spec: str, base: str) -> Adapter | None:
+    """The adapter a stage trains: the one `lm` was loaded with (a checkpoint's), else a fresh one from `spec`."""
+    adapter = adapter_of(lm)
+    if adapter is None:
+        return attach(lm, spec, base)
+    if spec != "none" and AdapterSpec.parse(spec) != adapter.spec:
+        raise ValueError(f"{base} holds a {adapter.spec} adapter, but --adapter asks for {spec}: pass --adapter none "
+                         f"to go on training the checkpoint's adapter")
+    return adapter
+
+
+@contextlib.contextmanager
+def prompt_positions(lm: nn.Module, prompt_tokens: torch.Tensor):
+    """Tell the LM's adapter, if any, which tokens of the coming forward pass(es) are prompt, (B, L) bool."""
+    adapter = adapter_of(lm)
+    with adapter.prompt_tokens(prompt_tokens) if adapter is not None else contextlib.nullcontext():
+        yield
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups over the trainable parameters; the adapter's no-decay parameters (LoReFT's R) get none."""
+    keep = {id(p) for m in model.modules() if isinstance(m, Adapter) for p in m.no_decay()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in keep], "weight_decay": weight_decay},
+              {"params": [p for p in trainable if id(p) in keep], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def save_model(lm: nn.Module, path: str | Path) -> None:
+    """An LM's weights: with an adapter, only the adapter's, beside a pointer to the base model."""
+    adapter, path = adapter_of(lm), Path(path)
+    if adapter is None:
+        lm.save_pretrained(path)
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous() for k, v in adapter.state_dict().items()}, path / ADAPTER_FILE)
+    (path / ADAPTER_CONFIG).write_text(json.dumps({"adapter": str(adapter.spec), "base": adapter.base,
+                                                   "spec": asdict(adapter.spec)}, indent=2) + "\n")
+
+
+def saved_adapter(path: str | Path) -> dict | None:
+    """The adapter config of a checkpoint folder ({"adapter": spec, "base": pointer}), or None."""
+    config = Path(path) / ADAPTER_CONFIG
+    return json.loads(config.read_text()) if config.is_file() else None
+
+
+def load_weights(adapter: Adapter, path: str | Path) -> None:
+    device = str(next(adapter.parameters()).device)
+    adapter.load_state_dict(load_file(Path(path) / ADAPTER_FILE, device=device))
