@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch==2.13.0
 
-.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling
+.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
@@ -71,3 +71,11 @@ ablate-kl: warmup-gsm8k
 ablate-sampling: warmup-gsm8k
 	$(BIN)/pip install --quiet -e ".[plots]"
 	$(BIN)/python experiments/ablate_sampling.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
+
+ablate-adapters: warmup-gsm8k
+	$(BIN)/pip install --quiet -e ".[plots]"
+	$(BIN)/python experiments/ablate_adapters.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
+
+# Full fine-tuning, LoRA, LoReFT and DiReFT in one PPO step on make bench's batch: parameters, time, peak memory.
+bench-adapters:
+	$(BIN)/python experiments/bench_adapters.py $(ARGS)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from conftest import SHARED_DATA, make_lm
-from ppo.ablate import AblationConfig, kl_grid, run_ablation, run_grid, sampling_grid
+from ppo.ablate import AblationConfig, adapter_grid, kl_grid, run_ablation, run_grid, sampling_grid
 from ppo.report import collect, write_results
 from ppo.config import PPOConfig
 
@@ -18,6 +18,8 @@ def test_grids_hold_everything_else_fixed():
         PPOConfig(**o, mini_batch_size=8, micro_batch_size=4)                    # every configuration is valid
     with pytest.raises(ValueError, match="multiple of 4"):
         sampling_grid(6)
+    for name, o in adapter_grid():                     # full fine-tuning, LoRA, LoReFT: each a valid PPO setting
+        assert PPOConfig(**o).adapter == {"full": "none"}.get(name, name)
 
 
 def fake_run(fail_on: set[str]):

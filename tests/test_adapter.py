@@ -8,8 +8,8 @@ from torch.testing import assert_close
 
 from conftest import make_lm
 from ppo import decode
-from ppo.adapter import (ADAPTER_FILE, AdapterSpec, adapter_of, attach, ensure_adapter, param_groups,
-                         prompt_positions, save_model)
+from ppo.adapter import AdapterSpec, adapter_of, attach, ensure_adapter, param_groups, prompt_positions
+from ppo.checkpoint import ADAPTER_FILE
 from ppo.loreft import edit_groups
 from ppo.models import load_model
 from ppo.policy import PolicyWithValue, lm_logprobs, load_policy

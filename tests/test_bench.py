@@ -11,7 +11,8 @@ def test_matmul_peak_is_a_plausible_rate():
 
 def test_the_memory_probe_receives_every_setting_that_shapes_the_batch(monkeypatch):
     """run_probe starts `python -m ppo.bench --probe ...`: those flags must parse back to the same settings."""
-    c = bench.BenchConfig(prompts=2, completions=3, max_new_tokens=17, micro_batch_size=2, device="cpu")
+    c = bench.BenchConfig(prompts=2, completions=3, max_new_tokens=17, micro_batch_size=2, device="cpu",
+                          adapter="loreft:rank=2")
     seen = {}
     def fake_run(argv, **kwargs):
         seen["config"] = parse_config(bench.BenchConfig, argv[3:])

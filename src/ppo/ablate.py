@@ -1,6 +1,7 @@
 """Ablations: PPO from one warm-up checkpoint over a grid of settings, with everything else held fixed.
 
-    grid      a list of (name, PPOConfig overrides): `kl_grid()` (beta and the estimator), `sampling_grid()`
+    grid      a list of (name, PPOConfig overrides): `kl_grid()` (beta and the estimator), `sampling_grid()`,
+              `adapter_grid()` (full fine-tuning, LoRA, LoReFT)
     run_grid  each configuration x seed in its own folder, sequentially; a finished one (result.json) is skipped,
               an interrupted one resumes from its checkpoint, a failing one leaves error.txt and the grid goes on
     report    (ppo.report) the table and the plots
@@ -27,6 +28,13 @@ def kl_grid() -> Grid:
     grid = [(f"beta={b}", {"kl_coef": b}) for b in (0.0, 0.01, 0.05, 0.2)]
     return grid + [("adaptive", {"kl_coef": 0.05, "adaptive_kl": True, "kl_target": 1.0}),
                    ("beta=0.05,k3", {"kl_coef": 0.05, "kl_estimator": "k3"})]
+
+
+def adapter_grid() -> Grid:
+    """Full fine-tuning, LoRA and LoReFT (ppo.adapter) from the same warm-up. Each kind has its own learning rate
+    (these override --lr): a few adapter weights need larger steps than the whole LM (LoRA ~10x, LoReFT ~30x)."""
+    return [("full", {"lr": 3e-6}), ("lora", {"adapter": "lora", "lr": 3e-5}),
+            ("loreft", {"adapter": "loreft", "lr": 1e-4})]
 
 
 def sampling_grid(completions_per_step: int) -> Grid:

@@ -14,22 +14,19 @@ How it fits together:
 - LoReFT edits chosen prompt positions only, so each full forward pass names its prompt tokens with
   `prompt_positions(lm, mask)`. A forward pass that continues a KV cache (a decode step) is never edited:
   generated tokens see the edit through the cached keys and values, at no extra cost.
-- A checkpoint holds the adapter weights only (plus the value head), with a pointer to the base model.
+- A checkpoint holds the adapter weights only (plus the value head), with a pointer to the base model
+  (`ppo.checkpoint.save_model`).
 """
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-ADAPTER_FILE = "adapter.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
 KINDS = ("none", "lora", "loreft", "direft")
 
 
@@ -51,15 +48,14 @@ class AdapterSpec:
         kind, _, options = text.strip().partition(":")
         if kind not in KINDS:
             raise ValueError(f"unknown adapter {kind!r}: choose one of {', '.join(KINDS)}")
-        values, known = {"kind": kind}, {f.name for f in fields(cls)} - {"kind"}
+        values = {"kind": kind}
         for option in filter(None, options.split(",")):
             key, _, value = option.partition("=")
-            if key not in known or not value:
-                raise ValueError(f"bad adapter option {option!r}: write key=value with key in {sorted(known)}")
-            values[key] = (float(value) if key == "alpha" else tuple(value.split("+")) if key == "targets"
-                           else None if key == "layers" and value == "all"
-                           else tuple(int(v) for v in value.split("+")) if key == "layers"
-                           else value.lower() in ("true", "1", "yes") if key == "tied" else int(value))
+            try:
+                values[key] = OPTION_PARSERS[key](value)
+            except (KeyError, ValueError):
+                raise ValueError(f"bad adapter option {option!r}: write key=value with key in "
+                                 f"{sorted(OPTION_PARSERS)} (lists joined by +, e.g. layers=0+5)") from None
         spec = cls(**values)
         if spec.rank < 1 or spec.first < 0 or spec.last < 0 or spec.first + spec.last < 1:
             raise ValueError(f"adapter rank must be >= 1 and first + last >= 1 (got {text!r})")
@@ -73,6 +69,21 @@ class AdapterSpec:
             "layers": "all" if self.layers is None else "+".join(map(str, self.layers)),
             "first": self.first, "last": self.last, "tied": str(self.tied).lower()})}
         return f"{self.kind}:" + ",".join(f"{k}={v}" for k, v in shown.items())
+
+
+def plus_list(value: str) -> tuple[str, ...]:
+    """'q_proj+v_proj' -> ('q_proj', 'v_proj'); an empty list is an error."""
+    items = tuple(filter(None, value.split("+")))
+    if not items:
+        raise ValueError("empty list")
+    return items
+
+
+OPTION_PARSERS = {
+    "rank": int, "alpha": float, "first": int, "last": int, "targets": plus_list,
+    "layers": lambda v: None if v == "all" else tuple(int(i) for i in plus_list(v)),
+    "tied": lambda v: {"true": True, "false": False}[v.lower()],
+}
 
 
 class Adapter(nn.Module):
@@ -171,26 +182,3 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     groups = [{"params": [p for p in trainable if id(p) not in keep], "weight_decay": weight_decay},
               {"params": [p for p in trainable if id(p) in keep], "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
-
-
-def save_model(lm: nn.Module, path: str | Path) -> None:
-    """An LM's weights: with an adapter, only the adapter's, beside a pointer to the base model."""
-    adapter, path = adapter_of(lm), Path(path)
-    if adapter is None:
-        lm.save_pretrained(path)
-        return
-    path.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in adapter.state_dict().items()}, path / ADAPTER_FILE)
-    (path / ADAPTER_CONFIG).write_text(json.dumps({"adapter": str(adapter.spec), "base": adapter.base,
-                                                   "spec": asdict(adapter.spec)}, indent=2) + "\n")
-
-
-def saved_adapter(path: str | Path) -> dict | None:
-    """The adapter config of a checkpoint folder ({"adapter": spec, "base": pointer}), or None."""
-    config = Path(path) / ADAPTER_CONFIG
-    return json.loads(config.read_text()) if config.is_file() else None
-
-
-def load_weights(adapter: Adapter, path: str | Path) -> None:
-    device = str(next(adapter.parameters()).device)
-    adapter.load_state_dict(load_file(Path(path) / ADAPTER_FILE, device=device))

@@ -1,7 +1,9 @@
 """Checkpoints that survive a crash (even `kill -9`): written aside, then renamed into place, holding everything
 needed to continue exactly.
 
-A checkpoint is a folder: the model in Hugging Face format (plus the value head for a PPO policy), the tokenizer,
+A checkpoint is a folder: the model in Hugging Face format, or only its adapter (`adapter.safetensors`, and
+`adapter_config.json` with the adapter's settings and the base model it edits), plus the value head for a PPO
+policy, the tokenizer,
 and `trainer_state.pt` with the optimizer, the step (which fixes the data order and the learning-rate schedule:
 both are pure functions of it), the trainer's own state and the RNG states (Python, NumPy, torch, CUDA).
 """
@@ -12,14 +14,19 @@ import os
 import random
 import re
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
 
-from .adapter import save_model
+from .adapter import Adapter, adapter_of
 
 STATE_FILE = "trainer_state.pt"
+ADAPTER_FILE = "adapter.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 def rng_state() -> dict:
@@ -110,3 +117,26 @@ def prune_checkpoints(run_dir: str | Path, keep: Path) -> None:
     for p in Path(run_dir).glob("checkpoint-*"):
         if p != keep and re.fullmatch(r"checkpoint-\d+", p.name):
             shutil.rmtree(p)
+
+
+def save_model(lm: nn.Module, path: str | Path) -> None:
+    """An LM's weights: with an adapter, only the adapter's, beside a pointer to the base model."""
+    adapter, path = adapter_of(lm), Path(path)
+    if adapter is None:
+        lm.save_pretrained(path)
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous() for k, v in adapter.state_dict().items()}, path / ADAPTER_FILE)
+    (path / ADAPTER_CONFIG).write_text(json.dumps({"adapter": str(adapter.spec), "base": adapter.base,
+                                                   "spec": asdict(adapter.spec)}, indent=2) + "\n")
+
+
+def saved_adapter(path: str | Path) -> dict | None:
+    """The adapter config of a checkpoint folder ({"adapter": spec, "base": pointer}), or None."""
+    config = Path(path) / ADAPTER_CONFIG
+    return json.loads(config.read_text()) if config.is_file() else None
+
+
+def load_weights(adapter: Adapter, path: str | Path) -> None:
+    device = str(next(adapter.parameters()).device)
+    adapter.load_state_dict(load_file(Path(path) / ADAPTER_FILE, device=device))

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .adapter import attach, load_weights, saved_adapter
+from .adapter import attach
+from .checkpoint import load_weights, saved_adapter
 
 DEFAULT_MODEL = "smollm2-135m"
 

@@ -16,7 +16,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PreTrainedModel
 
-from .adapter import adapter_of, ensure_adapter, prompt_positions, save_model
+from .adapter import adapter_of, ensure_adapter, prompt_positions
+from .checkpoint import save_model
 from .decode import truncate
 from .models import load_model
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel
 
-from .adapter import Adapter, adapter_of, base_pointer, load_weights, saved_adapter
+from .adapter import Adapter, adapter_of, base_pointer
+from .checkpoint import load_weights, saved_adapter
 from .config import PPOConfig
 from .models import load_model
 from .policy import PolicyWithValue, disable_dropout, lm_logprobs

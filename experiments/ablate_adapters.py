@@ -1,0 +1,21 @@
+"""Comparison: full fine-tuning, LoRA and LoReFT in PPO from the same warm-up, at equal steps.
+
+    make ablate-adapters                                  # the CPU preset, resumable: rerun to continue
+    python experiments/ablate_adapters.py --help          # every setting (ppo.ablate.AblationConfig)
+
+Every configuration starts from the same warm-up checkpoint, with the same seed(s), questions and step budget.
+Results land in --output-dir: results.csv, results.md and PNG plots (with the plots extra).
+"""
+from __future__ import annotations
+
+from ppo.ablate import AblationConfig, adapter_grid, run_ablation
+from ppo.cli import parse_config
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_config(AblationConfig, argv, output_dir="runs/ablate-adapters")
+    print(run_ablation(config, adapter_grid()))
+
+
+if __name__ == "__main__":
+    main()
