@@ -13,8 +13,10 @@ from ppo.cli import parse_config
 
 
 def main(argv: list[str] | None = None) -> None:
-    # 12 configurations: dev is scored once at the end (and once for the warm-up), to fit in 90 min on 2 cores
-    config = parse_config(AblationConfig, argv, output_dir="runs/ablate-sampling", eval_every=8)
+    # 12 configurations in at most 90 min on 2 cores: 5 steps, responses of at most 192 tokens, and dev scored
+    # once at the end (and once for the warm-up). Raise --steps and --max-new-tokens on a bigger machine.
+    config = parse_config(AblationConfig, argv, output_dir="runs/ablate-sampling", steps=5, max_new_tokens=192,
+                          eval_every=5)
     print(run_ablation(config, sampling_grid(config.completions_per_step)))
 
 
