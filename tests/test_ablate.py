@@ -5,6 +5,7 @@ import pytest
 from conftest import SHARED_DATA, make_lm
 from ppo.ablate import AblationConfig, adapter_grid, kl_grid, run_ablation, run_grid, sampling_grid
 from ppo.report import collect, write_results
+from ppo.cli import save_config
 from ppo.config import PPOConfig
 
 
@@ -35,6 +36,7 @@ def fake_run(fail_on: set[str]):
         rows = [{"step": s, "objective/reward": config.kl_coef + s, "objective/kl": 1.0, "response/length": 10.0}
                 for s in (1, 2)]
         (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        save_config(config, out / "config.json")                       # as the trainer does
         return 10.0 * config.seed + 5.0
     run.calls = calls
     return run
@@ -56,6 +58,8 @@ def test_run_grid_skips_finished_runs_reports_failures_and_aggregates_seeds(tmp_
     assert rows[0]["reward"] == pytest.approx(1.5) and rows[2]["seeds"] == 1
     text = write_results(tmp_path, rows, missing)
     assert "| beta=0.0 | 2 | 10.0 ± 7.1 |" in text and "beta=0.05 seed 1: incomplete" in text
+    with pytest.raises(ValueError, match=r"beta=0.0.seed-0 was run with other settings \(lr\)"):
+        run_grid(PPOConfig(rollout_batch_size=4, mini_batch_size=4, lr=1.0), grid, [0, 1], again, tmp_path)
     assert (tmp_path / "results.csv").read_text().splitlines()[0].startswith("name,seeds,dev_top1")
 
 

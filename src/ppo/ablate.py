@@ -12,7 +12,7 @@ import json
 import statistics
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -52,11 +52,28 @@ def sampling_grid(completions_per_step: int) -> Grid:
     return grid
 
 
+def config_for(base: PPOConfig, overrides: dict, seed: int, out: Path) -> PPOConfig:
+    return PPOConfig(**{**vars(base), **overrides, "seed": seed, "output_dir": str(out)})
+
+
+def check_settings(base: PPOConfig, grid: Grid, seeds: list[int], output_dir: str | Path) -> None:
+    """Refuse to go on with a folder that was run with other settings: its results would be silently mixed in."""
+    for name, overrides in grid:
+        for seed in seeds:
+            out = Path(output_dir) / name / f"seed-{seed}"
+            if (out / "config.json").is_file():
+                old = json.loads((out / "config.json").read_text())
+                new = json.loads(json.dumps(asdict(config_for(base, overrides, seed, out))))
+                if changed := sorted(k for k in new if old.get(k) != new[k]):
+                    raise ValueError(f"{out} was run with other settings ({', '.join(changed)}): rerun with the "
+                                     f"same flags to resume, or choose another --output-dir")
+
+
 def run_one(base: PPOConfig, name: str, overrides: dict, seed: int, run: Callable, out: Path) -> str:
     """One configuration x seed in `out`: 'done', 'skipped' (already done) or 'failed' (see error.txt)."""
     if (out / RESULT_FILE).is_file():
         return "skipped"
-    config = PPOConfig(**{**vars(base), **overrides, "seed": seed, "output_dir": str(out)})
+    config = config_for(base, overrides, seed, out)
     start = time.perf_counter()
     try:
         dev_top1 = run(config)
@@ -76,6 +93,7 @@ def run_one(base: PPOConfig, name: str, overrides: dict, seed: int, run: Callabl
 def run_grid(base: PPOConfig, grid: Grid, seeds: list[int], run: Callable[[PPOConfig], float],
              output_dir: str | Path) -> dict[str, str]:
     """Every configuration x seed, in order. `run(config)` trains and returns the final dev top-1 %."""
+    check_settings(base, grid, seeds, output_dir)
     status = {}
     for name, overrides in grid:
         for seed in seeds:
