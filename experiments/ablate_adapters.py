@@ -13,7 +13,9 @@ from ppo.cli import parse_config
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_config(AblationConfig, argv, output_dir="runs/ablate-adapters")
+    # The sampling grid's CPU preset: 5 steps, responses of at most 192 tokens, dev scored at the end.
+    config = parse_config(AblationConfig, argv, output_dir="runs/ablate-adapters", steps=5, max_new_tokens=192,
+                          eval_every=5)
     print(run_ablation(config, adapter_grid()))
 
 
