@@ -9,7 +9,6 @@ Peak memory comes from a fresh process per kind (ppo.bench.run_probe), so no kin
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import time
@@ -59,12 +58,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kinds", default="none,lora,loreft,direft", help="comma-separated adapter specs")
     parser.add_argument("--repeats", type=int, default=3, help="timed PPO steps per kind, after one warm-up")
+    parser.add_argument("--model", default=BenchConfig.model)
+    parser.add_argument("--data-dir", default=BenchConfig.data_dir, help="GSM8K folder (the prompts)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--output", default="runs/bench/adapters.json")
     args = parser.parse_args(argv)
     rows, start = [], time.perf_counter()
     for kind in args.kinds.split(","):
-        c = dataclasses.replace(BenchConfig(), adapter=kind, repeats=args.repeats, device=args.device, trl=False)
+        c = BenchConfig(model=args.model, adapter=kind, data_dir=args.data_dir, repeats=args.repeats,
+                        device=args.device, trl=False)
         rows.append(measure(c))
         print(f"[bench-adapters] {kind}: {rows[-1]['step_s']:.1f} s/step, "
               f"{rows[-1]['peak_bytes'] / 2 ** 30:.2f} GiB", flush=True)

@@ -86,7 +86,8 @@ def plot_ablation(output_dir: str | Path, grid: list[tuple[str, dict]], seeds: l
         return []
     out, written = Path(output_dir), []
     fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 4))
-    for name, _ in grid:
+    colors = plt.get_cmap("tab10" if len(grid) <= 10 else "tab20")       # one distinct colour per configuration
+    for index, (name, _) in enumerate(grid):
         log = out / name / f"seed-{seeds[0]}" / "metrics.jsonl"
         records = read_jsonl(log) if log.is_file() else []
         for ax, (key, label) in zip(axes, CURVES):
@@ -94,9 +95,10 @@ def plot_ablation(output_dir: str | Path, grid: list[tuple[str, dict]], seeds: l
             if key.startswith("eval") and warmup_top1 is not None and points:
                 points.insert(0, (0, warmup_top1))
             if points:
-                ax.plot(*zip(*points), marker="o" if key.startswith("eval") else None, label=name)
+                ax.plot(*zip(*points), marker="o" if key.startswith("eval") else None, label=name,
+                        color=colors(index))
             ax.set(xlabel="PPO step", ylabel=label)
-    axes[0].legend(fontsize=7)
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     written.append(save(fig, out / "curves.png"))
     if rows:
         fig, ax = plt.subplots(figsize=(max(5, len(rows) * 0.8), 4))
@@ -120,6 +122,6 @@ def plot_ablation(output_dir: str | Path, grid: list[tuple[str, dict]], seeds: l
 
 def save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")                       # the legend sits outside the axes
     fig.clf()
     return path
