@@ -98,7 +98,7 @@ def plot_ablation(output_dir: str | Path, grid: list[tuple[str, dict]], seeds: l
                 ax.plot(*zip(*points), marker="o" if key.startswith("eval") else None, label=name,
                         color=colors(index))
             ax.set(xlabel="PPO step", ylabel=label)
-    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    axes[-1].legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     written.append(save(fig, out / "curves.png"))
     if rows:
         fig, ax = plt.subplots(figsize=(max(5, len(rows) * 0.8), 4))
