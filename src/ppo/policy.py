@@ -89,11 +89,17 @@ def logprobs_from_hidden(hidden: torch.Tensor, lm_head: nn.Module, tokens: torch
     return torch.cat(logprobs, dim=1), entropy
 
 
+def lm_response_states(lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                       response_len: int) -> torch.Tensor:
+    """The trunk states that predict the response tokens (LoReFT told the prompt). (B, L) -> (B, T, H)."""
+    with prompt_positions(lm, prompt_tokens(attention_mask, response_len)):
+        return response_states(trunk_hidden(lm.base_model, input_ids, attention_mask), response_len)
+
+
 def lm_logprobs(lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int,
                 temperature: float) -> torch.Tensor:
     """log pi of the response tokens under a plain LM (the reference model). (B, L) -> (B, T)."""
-    with prompt_positions(lm, prompt_tokens(attention_mask, response_len)):
-        states = response_states(trunk_hidden(lm.base_model, input_ids, attention_mask), response_len)
+    states = lm_response_states(lm, input_ids, attention_mask, response_len)
     return logprobs_from_hidden(states, lm.get_output_embeddings(), input_ids[:, -response_len:], temperature)[0]
 
 
@@ -137,8 +143,7 @@ class PolicyWithValue(nn.Module):
         values[:, t] is V(s_t), the value of the state just before response token t is emitted.
         Shape: (B, L) -> states (B, T, H), values (B, T).
         """
-        with prompt_positions(self.lm, prompt_tokens(attention_mask, response_len)):
-            states = response_states(trunk_hidden(self.lm.base_model, input_ids, attention_mask), response_len)
+        states = lm_response_states(self.lm, input_ids, attention_mask, response_len)
         critic_states = states
         if self.critic_trunk is not None:
             critic_states = response_states(trunk_hidden(self.critic_trunk, input_ids, attention_mask),
@@ -182,10 +187,8 @@ class PolicyWithValue(nn.Module):
 def load_policy(spec: str, critic: str | None = None, device: str = "auto", dtype: str = "auto",
                 adapter: str = "none"):
     """A policy and tokenizer from a model spec; a folder saved by `save_pretrained` brings its value head back.
-
-    critic=None keeps the critic kind the checkpoint was saved with (shared for a plain LM). `adapter` attaches a
-    fresh adapter (ppo.adapter) unless the checkpoint has one.
-    """
+    critic=None keeps the checkpoint's critic kind (shared for a plain LM). `adapter` attaches a fresh adapter
+    (ppo.adapter) unless the checkpoint has one."""
     saved = Path(spec) / POLICY_CONFIG_FILE
     if critic is None:
         critic = json.loads(saved.read_text())["critic"] if saved.is_file() else "shared"

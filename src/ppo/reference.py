@@ -26,22 +26,23 @@ from .models import load_model
 from .policy import PolicyWithValue, disable_dropout, lm_logprobs
 
 
+def freeze(lm: PreTrainedModel) -> PreTrainedModel:
+    """`lm` itself, in eval mode, with no gradients and dropout off."""
+    lm.eval().requires_grad_(False)
+    disable_dropout(lm)
+    return lm
+
+
 def frozen_copy(lm: PreTrainedModel) -> PreTrainedModel:
-    """A frozen copy of an LM, in eval mode with dropout off."""
-    ref = copy.deepcopy(lm).eval()
-    ref.requires_grad_(False)
-    disable_dropout(ref)
-    return ref
+    """A frozen copy of an LM."""
+    return freeze(copy.deepcopy(lm))
 
 
 class FrozenLM:
     """A whole LM, frozen. `copy=False` freezes `lm` itself (one loaded for this purpose)."""
 
     def __init__(self, lm: PreTrainedModel, copy: bool = True):
-        if not copy:
-            lm.eval().requires_grad_(False)
-            disable_dropout(lm)
-        self.lm = frozen_copy(lm) if copy else lm
+        self.lm = frozen_copy(lm) if copy else freeze(lm)
 
     def logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int,
                  temperature: float) -> torch.Tensor:
