@@ -22,7 +22,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from . import distributed
 from .adapter import Adapter, adapter_of
+from .fsdp import full_state_dict
 
 STATE_FILE = "trainer_state.pt"
 ADAPTER_FILE = "adapter.safetensors"
@@ -47,6 +49,16 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: str | Path, model, tokenizer, state: dict, prune: bool = True) -> None:
+    """Write a checkpoint. Under torchrun every rank calls this: each rank's RNG state is kept (so each resumes its
+    own random stream), FSDP2's sharded layers are gathered, and rank 0 writes (`write_checkpoint`)."""
+    rngs = distributed.gather([rng_state()])
+    weights = full_state_dict(model)          # FSDP2: the whole weights, gathered on rank 0; otherwise None
+    write_checkpoint(path, model, tokenizer, {**state, "rng": rngs[0], "rng_by_rank": rngs}, prune, weights)
+
+
+@distributed.main_only
+def write_checkpoint(path: str | Path, model, tokenizer, state: dict, prune: bool = True,
+                     weights: dict | None = None) -> None:
     """Write a checkpoint folder atomically: into `path.tmp`, then renames. A crash mid-save leaves the previous
     checkpoint untouched, and never a half-written folder under the final name. An existing `path` (as for
     `best`) is first renamed to `path.old`, and `restore_interrupted_save` undoes a crash between the renames.
@@ -58,9 +70,9 @@ def save_checkpoint(path: str | Path, model, tokenizer, state: dict, prune: bool
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(model, tmp)
+    save_model(model, tmp, weights)
     tokenizer.save_pretrained(tmp)
-    torch.save({**state, "rng": rng_state()}, tmp / STATE_FILE)
+    torch.save(state, tmp / STATE_FILE)
     old = path.with_name(path.name + ".old")
     restore_interrupted_save(path)
     if path.exists():
@@ -71,6 +83,7 @@ def save_checkpoint(path: str | Path, model, tokenizer, state: dict, prune: bool
         prune_checkpoints(path.parent, keep=path)
 
 
+@distributed.main_only
 def restore_interrupted_save(path: str | Path) -> None:
     """After a crash between `save_checkpoint`'s two renames, `path.old` is the last good copy: put it back."""
     path = Path(path)
@@ -79,6 +92,7 @@ def restore_interrupted_save(path: str | Path) -> None:
         os.replace(old, path)
 
 
+@distributed.main_only
 def truncate_log(path: str | Path, step: int) -> None:
     """Keep the metrics of steps <= `step` (the checkpoint being resumed) and drop the rest, including a line
     cut short by a crash, so a resumed run's log equals an uninterrupted one's."""
@@ -99,9 +113,10 @@ def truncate_log(path: str | Path, step: int) -> None:
 
 
 def load_state(path: str | Path) -> dict:
-    """The trainer state of a checkpoint; also restores the RNG states."""
+    """The trainer state of a checkpoint; also restores the RNG states (this rank's, when the run had as many)."""
     state = torch.load(Path(path) / STATE_FILE, weights_only=False)
-    set_rng_state(state["rng"])
+    per_rank = state.get("rng_by_rank", [])
+    set_rng_state(per_rank[distributed.rank()] if len(per_rank) == distributed.world_size() else state["rng"])
     return state
 
 
@@ -119,11 +134,12 @@ def prune_checkpoints(run_dir: str | Path, keep: Path) -> None:
             shutil.rmtree(p)
 
 
-def save_model(lm: nn.Module, path: str | Path) -> None:
-    """An LM's weights: with an adapter, only the adapter's, beside a pointer to the base model."""
+def save_model(lm: nn.Module, path: str | Path, weights: dict | None = None) -> None:
+    """An LM's weights (`weights` if given: the whole state dict of a sharded LM); with an adapter, only the
+    adapter's, beside a pointer to the base model."""
     adapter, path = adapter_of(lm), Path(path)
     if adapter is None:
-        lm.save_pretrained(path)
+        lm.save_pretrained(path, state_dict=weights)
         return
     path.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous() for k, v in adapter.state_dict().items()}, path / ADAPTER_FILE)

@@ -18,6 +18,8 @@ import textwrap
 import typing
 from pathlib import Path
 
+from . import distributed
+
 
 def field_docs(cls: type) -> dict[str, str]:
     """Map each field of a dataclass to the docstring written under it, read from the source."""
@@ -65,6 +67,7 @@ def parse_config(cls: type, argv: list[str] | None = None, **overrides):
     return cls(**vars(parser.parse_args(argv)))
 
 
+@distributed.main_only
 def save_config(config, path: str | Path) -> None:
     """Write the settings as JSON (beside every run, so a result can always be traced to its settings)."""
     path = Path(path)

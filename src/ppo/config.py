@@ -26,6 +26,8 @@ class PPOConfig:
     """Device: auto (GPU if present), cpu, cuda, cuda:1, ..."""
     dtype: str = "auto"
     """auto = bf16 on GPU, fp32 on CPU; or float32, bfloat16, float16."""
+    fsdp: bool = False
+    """Under torchrun: shard the decoder layers, their gradients and AdamW moments over the ranks (ppo.fsdp)."""
     # --- data ---
     data_dir: str | None = None
     """Data folder (GSM8K JSONL, or SVAMP JSON as prepared for ReFT); None = openai/gsm8k from the hub."""
@@ -119,24 +121,19 @@ class PPOConfig:
     max_bad_steps: int = 3
     """Steps skipped for NaN/inf (in logits, advantages, loss or gradients) before the run stops with an error."""
 
-    @property
-    def rollouts_per_step(self) -> int:
-        return self.rollout_batch_size * self.samples_per_prompt
-
     def __post_init__(self) -> None:  # invalid settings fail here, before any model is loaded
         AdapterSpec.parse(self.adapter)
         for name in ("rollout_batch_size", "samples_per_prompt", "max_new_tokens", "ppo_epochs", "steps",
                      "mini_batch_size", "micro_batch_size", "kl_horizon", "max_prompt_len", "max_bad_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)})")
-        n, mini, micro = self.rollouts_per_step, self.mini_batch_size, self.micro_batch_size
+        n, mini, micro = self.rollout_batch_size * self.samples_per_prompt, self.mini_batch_size, self.micro_batch_size
         if n % mini or mini % micro:
             raise ValueError(f"rollout_batch_size * samples_per_prompt = {n} must be a multiple of mini_batch_size "
                              f"= {mini}, and that a multiple of micro_batch_size = {micro}")
         if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"temperature must be > 0 (use greedy evaluation instead) and top_p in (0, 1] "
-                             f"(got {self.temperature}, {self.top_p})")
-        if min(self.kl_coef, self.top_k, self.lr, self.program_timeout_s) < 0 or self.program_timeout_s == 0:
+            raise ValueError(f"temperature must be > 0 and top_p in (0, 1] (got {self.temperature}, {self.top_p})")
+        if min(self.kl_coef, self.top_k, self.lr) < 0 or self.program_timeout_s <= 0:
             raise ValueError(f"kl_coef, top_k, lr must be >= 0 and program_timeout_s > 0 (got {self.kl_coef}, "
                              f"{self.top_k}, {self.lr}, {self.program_timeout_s})")
 
@@ -153,6 +150,8 @@ class SFTConfig:
     """Device: auto, cpu, cuda, ..."""
     dtype: str = "auto"
     """auto = bf16 on GPU, fp32 on CPU."""
+    fsdp: bool = False
+    """Under torchrun: shard the decoder layers, their gradients and AdamW moments over the ranks (ppo.fsdp)."""
     data_dir: str | None = None
     """Folder with train.jsonl (GSM8K) or train_nl.json (SVAMP); None = openai/gsm8k from the hub."""
     dataset: Literal["gsm8k", "svamp"] = "gsm8k"

@@ -16,6 +16,7 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .data import Example, load_examples, split_dev
 from .formats import format_prompt
 from .rewards import extract_answers
@@ -80,16 +81,21 @@ def is_correct(answer: float | None, gold: float, tolerance: float) -> bool:
 @torch.no_grad()
 def generate(lm, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, greedy: bool,
              temperature: float = 1.0, desc: str = "eval") -> list[str]:
-    """Decode every prompt, batching prompts of similar length together to waste less time on padding."""
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    texts: list[str] = [""] * len(prompts)
+    """Decode every prompt, batching prompts of similar length together to waste less time on padding.
+
+    Under torchrun rank r of N decodes prompts r, r + N, r + 2N, ... and every rank gets all the texts back."""
+    mine = range(distributed.rank(), len(prompts), distributed.world_size())
+    order = sorted(mine, key=lambda i: len(prompts[i]))
+    done: list[tuple[int, str]] = []
     device = next(lm.parameters()).device
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not distributed.is_main()):
         rows = order[start:start + batch_size]
         ids, mask = encode_prompts(tokenizer, [prompts[i] for i in rows], device)
         out = sample(lm, tokenizer, ids, mask, max_new_tokens, temperature=temperature, greedy=greedy)
-        for i, text in zip(rows, out.texts):
-            texts[i] = text
+        done += zip(rows, out.texts)
+    texts: list[str] = [""] * len(prompts)
+    for i, text in distributed.gather(done):
+        texts[i] = text
     return texts
 
 
@@ -127,6 +133,7 @@ def summarize(records: list[dict], k: int, tolerance: float) -> dict:
     return summary
 
 
+@distributed.main_only
 def write_results(out_dir: str | Path, summary: dict, records: list[dict]) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     from .models import load_model
 
     c = parse_config(EvalConfig, argv)
-    torch.manual_seed(c.seed)
+    distributed.init()
+    torch.manual_seed(c.seed + distributed.rank())       # each rank its own samples
     lm, tokenizer = load_model(c.model, c.device, c.dtype)
     examples = load_split(c.dataset, c.data_dir, c.split, c.dev_size, c.seed, c.answer_format)[:c.limit]
     summary, records = evaluate(lm, tokenizer, examples, c.prompt_template, c.max_new_tokens, c.batch_size, c.k,

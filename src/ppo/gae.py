@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from .masked import masked_mean, masked_var
+from . import distributed
 
 
 @torch.no_grad()
@@ -40,10 +40,16 @@ def compute_gae(rewards: torch.Tensor, values: torch.Tensor, response_mask: torc
 def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """(x - mean) / sqrt(var + eps) over the valid tokens only; padding stays 0.
 
-    As in the original, the mean is removed and not added back. With fewer than two valid tokens the variance is
-    undefined, so the values are only centred (which makes a single token 0).
+    As in the original, the mean is removed and not added back, and the variance is the unbiased one. With fewer
+    than two valid tokens the variance is undefined, so the values are only centred (which makes a single token 0).
+
+    Under torchrun the mean and variance are over every rank's valid tokens: the count, the sum and then the sum
+    of squared deviations are all-reduced (in float64), so each rank's result is its rows of what one process
+    would get on the concatenated batch.
     """
-    centered = (x - masked_mean(x, mask)) * mask
-    if mask.sum() < 2:
+    n, total = distributed.all_reduce(torch.stack([mask.sum(), (x * mask).sum()]).double()).tolist()
+    centered = (x - total / max(n, 1.0)) * mask
+    if n < 2:
         return centered
-    return centered * torch.rsqrt(masked_var(x, mask) + eps)
+    squares = distributed.all_reduce((centered.double() ** 2).sum())
+    return centered * torch.rsqrt(squares / (n - 1) + eps).to(x.dtype)

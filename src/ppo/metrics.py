@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
+
+from . import distributed
 
 
 def mean_stats(stats: list[dict[str, float]]) -> dict[str, float]:
@@ -18,12 +21,13 @@ def all_finite(metrics: dict[str, float]) -> bool:
 
 
 class JsonlLogger:
-    """Append one JSON object per line to `path` (created with its folder)."""
+    """Append one JSON object per line to `path` (created with its folder). Under torchrun, rank 0 writes."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
+    @distributed.main_only
     def log(self, record: dict) -> None:
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
@@ -66,3 +70,17 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class Timer:
+    """Wall time of consecutive phases: lap(name) records the seconds since the previous lap."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self.start = self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self.last
+        self.laps["time/step_s"] = now - self.start
+        self.last = now

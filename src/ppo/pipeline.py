@@ -17,6 +17,7 @@ from typing import Literal
 
 import torch
 
+from . import distributed
 from .cli import save_config
 from .config import PPOConfig, SFTConfig
 from .data import load_examples, split_dev
@@ -82,6 +83,8 @@ class PipelineConfig:
     """Device: auto, cpu, cuda, ..."""
     dtype: str = "auto"
     """auto = bf16 on GPU, fp32 on CPU."""
+    fsdp: bool = False
+    """Under torchrun: shard the decoder layers, their gradients and AdamW moments over the ranks (ppo.fsdp)."""
     output_dir: str = "runs/train-gsm8k"
     """Where every stage writes."""
     resume: bool = False
@@ -89,14 +92,15 @@ class PipelineConfig:
 
 
 def sft_config(c: PipelineConfig, model: str, epochs: float, out: Path) -> SFTConfig:
-    return SFTConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype,
+    return SFTConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype, fsdp=c.fsdp,
                      prompt_template=c.prompt_template, dataset=c.dataset, answer_format=c.answer_format, epochs=epochs,
                      lr=c.sft_lr, batch_size=c.sft_batch_size, max_len=c.max_len, seed=c.seed,
                      output_dir=str(out), save_every=20)
 
 
 def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
-    return PPOConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype, prompt_template=c.prompt_template,
+    return PPOConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype, fsdp=c.fsdp,
+                     prompt_template=c.prompt_template,
                      dataset=c.dataset, answer_format=c.answer_format,
                      rollout_batch_size=c.rollout_batch_size, samples_per_prompt=c.samples_per_prompt,
                      mini_batch_size=c.rollout_batch_size * c.samples_per_prompt, micro_batch_size=c.micro_batch_size,
@@ -130,11 +134,13 @@ def results_table(results: dict[str, dict]) -> str:
 
 def run_pipeline(c: PipelineConfig) -> dict:
     """Run every stage; returns {config, results: {model: {split: summary}}, stage_seconds}."""
+    distributed.init()
     out = Path(c.output_dir)
     if out.exists() and any(out.iterdir()) and not c.resume:
         raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")
+    distributed.barrier()                                # every rank has looked before rank 0 writes
     save_config(c, out / "pipeline_config.json")
-    torch.manual_seed(c.seed)
+    torch.manual_seed(c.seed + distributed.rank())       # under torchrun, each rank its own samples
     train, dev = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
     train = train[:c.train_questions]
     test = load_examples(c.dataset, c.data_dir, "test")[:c.test_questions]
@@ -165,6 +171,11 @@ def run_pipeline(c: PipelineConfig) -> dict:
     results = {name: run_eval(c, name, path, splits, out) for name, path in models.items()}
     lap("eval")
     summary = {"config": asdict(c), "results": results, "stage_seconds": times}
-    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "results.md").write_text(results_table(results) + "\n")
+    write_summary(out, summary)
     return summary
+
+
+@distributed.main_only
+def write_summary(out: Path, summary: dict) -> None:
+    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "results.md").write_text(results_table(summary["results"]) + "\n")

@@ -48,8 +48,8 @@ def prompt_tokens(attention_mask: torch.Tensor, response_len: int) -> torch.Tens
 def response_states(hidden: torch.Tensor, response_len: int) -> torch.Tensor:
     """The states that predict the response tokens: position i predicts token i + 1.
 
-    The response occupies positions P .. L-1, so its tokens are predicted from positions P-1 .. L-2.
-    Shape: (B, L, H) -> (B, T, H).
+    The response occupies positions P .. L-1, so its tokens are predicted from positions P-1 .. L-2:
+    (B, L, H) -> (B, T, H).
     """
     return hidden[:, -response_len - 1:-1]
 
@@ -118,8 +118,7 @@ class PolicyWithValue(nn.Module):
     """A causal LM (`self.lm`) with a zero-initialised linear value head.
 
     The head starts at zero so the first value loss is small and the critic cannot yank the shared trunk
-    around before it has learnt anything (a known remedy; a random head gives a large early value loss).
-    """
+    around before it has learnt anything (a known remedy; a random head gives a large early value loss)."""
 
     def __init__(self, lm: PreTrainedModel, critic: str = "shared"):
         super().__init__()
@@ -127,8 +126,7 @@ class PolicyWithValue(nn.Module):
             raise ValueError(f"critic must be 'shared' or 'separate', not {critic!r}")
         if critic == "separate" and adapter_of(lm) is not None:
             raise ValueError("an adapter policy needs critic='shared': the value head reads the adapted trunk")
-        self.lm = lm
-        self.critic = critic
+        self.lm, self.critic = lm, critic
         self.critic_trunk = copy.deepcopy(lm.base_model) if critic == "separate" else None
         param = next(lm.parameters())
         self.value_head = nn.Linear(lm.config.hidden_size, 1, device=param.device, dtype=param.dtype)
@@ -144,10 +142,8 @@ class PolicyWithValue(nn.Module):
         Shape: (B, L) -> states (B, T, H), values (B, T).
         """
         states = lm_response_states(self.lm, input_ids, attention_mask, response_len)
-        critic_states = states
-        if self.critic_trunk is not None:
-            critic_states = response_states(trunk_hidden(self.critic_trunk, input_ids, attention_mask),
-                                            response_len)
+        critic_states = states if self.critic_trunk is None else response_states(
+            trunk_hidden(self.critic_trunk, input_ids, attention_mask), response_len)
         values = self.value_head(critic_states).squeeze(-1).float()                    # (B, T)
         return states, values
 
@@ -164,13 +160,17 @@ class PolicyWithValue(nn.Module):
                                              with_entropy, entropy_grad, top_k=top_k, top_p=top_p)
         return logprobs, values, ent
 
-    def save_pretrained(self, path: str | Path) -> None:
-        """The LM in Hugging Face format (or only its adapter), plus the value head (and critic trunk) beside it."""
-        path = Path(path)
-        save_model(self.lm, path)
-        save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()}, path / VALUE_HEAD_FILE)
-        if self.critic_trunk is not None:
-            save_file({k: v.contiguous() for k, v in self.critic_trunk.state_dict().items()}, path / CRITIC_FILE)
+    def save_pretrained(self, path: str | Path, state_dict: dict | None = None) -> None:
+        """The LM in Hugging Face format (or only its adapter), plus the value head (and critic trunk) beside it.
+        `state_dict`: the policy's whole weights, when this module holds only shards of them (FSDP2)."""
+        path, weights = Path(path), state_dict or self.state_dict()
+
+        def part(name: str) -> dict[str, torch.Tensor]:
+            return {k[len(name) + 1:]: v.contiguous() for k, v in weights.items() if k.startswith(name + ".")}
+        save_model(self.lm, path, part("lm") if state_dict else None)
+        for name, file in (("value_head", VALUE_HEAD_FILE), ("critic_trunk", CRITIC_FILE)):
+            if getattr(self, name) is not None:
+                save_file(part(name), path / file)
         (path / POLICY_CONFIG_FILE).write_text(json.dumps({"critic": self.critic}) + "\n")
 
     def load_heads(self, path: str | Path) -> bool:

@@ -11,6 +11,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 
 from . import decode
 from .adapter import prompt_positions
+from .fsdp import gathered
 
 
 @dataclass
@@ -80,12 +81,13 @@ def sample(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt_id
     eos_ids = eos_token_ids(model, tokenizer)
     if engine not in ("auto", "lean", "hf"):
         raise ValueError(f"unknown engine {engine!r}; choose auto, lean or hf")
-    if engine == "lean" or (engine == "auto" and decode.supports(model)):
-        output = decode.generate(model, prompt_ids, prompt_mask, max_new_tokens, eos_ids, tokenizer.pad_token_id,
-                                 temperature, top_k, top_p, greedy)
-    else:
-        output = hf_generate(model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_ids, temperature, top_k,
-                             top_p, greedy)
+    with gathered(model):                   # FSDP2: every layer's full weights, once for the whole loop
+        if engine == "lean" or (engine == "auto" and decode.supports(model)):
+            output = decode.generate(model, prompt_ids, prompt_mask, max_new_tokens, eos_ids,
+                                     tokenizer.pad_token_id, temperature, top_k, top_p, greedy)
+        else:
+            output = hf_generate(model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_ids, temperature,
+                                 top_k, top_p, greedy)
     return samples_from_output(tokenizer, output, prompt_ids, prompt_mask, eos_ids)
 
 

@@ -15,12 +15,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .adapter import ensure_adapter, param_groups, prompt_positions
 from .checkpoint import latest_checkpoint, load_state, save_checkpoint, truncate_log
 from .cli import save_config
 from .config import SFTConfig
 from .data import Example, batch_indices
 from .formats import format_prompt, format_target
+from .fsdp import check_supported, clip_grad_norm, load_optimizer_state, optimizer_state, shard_layers
 from .metrics import JsonlLogger
 from .models import load_model
 from .policy import logprobs_from_hidden, trunk_hidden
@@ -72,10 +74,13 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
 
 
 class SFTTrainer:
-    """Supervised fine-tuning with token-mean loss over answer tokens, gradient accumulation and resume."""
+    """Supervised fine-tuning with token-mean loss over answer tokens, gradient accumulation and resume.
+
+    Under torchrun each rank takes its block of a step's examples, and the summed gradients equal one process's."""
 
     def __init__(self, lm, tokenizer, config: SFTConfig):
         self.lm, self.tokenizer, self.config = lm, tokenizer, config
+        distributed.broadcast_parameters(lm)                     # every replica starts from rank 0's weights
         self.device = next(lm.parameters()).device
         self.optimizer = torch.optim.AdamW(param_groups(lm, config.weight_decay), lr=config.lr)
         self.step_count = 0
@@ -85,21 +90,25 @@ class SFTTrainer:
         return max(1, int(c.epochs * n_examples) // (c.batch_size * c.grad_accum))
 
     def step(self, rows: list[tuple[list[int], list[int]]], lr: float) -> dict[str, float]:
-        """One optimizer step over batch_size * grad_accum examples; the loss is a mean over their answer tokens."""
+        """One optimizer step over batch_size * grad_accum examples; the loss is a mean over their answer tokens.
+
+        Under torchrun `rows` is the whole step's batch: every rank knows the token count, and works on its block."""
         c = self.config
-        n_tokens, loss_sum = sum(sum(mask) for _, mask in rows), 0.0
-        for start in range(0, len(rows), c.batch_size):
-            ids, attn, loss_mask = collate(rows[start:start + c.batch_size], self.tokenizer.pad_token_id, self.device)
+        n_tokens, loss_sum = sum(sum(mask) for _, mask in rows), torch.zeros(())
+        mine = distributed.split_evenly(rows, "batch_size * grad_accum")
+        for start in range(0, len(mine), c.batch_size):
+            ids, attn, loss_mask = collate(mine[start:start + c.batch_size], self.tokenizer.pad_token_id, self.device)
             loss = sft_loss_sum(self.lm, ids, attn, loss_mask) / n_tokens
             loss.backward()
-            loss_sum += loss.item()
+            loss_sum += loss.detach().cpu()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.lm.parameters(), c.max_grad_norm)
+        distributed.all_reduce_gradients([p for p in self.lm.parameters() if p.requires_grad])
+        grad_norm = clip_grad_norm([p for p in self.lm.parameters() if p.requires_grad], c.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step_count += 1
-        return {"loss": loss_sum, "grad_norm": float(grad_norm), "lr": lr, "tokens": n_tokens}
+        return {"loss": float(distributed.all_reduce(loss_sum)), "grad_norm": float(grad_norm), "lr": lr, "tokens": n_tokens}
 
     def train(self, examples: list[Example]) -> list[dict]:
         """Run all steps (continuing from a resumed step_count); log loss to metrics.jsonl; save output_dir/final."""
@@ -114,7 +123,8 @@ class SFTTrainer:
         logger, history = JsonlLogger(out / "metrics.jsonl"), []
         total, per_step = self.total_steps(len(kept)), c.batch_size * c.grad_accum
         warmup = int(c.warmup_ratio * total)
-        bar = tqdm(range(self.step_count, total), desc="sft", unit="step", initial=self.step_count, total=total)
+        bar = tqdm(range(self.step_count, total), desc="sft", unit="step", initial=self.step_count, total=total,
+                   disable=not distributed.is_main())
         for step in bar:
             rows = [kept[i] for i in batch_indices(len(kept), per_step, step, c.seed)]
             lr = c.lr * lr_factor(step, total, warmup, c.schedule)
@@ -130,23 +140,27 @@ class SFTTrainer:
     def save(self, path: str | Path) -> None:
         """An atomic checkpoint: model, tokenizer, optimizer, RNG states and step."""
         save_checkpoint(path, self.lm, self.tokenizer, {"step": self.step_count,
-                                                        "optimizer": self.optimizer.state_dict()})
+                                                        "optimizer": optimizer_state(self.lm, self.optimizer)})
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint (the model weights must already be loaded from it)."""
         state = load_state(path)
         self.step_count = state["step"]
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.lm, self.optimizer, state["optimizer"])
 
 
 def run_sft(config: SFTConfig, examples: list[Example]) -> str:
     """Run SFT as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
     one. Returns the final checkpoint folder."""
+    distributed.init()
     out = Path(config.output_dir)
     if not (out / "final").is_dir():
         last = latest_checkpoint(out)
         lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
         ensure_adapter(lm, config.adapter, config.model)
+        if config.fsdp:                                   # the decoder layers, 1/N per rank
+            check_supported(config.adapter)
+            shard_layers(lm)
         trainer = SFTTrainer(lm, tokenizer, config)
         if last:
             trainer.resume(last)

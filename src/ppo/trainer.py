@@ -4,7 +4,6 @@ Shapes: B = rollouts, L = prompt + response length, T = response length.
 """
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -13,18 +12,20 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from . import distributed
 from .adapter import param_groups
 from .buffer import RolloutBatch
 from .checkpoint import latest_checkpoint, load_state, restore_interrupted_save, save_checkpoint, truncate_log
 from .cli import save_config
 from .config import PPOConfig
 from .data import Example, batch_indices
+from .fsdp import check_supported, clip_grad_norm, load_optimizer_state, local, optimizer_state, shard_layers
 from .formats import drop_long_prompts, format_prompt
 from .gae import compute_gae, masked_whiten
 from .kl import AdaptiveKLController, FixedKLController, kl_penalty, shape_rewards
 from .losses import explained_variance, policy_loss, value_loss
-from .masked import aggregate, aggregate_weight, masked_mean
-from .metrics import JsonlLogger, format_metrics, mean_stats
+from .masked import aggregate, aggregate_size, masked_mean
+from .metrics import JsonlLogger, Timer, format_metrics, mean_stats
 from .policy import PolicyWithValue, load_policy
 from .reference import FrozenLM, SameNetwork, make_reference
 from .rewards import score_responses
@@ -41,18 +42,25 @@ class NonFiniteError(RuntimeError):
 
 
 def check_finite(what: str, *tensors: torch.Tensor) -> None:
-    if not all(bool(torch.isfinite(t).all()) for t in tensors):
+    """Raise NonFiniteError if any rank has a NaN or inf in `tensors` (so all ranks skip the step together)."""
+    if not distributed.all_true(all(bool(torch.isfinite(local(t)).all()) for t in tensors)):
         raise NonFiniteError(f"NaN or inf in the {what}")
 
 
 class PPOTrainer:
-    """PPO for a causal LM with a value head, against a frozen reference (ppo.reference)."""
+    """PPO for a causal LM with a value head, against a frozen reference (ppo.reference).
+
+    Under torchrun each rank takes rollout_batch_size / N questions and minibatches of mini_batch_size / N rollouts;
+    the update equals one process's on the whole batch (`ppo.distributed` says how)."""
 
     def __init__(self, policy: PolicyWithValue, reference: FrozenLM | SameNetwork, tokenizer: PreTrainedTokenizerBase,
                  config: PPOConfig, reward_fn: RewardFn | None = None):
         self.policy, self.reference, self.tokenizer, self.config = policy, reference, tokenizer, config
         self.device = next(policy.parameters()).device
         self.reward_fn = reward_fn or self.numeric_reward
+        self.questions = distributed.per_rank(config.rollout_batch_size, "rollout_batch_size")  # on this rank
+        self.mini_size = distributed.per_rank(config.mini_batch_size, "mini_batch_size")
+        distributed.broadcast_parameters(policy)                   # every replica starts from rank 0's weights
         self.params = [p for p in policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(param_groups(policy, config.weight_decay), lr=config.lr)
         self.kl_ctl = (AdaptiveKLController(config.kl_coef, config.kl_target, config.kl_horizon)
@@ -98,7 +106,7 @@ class PPOTrainer:
             return self.skip(err)
         timer.lap("time/update_s")
         # 6. Log, and let an adaptive controller move beta.
-        metrics = {**self.rollout_stats(batch, kl, samples), **update_stats, **timer.laps}
+        metrics = distributed.mean_over_ranks({**self.rollout_stats(batch, kl, samples), **update_stats, **timer.laps})
         self.kl_ctl.update(metrics["objective/kl"], len(batch))
         self.step_count += 1
         return metrics
@@ -141,17 +149,22 @@ class PPOTrainer:
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         """ppo_epochs passes of shuffled minibatches; each minibatch is one optimizer step, its gradient
-        accumulated over micro-batches so the result does not depend on micro_batch_size."""
+        accumulated over micro-batches so the result does not depend on micro_batch_size.
+
+        Each micro-batch's loss is weighted by its share of the minibatch's sequences or tokens, counted over all
+        ranks, and the gradients are summed over ranks: the sum is the gradient of the whole minibatch's loss."""
         c, stats = self.config, []
         for _ in range(c.ppo_epochs):
-            for mini in batch.minibatches(c.mini_batch_size, self.generator):
+            for mini in batch.minibatches(self.mini_size, self.generator):
                 self.optimizer.zero_grad(set_to_none=True)
+                size = distributed.all_reduce(aggregate_size(mini.response_mask, c.loss_aggregation)).clamp(min=1.0)
                 for micro in mini.chunks(c.micro_batch_size):
                     loss, micro_stats = self.loss(micro)
                     check_finite("loss", loss)
-                    (loss * aggregate_weight(micro.response_mask, mini.response_mask, c.loss_aggregation)).backward()
+                    (loss * aggregate_size(micro.response_mask, c.loss_aggregation) / size).backward()
                     stats.append(micro_stats)
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.params, c.max_grad_norm)
+                distributed.all_reduce_gradients(self.params)
+                grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
                 check_finite("gradients", grad_norm)      # checked before the weights move, never after
                 stats.append({"policy/grad_norm": float(grad_norm)})
                 self.optimizer.step()
@@ -214,9 +227,10 @@ class PPOTrainer:
         truncate_log(out / "metrics.jsonl", self.step_count)   # drop steps logged after the checkpoint we resumed
         logger, history = JsonlLogger(out / "metrics.jsonl"), []
         bar = tqdm(range(self.step_count, c.steps), desc="ppo", unit="step", initial=self.step_count,
-                   total=c.steps)
-        for step in bar:
-            batch = [examples[i] for i in batch_indices(len(examples), c.rollout_batch_size, step, c.seed)]
+                   total=c.steps, disable=not distributed.is_main())
+        for step in bar:     # under torchrun each rank takes its block of the step's questions
+            order = distributed.split_evenly(batch_indices(len(examples), c.rollout_batch_size, step, c.seed))
+            batch = [examples[i] for i in order]
             metrics = {"step": step + 1, **self.step(batch)}
             if dev_fn is not None and c.eval_every and (step + 1) % c.eval_every == 0:
                 metrics["eval/dev_score"] = self.select(dev_fn, out / "best")
@@ -241,14 +255,15 @@ class PPOTrainer:
         """An atomic checkpoint: policy (HF format, value head beside it), tokenizer and trainer state."""
         check_finite("policy weights (not saved)", *self.params)
         save_checkpoint(path, self.policy, self.tokenizer, {
-            "step": self.step_count, "optimizer": self.optimizer.state_dict(), "kl_ctl": self.kl_ctl.state_dict(),
+            "step": self.step_count, "optimizer": optimizer_state(self.policy, self.optimizer),
+            "kl_ctl": self.kl_ctl.state_dict(),
             "generator": self.generator.get_state(), "best_dev": self.best_dev, "bad_steps": self.bad_steps})
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint written by `save` (the policy weights must already be loaded from it)."""
         state = load_state(path)
         self.step_count = state["step"]
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.policy, self.optimizer, state["optimizer"])
         self.kl_ctl.load_state_dict(state["kl_ctl"])
         self.generator.set_state(state["generator"])
         self.best_dev = state["best_dev"]
@@ -261,6 +276,7 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
 
     Returns the policy to use: output_dir/best when dev selection ran (see `PPOTrainer.train`), else final.
     """
+    distributed.init()
     out = Path(config.output_dir)
     restore_interrupted_save(out / "best")
     if not (out / "final").is_dir():
@@ -268,6 +284,10 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
         policy, tokenizer = load_policy(str(last) if last else config.model, config.critic, config.device,
                                         config.dtype, config.adapter)
         reference = make_reference(policy, config, resumed=last is not None)
+        if config.fsdp:                                # the policy's and the reference's layers, 1/N per rank
+            check_supported(config.adapter)
+            shard_layers(policy.lm)
+            shard_layers(reference.lm)
         examples, dropped = drop_long_prompts(examples, tokenizer, config.prompt_template, config.max_prompt_len)
         print(f"[ppo] {len(examples)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len})")
         trainer = PPOTrainer(policy, reference, tokenizer, config)
@@ -276,16 +296,3 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
         trainer.train(examples, dev_fn=dev_fn)
     return str(out / "best") if (out / "best").is_dir() else str(out / "final")
 
-
-class Timer:
-    """Wall time of consecutive phases: lap(name) records the seconds since the previous lap."""
-
-    def __init__(self):
-        self.laps: dict[str, float] = {}
-        self.start = self.last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = now - self.last
-        self.laps["time/step_s"] = now - self.start
-        self.last = now
