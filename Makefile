@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch==2.13.0
 
-.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters
+.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters bench-distributed
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
@@ -30,13 +30,16 @@ ppo-smoke:
 	$(BIN)/python experiments/run_ppo.py $(PPO_SMOKE) $(ARGS)
 
 # The whole ReFT pipeline (warm-up SFT, PPO, comparison table). The default is the CPU preset (~45 min here).
+# NPROC=N launches N processes with torchrun (DDP; add ARGS=--fsdp to shard; docs/distributed.md).
+NPROC ?= 1
+LAUNCH = $(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --nproc_per_node=$(NPROC))
 train-gsm8k:
-	$(BIN)/python experiments/run_reft.py --data-dir $(DATA) $(ARGS)
+	$(LAUNCH) experiments/run_reft.py --data-dir $(DATA) $(ARGS)
 
 # The paper's hyper-parameters for a GPU (see README: untested here, and a 7B model needs more than one 80 GB GPU).
 PAPER_MODEL ?= codellama/CodeLlama-7b-hf
 train-gsm8k-paper:
-	$(BIN)/python experiments/run_reft.py --model $(PAPER_MODEL) --data-dir $(DATA) \
+	$(LAUNCH) experiments/run_reft.py --model $(PAPER_MODEL) --data-dir $(DATA) \
 	--train-questions 100000 --dev-size 200 --dev-questions 200 --test-questions 1319 \
 	--sft-epochs 2 --sft-lr 1e-5 --sft-batch-size 32 --max-len 1024 \
 	--ppo-steps 2273 --ppo-eval-every 114 --rollout-batch-size 32 --samples-per-prompt 1 --ppo-lr 3e-7 --kl-coef 0.05 \
@@ -75,6 +78,12 @@ ablate-sampling: warmup-gsm8k
 ablate-adapters: warmup-gsm8k
 	$(BIN)/pip install --quiet -e ".[plots]"
 	$(BIN)/python experiments/ablate_adapters.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
+
+# One process, then DDP and FSDP2 on 2 processes, on make bench's batch: step time, peak memory per rank.
+bench-distributed:
+	$(BIN)/python experiments/bench_distributed.py --data-dir $(DATA) $(ARGS)
+	$(BIN)/torchrun --nproc_per_node=2 experiments/bench_distributed.py --data-dir $(DATA) $(ARGS)
+	$(BIN)/torchrun --nproc_per_node=2 experiments/bench_distributed.py --data-dir $(DATA) --fsdp $(ARGS)
 
 # Full fine-tuning, LoRA, LoReFT and DiReFT in one PPO step on make bench's batch: parameters, time, peak memory.
 bench-adapters:

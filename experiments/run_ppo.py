@@ -2,7 +2,8 @@
 
     python experiments/run_ppo.py --model runs/sft/final --data-dir ../shared/data/gsm8k --steps 50
 
-Every flag is a field of `ppo.config.PPOConfig`; `--help` lists them. Rerunning the same command resumes from the
+Every flag is a field of `ppo.config.PPOConfig`; `--help` lists them. `torchrun --nproc_per_node=N` runs it on N
+processes (docs/distributed.md). Rerunning the same command resumes from the
 last checkpoint in --output-dir (and does nothing once output_dir/final exists).
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ppo import distributed
 from ppo.cli import parse_config
 from ppo.config import PPOConfig
 from ppo.data import load_examples
@@ -21,7 +23,8 @@ from ppo.trainer import run_ppo
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_config(PPOConfig, argv)
-    torch.manual_seed(config.seed)
+    distributed.init()                                   # under torchrun; a no-op otherwise
+    torch.manual_seed(config.seed + distributed.rank())  # each rank its own samples
     start = time.perf_counter()
     examples = load_examples(config.dataset, config.data_dir, "train", config.answer_format)
     final = run_ppo(config, examples[:config.max_questions])

@@ -3,7 +3,7 @@ import torch
 from torch.testing import assert_close
 
 from ppo.losses import explained_variance, policy_loss, value_loss
-from ppo.masked import aggregate, aggregate_weight
+from ppo.masked import aggregate, aggregate_size
 
 EPS = 0.2
 
@@ -67,8 +67,8 @@ def test_micro_batch_weights_reproduce_the_minibatch_loss(mode):
     x = torch.randn(6, 5, generator=g)
     mask = (torch.rand(6, 5, generator=g) > 0.3).float()
     full = aggregate(x, mask, mode)
-    parts = sum(aggregate(x[s:s + 2], mask[s:s + 2], mode) * aggregate_weight(mask[s:s + 2], mask, mode)
-                for s in range(0, 6, 2))
+    parts = sum(aggregate(x[s:s + 2], mask[s:s + 2], mode) * aggregate_size(mask[s:s + 2], mode)
+                / aggregate_size(mask, mode) for s in range(0, 6, 2))
     assert_close(parts, full)
 
 

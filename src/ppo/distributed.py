@@ -52,6 +52,8 @@ def init() -> None:
         dist.init_process_group("gloo")
     if not is_main():
         sys.stdout = open(os.devnull, "w")
+        from transformers.utils import logging                  # its "Loading weights" bars
+        logging.disable_progress_bar()
 
 
 def barrier() -> None:
@@ -144,10 +146,9 @@ def all_reduce_gradients(params: list[torch.nn.Parameter], bucket_numel: int = 1
         if p.grad is None:
             p.grad = torch.zeros_like(p)
     bucket: list[torch.nn.Parameter] = []
-    for i, p in enumerate(replicated):
+    for p, following in zip(replicated, [*replicated[1:], None]):
         bucket.append(p)
-        last = i + 1 == len(replicated)
-        if last or sum(q.numel() for q in bucket) >= bucket_numel or replicated[i + 1].grad.dtype != p.grad.dtype:
+        if following is None or following.grad.dtype != p.grad.dtype or sum(q.numel() for q in bucket) >= bucket_numel:
             flat = all_reduce(torch.cat([q.grad.reshape(-1) for q in bucket]))
             for q, g in zip(bucket, flat.split([q.numel() for q in bucket])):
                 q.grad.copy_(g.view_as(q))

@@ -7,8 +7,9 @@ norm, the LM head and the value head stay replicated, their gradients summed lik
 (`distributed.all_reduce_gradients`); for a 7B Llama that is 4 % of the weights.
 
 Generation gathers every layer once for the whole decode loop (`gathered`), not once per token, and a checkpoint is
-written by rank 0 from the whole weights gathered to its CPU. So the bf16 weights must fit on one device for a moment, but the training state
-(fp32 gradients and moments: 12 more bytes per parameter with AdamW) need not. See docs/distributed.md.
+written by rank 0 from the whole weights gathered to its CPU. So the weights must fit on one device for a moment
+(2 bytes per parameter in bf16), but the training state need not: gradients and AdamW's two moments, 6 more bytes
+per parameter in bf16 (12 in fp32), and the reference's weights. Memory per rank: docs/distributed.md.
 """
 from __future__ import annotations
 

@@ -43,16 +43,12 @@ def aggregate(x: torch.Tensor, mask: torch.Tensor, mode: Aggregation) -> torch.T
 
 def aggregate_size(mask: torch.Tensor, mode: Aggregation) -> torch.Tensor:
     """What a batch counts as under `aggregate`: its sequences for seq_mean_token_mean, its valid tokens for
-    token_mean. (A float tensor, so that it can be all-reduced over ranks.)"""
+    token_mean. (A float tensor, so that it can be all-reduced over ranks.)
+
+    For gradient accumulation: summing `aggregate(micro) * aggregate_size(micro) / aggregate_size(mini)` over the
+    micro-batches of a mini-batch gives exactly `aggregate(mini)`.
+    """
     if mode == "seq_mean_token_mean":
         return torch.tensor(float(mask.shape[0]), device=mask.device)
     return mask.sum().float()
 
-
-def aggregate_weight(micro_mask: torch.Tensor, mini_mask: torch.Tensor, mode: Aggregation) -> float:
-    """Weight of one micro-batch's aggregated loss inside its mini-batch, for gradient accumulation.
-
-    Summing `weight * aggregate(micro)` over the micro-batches gives exactly `aggregate(mini)`:
-    sequences count for seq_mean_token_mean, valid tokens count for token_mean.
-    """
-    return float(aggregate_size(micro_mask, mode) / aggregate_size(mini_mask, mode).clamp(min=1.0))

@@ -103,12 +103,14 @@ class SFTTrainer:
             loss_sum += loss.detach().cpu()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        distributed.all_reduce_gradients([p for p in self.lm.parameters() if p.requires_grad])
-        grad_norm = clip_grad_norm([p for p in self.lm.parameters() if p.requires_grad], c.max_grad_norm)
+        params = [p for p in self.lm.parameters() if p.requires_grad]
+        distributed.all_reduce_gradients(params)
+        grad_norm = clip_grad_norm(params, c.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step_count += 1
-        return {"loss": float(distributed.all_reduce(loss_sum)), "grad_norm": float(grad_norm), "lr": lr, "tokens": n_tokens}
+        return {"loss": float(distributed.all_reduce(loss_sum)), "grad_norm": float(grad_norm), "lr": lr,
+                "tokens": n_tokens}
 
     def train(self, examples: list[Example]) -> list[dict]:
         """Run all steps (continuing from a resumed step_count); log loss to metrics.jsonl; save output_dir/final."""

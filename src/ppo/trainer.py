@@ -58,7 +58,7 @@ class PPOTrainer:
         self.policy, self.reference, self.tokenizer, self.config = policy, reference, tokenizer, config
         self.device = next(policy.parameters()).device
         self.reward_fn = reward_fn or self.numeric_reward
-        self.questions = distributed.per_rank(config.rollout_batch_size, "rollout_batch_size")  # on this rank
+        distributed.per_rank(config.rollout_batch_size, "rollout_batch_size")   # refused here if it does not split
         self.mini_size = distributed.per_rank(config.mini_batch_size, "mini_batch_size")
         distributed.broadcast_parameters(policy)                   # every replica starts from rank 0's weights
         self.params = [p for p in policy.parameters() if p.requires_grad]
