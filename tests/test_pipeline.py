@@ -1,9 +1,10 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from conftest import make_lm, make_tokenizer
-from ppo.pipeline import PipelineConfig, run_pipeline
+from ppo.pipeline import PipelineConfig, learning_rates, run_pipeline, sft_config
 
 
 def write_gsm8k(folder, n):
@@ -33,3 +34,10 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
     assert again["results"] == summary["results"]
     with pytest.raises(FileExistsError, match="--resume"):
         run_pipeline(config)
+
+
+def test_learning_rates_follow_the_policy_kind_unless_given():
+    assert learning_rates(PipelineConfig()) == (2e-5, 3e-6)
+    assert learning_rates(PipelineConfig(adapter="loreft:rank=4")) == (1e-3, 3e-5)
+    assert learning_rates(PipelineConfig(adapter="lora", sft_lr=1e-4)) == (1e-4, 3e-5)
+    assert sft_config(PipelineConfig(adapter="loreft"), "m", 1.0, Path("out")).lr == 1e-3

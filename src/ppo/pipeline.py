@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 
 from . import distributed
+from .adapter import AdapterSpec
 from .cli import save_config
 from .config import PPOConfig, SFTConfig
 from .data import load_examples, split_dev
@@ -53,8 +54,8 @@ class PipelineConfig:
     """How many test questions to evaluate each model on (the held-out comparison)."""
     sft_epochs: float = 1.0
     """Warm-up SFT epochs."""
-    sft_lr: float = 2e-5
-    """Warm-up SFT peak learning rate."""
+    sft_lr: float | None = None
+    """Warm-up SFT peak learning rate; none = by policy kind (LEARNING_RATES: 2e-5 full, 2e-4 LoRA, 1e-3 LoReFT)."""
     sft_batch_size: int = 8
     """SFT examples per optimizer step."""
     max_len: int = 384
@@ -67,8 +68,8 @@ class PipelineConfig:
     """Samples per question per PPO step."""
     ppo_eval_every: int = 0
     """Score the dev questions every N PPO steps; ReFT is then the best-on-dev policy (0 = the last policy)."""
-    ppo_lr: float = 3e-6
-    """PPO learning rate (the original's small-model setting)."""
+    ppo_lr: float | None = None
+    """PPO learning rate; none = by policy kind (3e-6 full, the original's small-model setting; 3e-5 adapters)."""
     kl_coef: float = 0.05
     """KL penalty beta."""
     max_new_tokens: int = 256
@@ -91,21 +92,30 @@ class PipelineConfig:
     """Continue an interrupted run in output_dir (finished stages are skipped)."""
 
 
+# (SFT, PPO) learning rates of each policy kind, where --sft-lr / --ppo-lr are not given. An adapter trains far
+# fewer parameters from a zero or identity start, so it takes larger steps (the LoReFT paper: ~1e-3 in SFT).
+LEARNING_RATES = {"none": (2e-5, 3e-6), "lora": (2e-4, 3e-5), "loreft": (1e-3, 3e-5), "direft": (1e-3, 3e-5)}
+
+
+def learning_rates(c: PipelineConfig) -> tuple[float, float]:
+    sft, ppo = LEARNING_RATES[AdapterSpec.parse(c.adapter).kind]
+    return sft if c.sft_lr is None else c.sft_lr, ppo if c.ppo_lr is None else c.ppo_lr
+
+
 def sft_config(c: PipelineConfig, model: str, epochs: float, out: Path) -> SFTConfig:
     return SFTConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype, fsdp=c.fsdp,
                      prompt_template=c.prompt_template, dataset=c.dataset, answer_format=c.answer_format, epochs=epochs,
-                     lr=c.sft_lr, batch_size=c.sft_batch_size, max_len=c.max_len, seed=c.seed,
+                     lr=learning_rates(c)[0], batch_size=c.sft_batch_size, max_len=c.max_len, seed=c.seed,
                      output_dir=str(out), save_every=20)
 
 
 def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
     return PPOConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype, fsdp=c.fsdp,
-                     prompt_template=c.prompt_template,
-                     dataset=c.dataset, answer_format=c.answer_format,
+                     prompt_template=c.prompt_template, dataset=c.dataset, answer_format=c.answer_format,
                      rollout_batch_size=c.rollout_batch_size, samples_per_prompt=c.samples_per_prompt,
                      mini_batch_size=c.rollout_batch_size * c.samples_per_prompt, micro_batch_size=c.micro_batch_size,
-                     max_new_tokens=c.max_new_tokens, kl_coef=c.kl_coef, lr=c.ppo_lr, steps=c.ppo_steps, seed=c.seed,
-                     output_dir=str(out), save_every=8, eval_every=c.ppo_eval_every)
+                     max_new_tokens=c.max_new_tokens, kl_coef=c.kl_coef, lr=learning_rates(c)[1], steps=c.ppo_steps,
+                     seed=c.seed, output_dir=str(out), save_every=8, eval_every=c.ppo_eval_every)
 
 
 def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) -> dict:
