@@ -57,7 +57,7 @@ def rank_cases(tmp: str) -> dict:
     """Every distributed case, on one rank: the tests below read the results."""
     out = {"batches": [split_evenly(batch_indices(12, 4, step, seed=3)) for step in range(6)],
            "whitened": whiten_my_rows(*WHITEN_INPUT), "greedy": greedy_texts(),
-           "eval": sharded_eval(), "sft": {fsdp: sft_step(fsdp) for fsdp in (False, True)}}
+           "eval": {fsdp: sharded_eval(fsdp) for fsdp in (False, True)}, "sft": {fsdp: sft_step(fsdp) for fsdp in (False, True)}}
     try:
         split_evenly(list(range(5)))
     except ValueError as err:
@@ -133,19 +133,23 @@ def test_generation_with_sharded_layers_equals_the_whole_model(two_ranks):
         assert texts["still sharded"] == ["DTensor"]                   # the gathered weights were dropped after
 
 
-def sharded_eval() -> list[str]:
-    """Greedy answers to 5 prompts (uneven over 2 ranks), every rank getting all of them."""
-    return generate(make_lm(0), make_tokenizer(), EVAL_PROMPTS, 6, batch_size=2, greedy=True)
+def sharded_eval(fsdp: bool) -> list[str]:
+    """Greedy answers to 5 prompts, every rank getting all of them. Rank 0 decodes 2 batches, rank 1 one."""
+    lm = make_lm(0)
+    if fsdp:
+        shard_layers(lm)
+    return generate(lm, make_tokenizer(), EVAL_PROMPTS, 6, batch_size=2, greedy=True)
 
 
 EVAL_PROMPTS = ["a b", "c", "x y z", "b c a", "Question: 3"]
 
 
-def test_evaluation_is_sharded_and_gathered_in_order(two_ranks):
+@pytest.mark.parametrize("fsdp", [False, True], ids=["ddp", "fsdp2"])
+def test_evaluation_is_sharded_and_gathered_in_order(two_ranks, fsdp):
     single = generate(make_lm(0), make_tokenizer(), EVAL_PROMPTS, 6, batch_size=2, greedy=True)
     assert any(single)
     for rank in two_ranks[0]:
-        assert rank["eval"] == single
+        assert rank["eval"][fsdp] == single
 
 
 # --- one SFT step ----------------------------------------------------------------------------------------------

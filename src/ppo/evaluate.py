@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .data import Example, load_examples, split_dev
 from .formats import format_prompt
+from .fsdp import gathered
 from .rewards import extract_answers
 from .rollout import encode_prompts, sample
 
@@ -88,11 +89,12 @@ def generate(lm, tokenizer, prompts: list[str], max_new_tokens: int, batch_size:
     order = sorted(mine, key=lambda i: len(prompts[i]))
     done: list[tuple[int, str]] = []
     device = next(lm.parameters()).device
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not distributed.is_main()):
-        rows = order[start:start + batch_size]
-        ids, mask = encode_prompts(tokenizer, [prompts[i] for i in rows], device)
-        out = sample(lm, tokenizer, ids, mask, max_new_tokens, temperature=temperature, greedy=greedy)
-        done += zip(rows, out.texts)
+    with gathered(lm):           # FSDP2: whole weights for every batch, so ranks need not decode as many batches
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not distributed.is_main()):
+            rows = order[start:start + batch_size]
+            ids, mask = encode_prompts(tokenizer, [prompts[i] for i in rows], device)
+            out = sample(lm, tokenizer, ids, mask, max_new_tokens, temperature=temperature, greedy=greedy)
+            done += zip(rows, out.texts)
     texts: list[str] = [""] * len(prompts)
     for i, text in distributed.gather(done):
         texts[i] = text

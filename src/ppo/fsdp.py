@@ -48,17 +48,24 @@ def is_sharded(module: nn.Module) -> bool:
     return bool(units(module))
 
 
+_gathering = 0        # depth of `gathered` contexts in progress: an inner one leaves the weights to the outer one
+
+
 @contextmanager
 def gathered(module: nn.Module):
     """Inside, every sharded layer of `module` holds its full weights as ordinary parameters (one all-gather per
-    layer, kept until the exit): for a decode loop, or to save. Every rank must enter. No-op without FSDP2."""
-    sharded = units(module)
+    layer, kept until the exit), so a decode loop runs with no collective at all and ranks may decode different
+    numbers of batches. Every rank must enter. No-op without FSDP2, and inside another `gathered`."""
+    global _gathering
+    sharded = units(module) if not _gathering else []
+    _gathering += 1
     for unit in sharded:
         unit.set_reshard_after_forward(False)
         unit.unshard()
     try:
         yield
     finally:
+        _gathering -= 1
         for unit in sharded:
             unit.reshard()
             unit.set_reshard_after_forward(True)

@@ -103,7 +103,9 @@ def hf_generate(model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_i
     config = GenerationConfig(do_sample=not greedy, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
                               pad_token_id=tokenizer.pad_token_id, use_cache=True, **knobs)
     with prompt_positions(model, prompt_mask.bool()):        # LoReFT edits the prompt at prefill, never after
-        return model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
+        # synced_gpus=False: under FSDP2 `sample` has gathered the weights, so no rank waits for the others.
+        return model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config,
+                              synced_gpus=False)
 
 
 def samples_from_output(tokenizer, output: torch.Tensor, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
