@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch==2.13.0
 
-.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters bench-distributed
+.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
@@ -78,12 +78,6 @@ ablate-sampling: warmup-gsm8k
 ablate-adapters: warmup-gsm8k
 	$(BIN)/pip install --quiet -e ".[plots]"
 	$(BIN)/python experiments/ablate_adapters.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
-
-# One process, then DDP and FSDP2 on 2 processes, on make bench's batch: step time, peak memory per rank.
-bench-distributed:
-	$(BIN)/python experiments/bench_distributed.py --data-dir $(DATA) $(ARGS)
-	$(BIN)/torchrun --nproc_per_node=2 experiments/bench_distributed.py --data-dir $(DATA) $(ARGS)
-	$(BIN)/torchrun --nproc_per_node=2 experiments/bench_distributed.py --data-dir $(DATA) --fsdp $(ARGS)
 
 # Full fine-tuning, LoRA, LoReFT and DiReFT in one PPO step on make bench's batch: parameters, time, peak memory.
 bench-adapters:
