@@ -158,10 +158,11 @@ def sft_step(fsdp: bool) -> dict[str, torch.Tensor]:
     tokenizer, lm = make_tokenizer(), make_lm(0)
     if fsdp:
         shard_layers(lm)
-    trainer = SFTTrainer(lm, tokenizer, SFTConfig(lr=1e-2, batch_size=1, grad_accum=4, output_dir="unused"))
+    trainer = SFTTrainer(lm, tokenizer, SFTConfig(lr=0.1, batch_size=1, grad_accum=4, output_dir="unused"))
+    trainer.optimizer = compared_optimizer([p for p in lm.parameters() if p.requires_grad], 0.1)
     rows = [encode_example(tokenizer, Example(q, 0.0, RESPONSES[q].replace(" <eos>", "")), "reft")
             for q in RESPONSES]
-    metrics = trainer.step(rows, lr=1e-2)
+    metrics = trainer.step(rows, lr=0.1)
     return {"loss": metrics["loss"], **{k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().clone()
                                         for k, v in lm.state_dict().items()}}
 
@@ -202,12 +203,19 @@ def ppo_trainer(fsdp: bool, path: str | None = None, **overrides) -> PPOTrainer:
         shard_layers(policy.lm)
         shard_layers(reference.lm)
     config = PPOConfig(**{**dict(rollout_batch_size=4, samples_per_prompt=1, mini_batch_size=4, micro_batch_size=1,
-                                 max_new_tokens=6, lr=1e-2, kl_coef=0.1, device="cpu", output_dir="unused"),
+                                 max_new_tokens=6, lr=0.1, kl_coef=0.1, device="cpu", output_dir="unused"),
                           **overrides})
     trainer = PPOTrainer(policy, reference, tokenizer, config,
                          reward_fn=lambda texts, examples: [float(len(t.split()) % 3) for t in texts])
     trainer.sample = fixed_responses(trainer)
+    trainer.optimizer = compared_optimizer(trainer.params, config.lr)
     return trainer
+
+
+def compared_optimizer(params, lr: float) -> torch.optim.Optimizer:
+    """SGD with momentum, not AdamW, where runs are compared: AdamW's first step is lr * sign(g), so a gradient
+    that cancels to ~0 could step +lr or -lr on float rounding alone. SGD's step is proportional to g."""
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
 
 
 def full_weights(policy: PolicyWithValue) -> dict[str, torch.Tensor]:
