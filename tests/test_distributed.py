@@ -163,8 +163,7 @@ def sft_step(fsdp: bool) -> dict[str, torch.Tensor]:
     rows = [encode_example(tokenizer, Example(q, 0.0, RESPONSES[q].replace(" <eos>", "")), "reft")
             for q in RESPONSES]
     metrics = trainer.step(rows, lr=0.1)
-    return {"loss": metrics["loss"], **{k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().clone()
-                                        for k, v in lm.state_dict().items()}}
+    return {"loss": metrics["loss"], **full_weights(lm)}
 
 
 @pytest.mark.parametrize("fsdp", [False, True], ids=["ddp", "fsdp2"])
@@ -218,10 +217,10 @@ def compared_optimizer(params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=0.9)
 
 
-def full_weights(policy: PolicyWithValue) -> dict[str, torch.Tensor]:
+def full_weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Every weight, whole (sharded ones are gathered: every rank must call)."""
     return {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().clone()
-            for k, v in policy.state_dict().items()}
+            for k, v in module.state_dict().items()}
 
 
 def one_step(fsdp: bool, save_to: str | None = None, overrides: dict | None = None) -> dict:

@@ -109,7 +109,10 @@ def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, sta
         optimizer.load_state_dict(state)
 
 
-def check_supported(adapter: str) -> None:
+def shard_for_training(adapter: str, *lms: nn.Module) -> None:
+    """`--fsdp`: shard the layers of each LM (the policy's, and a frozen reference's), full fine-tuning only."""
     if adapter != "none":
         raise ValueError("--fsdp shards a full fine-tuning; an adapter policy trains too few parameters to need it "
                          "(its frozen base is replicated): drop --fsdp, or use --adapter none")
+    for lm in lms:
+        shard_layers(lm)

@@ -22,7 +22,7 @@ from .cli import save_config
 from .config import SFTConfig
 from .data import Example, batch_indices
 from .formats import format_prompt, format_target
-from .fsdp import check_supported, clip_grad_norm, load_optimizer_state, optimizer_state, shard_layers
+from .fsdp import clip_grad_norm, load_optimizer_state, optimizer_state, shard_for_training
 from .metrics import JsonlLogger
 from .models import load_model
 from .policy import logprobs_from_hidden, trunk_hidden
@@ -161,8 +161,7 @@ def run_sft(config: SFTConfig, examples: list[Example]) -> str:
         lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
         ensure_adapter(lm, config.adapter, config.model)
         if config.fsdp:                                   # the decoder layers, 1/N per rank
-            check_supported(config.adapter)
-            shard_layers(lm)
+            shard_for_training(config.adapter, lm)
         trainer = SFTTrainer(lm, tokenizer, config)
         if last:
             trainer.resume(last)

@@ -19,7 +19,7 @@ from .checkpoint import latest_checkpoint, load_state, restore_interrupted_save,
 from .cli import save_config
 from .config import PPOConfig
 from .data import Example, batch_indices
-from .fsdp import check_supported, clip_grad_norm, load_optimizer_state, local, optimizer_state, shard_layers
+from .fsdp import clip_grad_norm, load_optimizer_state, local, optimizer_state, shard_for_training
 from .formats import drop_long_prompts, format_prompt
 from .gae import compute_gae, masked_whiten
 from .kl import AdaptiveKLController, FixedKLController, kl_penalty, shape_rewards
@@ -285,9 +285,7 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
                                         config.dtype, config.adapter)
         reference = make_reference(policy, config, resumed=last is not None)
         if config.fsdp:                                # the policy's and the reference's layers, 1/N per rank
-            check_supported(config.adapter)
-            shard_layers(policy.lm)
-            shard_layers(reference.lm)
+            shard_for_training(config.adapter, policy.lm, reference.lm)
         examples, dropped = drop_long_prompts(examples, tokenizer, config.prompt_template, config.max_prompt_len)
         print(f"[ppo] {len(examples)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len})")
         trainer = PPOTrainer(policy, reference, tokenizer, config)
