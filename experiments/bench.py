@@ -12,8 +12,9 @@ import statistics
 from dataclasses import asdict
 from pathlib import Path
 
-from ppo.bench import BenchConfig, Ours, matmul_peak, run_probe, run_trl
+from ppo.bench import BenchConfig, Ours, run_probe, run_trl
 from ppo.cli import parse_config
+from ppo.metrics import matmul_peak
 
 
 def summarize(c: BenchConfig, ours: Ours, trl_times: list[float], peak: float, memory: dict) -> dict:

@@ -3,6 +3,7 @@ time by phase and peak memory. The batch and settings are `make bench`'s (ppo.be
 
     make bench-adapters                                     # the table in docs/adapters.md
     python experiments/bench_adapters.py --kinds none,loreft --repeats 2
+    python experiments/bench_adapters.py --checkpointing off,on    # each kind without and with checkpointing
 
 Peak memory comes from a fresh process per kind (ppo.bench.run_probe), so no kind inherits another's peak.
 """
@@ -34,29 +35,34 @@ def measure(c: BenchConfig) -> dict:
         steps.append(ours.trainer.step(ours.examples))
     steps = steps[1:]
     med = lambda key: statistics.median(s[key] for s in steps)
-    return {"adapter": c.adapter, "trainable": trainable, "adapter_params": trainable - head, "base_params": base,
+    return {"adapter": c.adapter, "checkpointing": c.gradient_checkpointing, "trainable": trainable, "adapter_params": trainable - head, "base_params": base,
             "step_s": med("time/step_s"), **{f"{p}_s": med(f"time/{p}_s") for p in PHASES},
             "response_tokens": med("response/length") * c.prompts * c.completions,
             "peak_bytes": run_probe(c, "ppo")["peak_bytes"]}
 
 
 def table(rows: list[dict]) -> str:
-    full = next((r for r in rows if r["adapter"] == "none"), None)
-    lines = ["| policy | trainable parameters (adapter + value head) | % of the LM | PPO step s | rollout s | "
-             "forward s | update s | peak memory GiB | memory / full |", "|---|---|---|---|---|---|---|---|---|"]
+    """Peak memory against full fine-tuning: its default (no checkpointing), and with the same checkpointing."""
+    full = {r["checkpointing"]: r["peak_bytes"] for r in rows if r["adapter"] == "none"}
+    ratio = lambda r, base: f"{r['peak_bytes'] / base:.2f}" if base else "-"
+    lines = ["| policy | checkpointing | trainable parameters (adapter + value head) | % of the LM | PPO step s | "
+             "rollout s | forward s | update s | peak memory GiB | memory / full | memory / full, same checkpointing |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        ratio = f"{r['peak_bytes'] / full['peak_bytes']:.2f}" if full else "-"
         name = "full fine-tuning" if r["adapter"] == "none" else r["adapter"]
-        lines.append(f"| {name} | {r['trainable']:,} ({r['adapter_params']:,} + {r['trainable'] - r['adapter_params']:,})"
-                     f" | {100 * r['adapter_params'] / r['base_params']:.3f} | {r['step_s']:.1f} | "
+        lines.append(f"| {name} | {'on' if r['checkpointing'] else 'off'} | {r['trainable']:,} "
+                     f"({r['adapter_params']:,} + {r['trainable'] - r['adapter_params']:,}) | "
+                     f"{100 * r['adapter_params'] / r['base_params']:.3f} | {r['step_s']:.1f} | "
                      f"{r['rollout_s']:.1f} | {r['forward_s']:.1f} | {r['update_s']:.1f} | "
-                     f"{r['peak_bytes'] / 2 ** 30:.2f} | {ratio} |")
+                     f"{r['peak_bytes'] / 2 ** 30:.2f} | {ratio(r, full.get(False))} | "
+                     f"{ratio(r, full.get(r['checkpointing']))} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kinds", default="none,lora,loreft,direft", help="comma-separated adapter specs")
+    parser.add_argument("--checkpointing", default="off", help="off, on, or off,on: gradient checkpointing")
     parser.add_argument("--repeats", type=int, default=3, help="timed PPO steps per kind, after one warm-up")
     parser.add_argument("--model", default=BenchConfig.model)
     parser.add_argument("--data-dir", default=BenchConfig.data_dir, help="GSM8K folder (the prompts)")
@@ -65,11 +71,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows, start = [], time.perf_counter()
     for kind in args.kinds.split(","):
-        c = BenchConfig(model=args.model, adapter=kind, data_dir=args.data_dir, repeats=args.repeats,
-                        device=args.device, trl=False)
-        rows.append(measure(c))
-        print(f"[bench-adapters] {kind}: {rows[-1]['step_s']:.1f} s/step, "
-              f"{rows[-1]['peak_bytes'] / 2 ** 30:.2f} GiB", flush=True)
+        for setting in args.checkpointing.split(","):
+            c = BenchConfig(model=args.model, adapter=kind, data_dir=args.data_dir, repeats=args.repeats,
+                            device=args.device, trl=False, gradient_checkpointing={"off": False, "on": True}[setting])
+            rows.append(measure(c))
+            print(f"[bench-adapters] {kind}, checkpointing {setting}: {rows[-1]['step_s']:.1f} s/step, "
+                  f"{rows[-1]['peak_bytes'] / 2 ** 30:.2f} GiB", flush=True)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps({"rows": rows, "wall_s": time.perf_counter() - start}, indent=2) + "\n")
     print(table(rows))

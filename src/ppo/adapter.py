@@ -91,6 +91,7 @@ class Adapter(nn.Module):
 
     The hooks ask `current()` whose weights to use: this adapter's, a frozen copy's, or none (off).
     """
+    HOOK_STATE = ("_replacements",)                 # what the hooks read besides the weights (recompute_context)
 
     def __init__(self, spec: AdapterSpec):
         super().__init__()
@@ -104,11 +105,26 @@ class Adapter(nn.Module):
     @contextlib.contextmanager
     def replaced(self, weights: Adapter | None):
         """Run the LM with `weights` (a frozen copy of this adapter) instead of this adapter's, or off (None)."""
-        self._replacements.append(weights)
+        previous, self._replacements = self._replacements, [*self._replacements, weights]
         try:
             yield
         finally:
-            self._replacements.pop()
+            self._replacements = previous
+
+    def recompute_context(self) -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
+        """torch.utils.checkpoint's `context_fn`, called as a layer's forward starts: for its recomputation in backward,
+        the hooks' state as it is now (the contexts here replace that state, never mutate it, so no copy is made)."""
+        state = {name: getattr(self, name) for name in self.HOOK_STATE}
+        return contextlib.nullcontext(), self.restored(state)
+
+    @contextlib.contextmanager
+    def restored(self, state: dict):
+        now = {name: getattr(self, name) for name in state}
+        self.__dict__.update(state)
+        try:
+            yield
+        finally:
+            self.__dict__.update(now)
 
     def frozen_copy(self) -> Adapter:
         """A frozen copy of the weights as they are now: the reference of a policy whose adapter was trained

@@ -20,7 +20,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import PPOConfig, SFTConfig
 from .data import load_gsm8k
-from .models import load_model, resolve_device
+from .metrics import sync
+from .models import checkpoint_activations, load_model, resolve_device
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class BenchConfig:
     """auto, cpu, cuda."""
     dtype: str = "auto"
     """auto = bf16 on GPU, fp32 on CPU."""
+    gradient_checkpointing: bool = False
+    """Our policy recomputes layer activations and logits in the backward pass (ppo.models.checkpoint_activations)."""
     trl: bool = True
     """Run TRL's GRPOTrainer side by side (needs the bench extra)."""
     memory: bool = True
@@ -62,25 +65,8 @@ def setup(c: BenchConfig):
     ppo = PPOConfig(model=c.model, adapter=c.adapter, device=c.device, dtype=c.dtype, prompt_template="chat",
                     rollout_batch_size=c.prompts, samples_per_prompt=c.completions, mini_batch_size=n,
                     micro_batch_size=min(c.micro_batch_size, n), ppo_epochs=1, max_new_tokens=c.max_new_tokens,
-                    kl_coef=0.05, lr=3e-6, steps=1)
+                    kl_coef=0.05, lr=3e-6, steps=1, gradient_checkpointing=c.gradient_checkpointing)
     return ppo, load_gsm8k(c.data_dir, "train")[:c.prompts], resolve_device(c.device)
-
-
-def matmul_peak(device, dtype) -> float:
-    """FLOP/s of the best of 6 square matmuls of 4096 (2 n^3 FLOPs each), in this process."""
-    a, times = torch.randn(4096, 4096, device=device, dtype=dtype), []
-    for _ in range(6):
-        sync(device)
-        start = time.perf_counter()
-        a @ a
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return 2 * 4096 ** 3 / min(times)
-
-
-def sync(device) -> None:  # GPU work is asynchronous: wait for it before reading the clock
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
 
 
 class Ours:
@@ -93,6 +79,8 @@ class Ours:
         self.ppo, self.examples, self.device = setup(c)
         policy, self.tokenizer = load_policy(c.model, "shared", c.device, c.dtype, c.adapter)
         self.trainer = PPOTrainer(policy, make_reference(policy, self.ppo, False), self.tokenizer, self.ppo)
+        if c.gradient_checkpointing:                  # after the reference is made, as in run_ppo
+            checkpoint_activations(policy.lm)
         self.records, self.update_flops = [], None
 
     def step(self) -> None:
@@ -166,6 +154,8 @@ def probe(c: BenchConfig) -> dict:
         from .sft import SFTTrainer, encode_example
         ppo, examples, _ = setup(c)
         lm, tokenizer = load_model(c.model, c.device, c.dtype)
+        if c.gradient_checkpointing:
+            checkpoint_activations(lm)
         n, micro = c.prompts * c.completions, ppo.micro_batch_size
         sft = SFTTrainer(lm, tokenizer, SFTConfig(batch_size=micro, grad_accum=n // micro, prompt_template="chat"))
         rows = []
@@ -183,8 +173,10 @@ def probe(c: BenchConfig) -> dict:
 
 def run_probe(c: BenchConfig, kind: str) -> dict:
     """`probe` in a fresh process, so that nothing else this process did counts in its peak."""
-    names = ("model", "adapter", "data_dir", "prompts", "completions", "max_new_tokens", "micro_batch_size", "device", "dtype")
-    argv = [a for n in names for a in (f"--{n.replace('_', '-')}", str(getattr(c, n)))]
+    names = ("model", "adapter", "data_dir", "prompts", "completions", "max_new_tokens", "micro_batch_size", "device",
+             "dtype", "gradient_checkpointing")
+    flag = lambda n, v: [f"--{'' if v else 'no-'}{n}"] if isinstance(v, bool) else [f"--{n}", str(v)]
+    argv = [a for n in names for a in flag(n.replace("_", "-"), getattr(c, n))]
     out = subprocess.run([sys.executable, "-m", "ppo.bench", "--probe", kind, *argv], capture_output=True,
                          text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])

@@ -10,16 +10,11 @@ from .adapter import AdapterSpec
 
 
 @dataclass(frozen=True)
-class PPOConfig:
-    """Reinforced fine-tuning with PPO: sample chains of thought, reward correct answers, update."""
+class ModelSettings:
+    """What every stage that trains shares: the model, the policy kind, the device and the memory layout."""
 
-    # --- models ---
     model: str = "smollm2-135m"
-    """Policy to train: `smollm2-135m` (offline default), a local folder or a hub id."""
-    ref_model: str | None = None
-    """Frozen reference for the KL penalty; None means a frozen copy of the initial policy (the original)."""
-    critic: Literal["shared", "separate"] = "shared"
-    """Value head on the policy's own trunk (original), or on a separate copy of the trunk (2x compute)."""
+    """The model: `smollm2-135m` (offline default), a local folder, a hub id, or a checkpoint of this library."""
     adapter: str = "none"
     """none (full fine-tuning), lora, loreft or direft, with options: "loreft:rank=4,first=7" (ppo.adapter)."""
     device: str = "auto"
@@ -28,6 +23,23 @@ class PPOConfig:
     """auto = bf16 on GPU, fp32 on CPU; or float32, bfloat16, float16."""
     fsdp: bool = False
     """Under torchrun: shard the decoder layers, their gradients and AdamW moments over the ranks (ppo.fsdp)."""
+    gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in the backward pass instead of storing them: less memory, a
+    slower update (ppo.models.checkpoint_activations)."""
+
+    def __post_init__(self) -> None:  # invalid settings fail here, before any model is loaded
+        AdapterSpec.parse(self.adapter)
+
+
+@dataclass(frozen=True)
+class PPOConfig(ModelSettings):
+    """Reinforced fine-tuning with PPO: sample chains of thought, reward correct answers, update."""
+
+    # --- models (and those of ModelSettings) ---
+    ref_model: str | None = None
+    """Frozen reference for the KL penalty; None means a frozen copy of the initial policy (the original)."""
+    critic: Literal["shared", "separate"] = "shared"
+    """Value head on the policy's own trunk (original), or on a separate copy of the trunk (2x compute)."""
     # --- data ---
     data_dir: str | None = None
     """Data folder (GSM8K JSONL, or SVAMP JSON as prepared for ReFT); None = openai/gsm8k from the hub."""
@@ -121,8 +133,8 @@ class PPOConfig:
     max_bad_steps: int = 3
     """Steps skipped for NaN/inf (in logits, advantages, loss or gradients) before the run stops with an error."""
 
-    def __post_init__(self) -> None:  # invalid settings fail here, before any model is loaded
-        AdapterSpec.parse(self.adapter)
+    def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("rollout_batch_size", "samples_per_prompt", "max_new_tokens", "ppo_epochs", "steps",
                      "mini_batch_size", "micro_batch_size", "kl_horizon", "max_prompt_len", "max_bad_steps"):
             if getattr(self, name) < 1:
@@ -139,19 +151,9 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
-class SFTConfig:
+class SFTConfig(ModelSettings):
     """Warm-up supervised fine-tuning on chains of thought."""
-    # --- model and data ---
-    model: str = "smollm2-135m"
-    """Model to fine-tune: `smollm2-135m`, a local folder or a hub id."""
-    adapter: str = "none"
-    """none (full fine-tuning), lora, loreft or direft, with options: "loreft:rank=4,first=7" (ppo.adapter)."""
-    device: str = "auto"
-    """Device: auto, cpu, cuda, ..."""
-    dtype: str = "auto"
-    """auto = bf16 on GPU, fp32 on CPU."""
-    fsdp: bool = False
-    """Under torchrun: shard the decoder layers, their gradients and AdamW moments over the ranks (ppo.fsdp)."""
+    # --- data (the model: ModelSettings) ---
     data_dir: str | None = None
     """Folder with train.jsonl (GSM8K) or train_nl.json (SVAMP); None = openai/gsm8k from the hub."""
     dataset: Literal["gsm8k", "svamp"] = "gsm8k"
@@ -192,7 +194,7 @@ class SFTConfig:
     """Checkpoint every N optimizer steps (0 = only at the end)."""
 
     def __post_init__(self) -> None:
-        AdapterSpec.parse(self.adapter)
+        super().__post_init__()
         if min(self.epochs, self.lr, self.batch_size, self.grad_accum) <= 0 or not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"epochs, lr, batch_size, grad_accum must be > 0 and warmup_ratio in [0, 1) (got "
                              f"{self.epochs}, {self.lr}, {self.batch_size}, {self.grad_accum}, {self.warmup_ratio})")

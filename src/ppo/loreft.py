@@ -81,6 +81,7 @@ def decoder_layers(lm: nn.Module) -> nn.ModuleList:
 
 class LoReFT(Adapter):
     """LoReFT (spec.kind = loreft) or DiReFT (direft) interventions on spec.layers (all by default)."""
+    HOOK_STATE = ("_replacements", "_groups", "_decoding")
 
     def __init__(self, lm: nn.Module, spec: AdapterSpec):
         super().__init__(spec)

@@ -1,10 +1,12 @@
-"""Metrics: averaging per-minibatch stats and writing one JSON line per step."""
+"""Metrics: averaging per-minibatch stats, writing one JSON line per step, and timing."""
 from __future__ import annotations
 
 import json
 import math
 import time
 from pathlib import Path
+
+import torch
 
 from . import distributed
 
@@ -84,3 +86,20 @@ class Timer:
         self.laps[name] = now - self.last
         self.laps["time/step_s"] = now - self.start
         self.last = now
+
+
+def matmul_peak(device, dtype) -> float:
+    """FLOP/s of the best of 6 square matmuls of 4096 (2 n^3 FLOPs each), in this process."""
+    a, times = torch.randn(4096, 4096, device=device, dtype=dtype), []
+    for _ in range(6):
+        sync(device)
+        start = time.perf_counter()
+        a @ a
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return 2 * 4096 ** 3 / min(times)
+
+
+def sync(device) -> None:  # GPU work is asynchronous: wait for it before reading the clock
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()

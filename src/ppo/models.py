@@ -7,6 +7,7 @@ returns a model flagged as quantized, which blocks training. We therefore conver
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -14,9 +15,10 @@ import tempfile
 from pathlib import Path
 
 import torch
+from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .adapter import attach
+from .adapter import adapter_of, attach
 from .checkpoint import load_weights, saved_adapter
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -124,3 +126,54 @@ def load_model(spec: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "au
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def disable_dropout(module: nn.Module) -> None:
+    """Dropout off everywhere (the original runs rollouts and updates without it): a stochastic forward would
+    make the old and new log-probs differ even before any update."""
+    for m in module.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+        for name, value in vars(m).items():  # e.g. LlamaAttention.attention_dropout, read at every forward
+            if "dropout" in name and isinstance(value, float):
+                setattr(m, name, 0.0)
+
+
+def checkpoint_activations(*models: PreTrainedModel | None) -> None:
+    """Gradient checkpointing (`--gradient-checkpointing`): each decoder layer keeps only its input for the backward
+    pass and recomputes the rest there. A training forward then stores one (B, L, H) tensor per layer instead of
+    every attention and MLP intermediate, for one more forward pass of compute in the update.
+
+    An adapter hook that runs inside a layer runs again in that recomputation, after the contexts that set its state
+    have closed (which weights are on; LoReFT's prompt positions): the adapter's `recompute_context` replays it.
+    `models`: the LM, and a separate critic trunk if there is one (None is skipped)."""
+    for model in filter(None, models):
+        adapter = adapter_of(model)
+        kwargs = {"use_reentrant": False, **({"context_fn": adapter.recompute_context} if adapter else {})}
+        if hasattr(model, "activation_checkpointing_enable"):  # its newer name; gradient_... is deprecated there
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        disable_dropout(model)      # eval mode, and training mode only inside `recomputing`, with no dropout
+        model.eval()
+
+
+@contextlib.contextmanager
+def recomputing(trunk: nn.Module):
+    """Training mode around one forward pass, if it builds a graph and the trunk checkpoints its layers.
+
+    transformers checkpoints a layer only in training mode, and a layer in training mode drops its KV cache; so the
+    model stays in eval mode, and decoding keeps its cache."""
+    on = torch.is_grad_enabled() and not trunk.training and checkpointed(trunk)
+    if on:
+        trunk.train()
+    try:
+        yield
+    finally:
+        if on:
+            trunk.eval()
+
+
+def checkpointed(model: nn.Module) -> bool:
+    """Whether `checkpoint_activations` was applied: the log-probs' logits are then recomputed in backward too."""
+    return any(getattr(m, "gradient_checkpointing", False) for m in model.modules())

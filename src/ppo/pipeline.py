@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -20,7 +20,7 @@ import torch
 from . import distributed
 from .adapter import AdapterSpec
 from .cli import save_config
-from .config import PPOConfig, SFTConfig
+from .config import ModelSettings, PPOConfig, SFTConfig
 from .data import load_examples, split_dev
 from .evaluate import evaluate, write_results
 from .models import load_model
@@ -29,13 +29,10 @@ from .trainer import run_ppo
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
-    """ReFT end to end. The defaults are the CPU preset (see the README for the paper-scale preset)."""
+class PipelineConfig(ModelSettings):
+    """ReFT end to end. The defaults are the CPU preset (see the README for the paper-scale preset). The model,
+    policy kind, device and memory settings (ModelSettings) hold for every stage; `model` is the base model."""
 
-    model: str = "smollm2-135m"
-    """Base model: `smollm2-135m`, a local folder or a hub id."""
-    adapter: str = "none"
-    """The policy kind of every stage: none (full fine-tuning), lora, loreft, direft, with options (ppo.adapter)."""
     data_dir: str | None = "../shared/data/gsm8k"
     """GSM8K folder (train.jsonl, test.jsonl) or SVAMP folder; `none` = openai/gsm8k from the hub."""
     dataset: Literal["gsm8k", "svamp"] = "gsm8k"
@@ -80,12 +77,6 @@ class PipelineConfig:
     """Questions decoded together in evaluation."""
     seed: int = 0
     """Seed for the splits, data order and sampling."""
-    device: str = "auto"
-    """Device: auto, cpu, cuda, ..."""
-    dtype: str = "auto"
-    """auto = bf16 on GPU, fp32 on CPU."""
-    fsdp: bool = False
-    """Under torchrun: shard the decoder layers, their gradients and AdamW moments over the ranks (ppo.fsdp)."""
     output_dir: str = "runs/train-gsm8k"
     """Where every stage writes."""
     resume: bool = False
@@ -102,17 +93,21 @@ def learning_rates(c: PipelineConfig) -> tuple[float, float]:
     return sft if c.sft_lr is None else c.sft_lr, ppo if c.ppo_lr is None else c.ppo_lr
 
 
+def model_settings(c: PipelineConfig, model: str) -> dict:
+    """The settings every stage shares (ModelSettings), for a stage that starts from `model`."""
+    return {**{f.name: getattr(c, f.name) for f in fields(ModelSettings)}, "model": model}
+
+
 def sft_config(c: PipelineConfig, model: str, epochs: float, out: Path) -> SFTConfig:
-    return SFTConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype, fsdp=c.fsdp,
-                     prompt_template=c.prompt_template, dataset=c.dataset, answer_format=c.answer_format, epochs=epochs,
-                     lr=learning_rates(c)[0], batch_size=c.sft_batch_size, max_len=c.max_len, seed=c.seed,
-                     output_dir=str(out), save_every=20)
+    return SFTConfig(**model_settings(c, model), prompt_template=c.prompt_template, dataset=c.dataset,
+                     answer_format=c.answer_format, epochs=epochs, lr=learning_rates(c)[0],
+                     batch_size=c.sft_batch_size, max_len=c.max_len, seed=c.seed, output_dir=str(out), save_every=20)
 
 
 def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
-    return PPOConfig(model=model, adapter=c.adapter, device=c.device, dtype=c.dtype, fsdp=c.fsdp,
-                     prompt_template=c.prompt_template, dataset=c.dataset, answer_format=c.answer_format,
-                     rollout_batch_size=c.rollout_batch_size, samples_per_prompt=c.samples_per_prompt,
+    return PPOConfig(**model_settings(c, model), prompt_template=c.prompt_template, dataset=c.dataset,
+                     answer_format=c.answer_format, rollout_batch_size=c.rollout_batch_size,
+                     samples_per_prompt=c.samples_per_prompt,
                      mini_batch_size=c.rollout_batch_size * c.samples_per_prompt, micro_batch_size=c.micro_batch_size,
                      max_new_tokens=c.max_new_tokens, kl_coef=c.kl_coef, lr=learning_rates(c)[1], steps=c.ppo_steps,
                      seed=c.seed, output_dir=str(out), save_every=8, eval_every=c.ppo_eval_every)

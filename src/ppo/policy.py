@@ -8,18 +8,20 @@ Shapes: B = rollouts, P = prompt length, T = response length, L = P + T, V = voc
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 
 from .adapter import adapter_of, ensure_adapter, prompt_positions
 from .checkpoint import save_model
 from .decode import truncate
-from .models import load_model
+from .models import checkpointed, disable_dropout, load_model, recomputing
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 CRITIC_FILE = "critic_trunk.safetensors"
@@ -33,8 +35,9 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 def trunk_hidden(trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Last hidden state of a decoder trunk (the LM without its head), (B, L) -> (B, L, H)."""
-    out = trunk(input_ids=input_ids, attention_mask=attention_mask,
-                position_ids=position_ids_from_mask(attention_mask), use_cache=False)
+    with recomputing(trunk):
+        out = trunk(input_ids=input_ids, attention_mask=attention_mask,
+                    position_ids=position_ids_from_mask(attention_mask), use_cache=False)
     return out.last_hidden_state
 
 
@@ -56,7 +59,8 @@ def response_states(hidden: torch.Tensor, response_len: int) -> torch.Tensor:
 
 def logprobs_from_hidden(hidden: torch.Tensor, lm_head: nn.Module, tokens: torch.Tensor, temperature: float,
                          with_entropy: bool = False, entropy_grad: bool = False, chunk_size: int = 128,
-                         top_k: int = 0, top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+                         top_k: int = 0, top_p: float = 1.0, recompute: bool = False,
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log pi(y_t) of the given tokens, and optionally the entropy of each next-token distribution.
 
         logits = truncate(lm_head(h) / temperature, top_k, top_p)      (cut tokens: -inf; y_t is never cut)
@@ -67,26 +71,32 @@ def logprobs_from_hidden(hidden: torch.Tensor, lm_head: nn.Module, tokens: torch
     ratio and the k1 KL estimate stay unbiased (tests/test_policy.py). The reference model is scored without
     truncation: the KL is to the full tempered reference.
 
-    The vocabulary-sized logits exist for `chunk_size` positions at a time, never as a full log-softmax copy;
-    without autograd they are freed chunk by chunk. Logits go to fp32 so bf16 models get accurate log-probs.
-    The entropy is a detached diagnostic unless `entropy_grad` (for an entropy bonus).
+    The vocabulary-sized logits exist for `chunk_size` positions at a time, never as a full log-softmax copy. With
+    autograd every chunk's logits are kept for backward, unless `recompute` (gradient checkpointing) computes each
+    chunk of 32 again there. Logits go to fp32 so bf16 models get accurate log-probs. The entropy is a detached
+    diagnostic unless `entropy_grad` (for an entropy bonus).
 
     Shape: hidden (B, T, H), tokens (B, T) -> logprobs (B, T), entropy (B, T) or None.
     """
-    logprobs, entropies = [], []
-    for start in range(0, tokens.shape[1], chunk_size):
-        chunk = tokens[:, start:start + chunk_size]                                    # (B, c)
-        logits = truncate(lm_head(hidden[:, start:start + chunk_size]).float() / temperature, top_k, top_p,
-                          keep=chunk)                                                  # (B, c, V)
-        lse = torch.logsumexp(logits, dim=-1)                                          # (B, c)
-        picked = logits.gather(-1, chunk[..., None]).squeeze(-1)                       # (B, c)
-        logprobs.append(picked - lse)
-        if with_entropy:
-            z = logits if entropy_grad else logits.detach()
-            finite_z = z.masked_fill(z == float("-inf"), 0.0)                          # 0 * -inf would be NaN
-            entropies.append(torch.logsumexp(z, -1) - (torch.softmax(z, dim=-1) * finite_z).sum(-1))  # (B, c)
-    entropy = torch.cat(entropies, dim=1) if with_entropy else None
-    return torch.cat(logprobs, dim=1), entropy
+    run, c = chunk_logprobs, chunk_size
+    if recompute and torch.is_grad_enabled():
+        run, c = functools.partial(checkpoint, chunk_logprobs, use_reentrant=False), min(chunk_size, 32)
+    logprobs, entropies = zip(*(run(hidden[:, s:s + c], lm_head, tokens[:, s:s + c], temperature, with_entropy,
+                                    entropy_grad, top_k, top_p) for s in range(0, tokens.shape[1], c)))
+    return torch.cat(logprobs, dim=1), torch.cat(entropies, dim=1) if with_entropy else None
+
+
+def chunk_logprobs(hidden: torch.Tensor, lm_head: nn.Module, tokens: torch.Tensor, temperature: float,
+                   with_entropy: bool, entropy_grad: bool, top_k: int, top_p: float,
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`logprobs_from_hidden` of one chunk of c positions. (B, c, H), (B, c) -> (B, c), (B, c) or None."""
+    logits = truncate(lm_head(hidden).float() / temperature, top_k, top_p, keep=tokens)   # (B, c, V)
+    logprobs = logits.gather(-1, tokens[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    if not with_entropy:
+        return logprobs, None
+    z = logits if entropy_grad else logits.detach()
+    finite_z = z.masked_fill(z == float("-inf"), 0.0)                                  # 0 * -inf would be NaN
+    return logprobs, torch.logsumexp(z, -1) - (torch.softmax(z, dim=-1) * finite_z).sum(-1)
 
 
 def lm_response_states(lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -101,17 +111,6 @@ def lm_logprobs(lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: to
     """log pi of the response tokens under a plain LM (the reference model). (B, L) -> (B, T)."""
     states = lm_response_states(lm, input_ids, attention_mask, response_len)
     return logprobs_from_hidden(states, lm.get_output_embeddings(), input_ids[:, -response_len:], temperature)[0]
-
-
-def disable_dropout(module: nn.Module) -> None:
-    """Dropout off everywhere (the original runs rollouts and updates without it): a stochastic forward would
-    make the old and new log-probs differ even before any update."""
-    for m in module.modules():
-        if isinstance(m, nn.Dropout):
-            m.p = 0.0
-        for name, value in vars(m).items():  # e.g. LlamaAttention.attention_dropout, read at every forward
-            if "dropout" in name and isinstance(value, float):
-                setattr(m, name, 0.0)
 
 
 class PolicyWithValue(nn.Module):
@@ -157,7 +156,8 @@ class PolicyWithValue(nn.Module):
         states, values = self(input_ids, attention_mask, response_len)
         tokens = input_ids[:, -response_len:]                                           # (B, T)
         logprobs, ent = logprobs_from_hidden(states, self.lm.get_output_embeddings(), tokens, temperature,
-                                             with_entropy, entropy_grad, top_k=top_k, top_p=top_p)
+                                             with_entropy, entropy_grad, top_k=top_k, top_p=top_p,
+                                             recompute=checkpointed(self.lm))
         return logprobs, values, ent
 
     def save_pretrained(self, path: str | Path, state_dict: dict | None = None) -> None:

@@ -22,8 +22,8 @@ from transformers import PreTrainedModel
 from .adapter import Adapter, adapter_of, base_pointer
 from .checkpoint import load_weights, saved_adapter
 from .config import PPOConfig
-from .models import load_model
-from .policy import PolicyWithValue, disable_dropout, lm_logprobs
+from .models import disable_dropout, load_model
+from .policy import PolicyWithValue, lm_logprobs
 
 
 def freeze(lm: PreTrainedModel) -> PreTrainedModel:

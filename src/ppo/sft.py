@@ -24,7 +24,7 @@ from .data import Example, batch_indices
 from .formats import format_prompt, format_target
 from .fsdp import clip_grad_norm, load_optimizer_state, optimizer_state, shard_for_training
 from .metrics import JsonlLogger
-from .models import load_model
+from .models import checkpoint_activations, checkpointed, load_model
 from .policy import logprobs_from_hidden, trunk_hidden
 
 
@@ -57,7 +57,8 @@ def sft_loss_sum(lm, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss
     """
     with prompt_positions(lm, attention_mask.bool() & (loss_mask == 0)):                 # for LoReFT
         hidden = trunk_hidden(lm.base_model, input_ids, attention_mask)[:, :-1]          # (B, L-1, H)
-    logprobs, _ = logprobs_from_hidden(hidden, lm.get_output_embeddings(), input_ids[:, 1:], 1.0)  # (B, L-1)
+    logprobs, _ = logprobs_from_hidden(hidden, lm.get_output_embeddings(), input_ids[:, 1:], 1.0,
+                                       recompute=checkpointed(lm))                      # (B, L-1)
     return -(logprobs * loss_mask[:, 1:]).sum()
 
 
@@ -160,6 +161,8 @@ def run_sft(config: SFTConfig, examples: list[Example]) -> str:
         last = latest_checkpoint(out)
         lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
         ensure_adapter(lm, config.adapter, config.model)
+        if config.gradient_checkpointing:
+            checkpoint_activations(lm)
         if config.fsdp:                                   # the decoder layers, 1/N per rank
             shard_for_training(config.adapter, lm)
         trainer = SFTTrainer(lm, tokenizer, config)

@@ -26,6 +26,7 @@ from .kl import AdaptiveKLController, FixedKLController, kl_penalty, shape_rewar
 from .losses import explained_variance, policy_loss, value_loss
 from .masked import aggregate, aggregate_size, masked_mean
 from .metrics import JsonlLogger, Timer, format_metrics, mean_stats
+from .models import checkpoint_activations
 from .policy import PolicyWithValue, load_policy
 from .reference import FrozenLM, SameNetwork, make_reference
 from .rewards import score_responses
@@ -284,6 +285,8 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
         policy, tokenizer = load_policy(str(last) if last else config.model, config.critic, config.device,
                                         config.dtype, config.adapter)
         reference = make_reference(policy, config, resumed=last is not None)
+        if config.gradient_checkpointing:
+            checkpoint_activations(policy.lm, policy.critic_trunk)
         if config.fsdp:                                # the policy's and the reference's layers, 1/N per rank
             shard_for_training(config.adapter, policy.lm, reference.lm)
         examples, dropped = drop_long_prompts(examples, tokenizer, config.prompt_template, config.max_prompt_len)
