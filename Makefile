@@ -81,4 +81,4 @@ ablate-adapters: warmup-gsm8k
 
 # Full fine-tuning, LoRA, LoReFT and DiReFT in one PPO step on make bench's batch: parameters, time, peak memory.
 bench-adapters:
-	$(BIN)/python experiments/bench_adapters.py $(ARGS)
+	$(BIN)/python experiments/bench_adapters.py --checkpointing off,on --repeats 2 $(ARGS)

@@ -22,6 +22,7 @@ from ppo.distributed import split_evenly
 from ppo.evaluate import generate
 from ppo.fsdp import optimizer_state, shard_layers
 from ppo.gae import masked_whiten
+from ppo.models import checkpoint_activations
 from ppo.policy import PolicyWithValue, load_policy
 from ppo.reference import FrozenLM
 from ppo.rollout import encode_prompts, sample, samples_from_output
@@ -66,6 +67,7 @@ def rank_cases(tmp: str) -> dict:
         for aggregation in AGGREGATIONS:
             save_to = f"{tmp}/ckpt-{fsdp}" if aggregation == "token_mean" else None
             out[fsdp, aggregation] = one_step(fsdp, save_to, {"loss_aggregation": aggregation})
+    out["fsdp-checkpointed"] = one_step(True, None, {"gradient_checkpointing": True})
     return out
 
 
@@ -198,6 +200,8 @@ def fixed_responses(trainer: PPOTrainer):
 def ppo_trainer(fsdp: bool, path: str | None = None, **overrides) -> PPOTrainer:
     policy, tokenizer = (load_policy(path, device="cpu") if path else (PolicyWithValue(make_lm(0)), make_tokenizer()))
     reference = FrozenLM(policy.lm)
+    if overrides.get("gradient_checkpointing"):                   # as run_ppo does it: before sharding
+        checkpoint_activations(policy.lm)
     if fsdp:
         shard_layers(policy.lm)
         shard_layers(reference.lm)
@@ -257,6 +261,13 @@ def test_two_processes_take_the_step_one_process_takes_on_the_whole_batch(two_ra
             assert_close(result["weights"][key], value, rtol=1e-4, atol=1e-5, msg=key)
         for key in ("objective/score", "objective/kl", "objective/reward", "loss/policy", "policy/grad_norm"):
             assert result["metrics"][key] == pytest.approx(single["metrics"][key], rel=1e-4, abs=1e-6)
+
+
+def test_fsdp2_with_gradient_checkpointing_takes_the_same_step(two_ranks):
+    single = one_step(False)
+    for rank in two_ranks[0]:
+        for key, value in single["weights"].items():
+            assert_close(rank["fsdp-checkpointed"]["weights"][key], value, rtol=1e-4, atol=1e-5, msg=key)
 
 
 @pytest.mark.parametrize("fsdp", [False, True], ids=["ddp", "fsdp2"])
