@@ -24,8 +24,8 @@ class ModelSettings:
     fsdp: bool = False
     """Under torchrun: shard the decoder layers, their gradients and AdamW moments over the ranks (ppo.fsdp)."""
     gradient_checkpointing: bool = False
-    """Recompute each decoder layer's activations in the backward pass instead of storing them: less memory, a
-    slower update (ppo.models.checkpoint_activations)."""
+    """Recompute each decoder layer's activations, and the log-prob logits, in the backward pass instead of storing
+    them: less memory, a slower update (ppo.models.checkpoint_activations; docs/adapters.md)."""
 
     def __post_init__(self) -> None:  # invalid settings fail here, before any model is loaded
         AdapterSpec.parse(self.adapter)
