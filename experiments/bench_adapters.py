@@ -35,7 +35,8 @@ def measure(c: BenchConfig) -> dict:
         steps.append(ours.trainer.step(ours.examples))
     steps = steps[1:]
     med = lambda key: statistics.median(s[key] for s in steps)
-    return {"adapter": c.adapter, "checkpointing": c.gradient_checkpointing, "trainable": trainable, "adapter_params": trainable - head, "base_params": base,
+    return {"adapter": c.adapter, "checkpointing": c.gradient_checkpointing, "trainable": trainable,
+            "adapter_params": trainable - head, "base_params": base,
             "step_s": med("time/step_s"), **{f"{p}_s": med(f"time/{p}_s") for p in PHASES},
             "response_tokens": med("response/length") * c.prompts * c.completions,
             "peak_bytes": run_probe(c, "ppo")["peak_bytes"]}
@@ -69,11 +70,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--output", default="runs/bench/adapters.json")
     args = parser.parse_args(argv)
+    settings = args.checkpointing.split(",")
+    if not set(settings) <= {"off", "on"}:
+        parser.error(f"--checkpointing takes off, on, or off,on (got {args.checkpointing!r})")
     rows, start = [], time.perf_counter()
     for kind in args.kinds.split(","):
-        for setting in args.checkpointing.split(","):
+        for setting in settings:
             c = BenchConfig(model=args.model, adapter=kind, data_dir=args.data_dir, repeats=args.repeats,
-                            device=args.device, trl=False, gradient_checkpointing={"off": False, "on": True}[setting])
+                            device=args.device, trl=False, gradient_checkpointing=setting == "on")
             rows.append(measure(c))
             print(f"[bench-adapters] {kind}, checkpointing {setting}: {rows[-1]['step_s']:.1f} s/step, "
                   f"{rows[-1]['peak_bytes'] / 2 ** 30:.2f} GiB", flush=True)
