@@ -77,13 +77,13 @@ def clip_grad_norm(params: list[nn.Parameter], max_norm: float) -> torch.Tensor:
     grads = [p.grad for p in params if p.grad is not None]
     if not any(isinstance(g, DTensor) for g in grads):
         return torch.nn.utils.clip_grad_norm_(params, max_norm)
-    local = [g.to_local() if isinstance(g, DTensor) else g for g in grads]
-    sharded = sum(g.float().pow(2).sum() for g, full in zip(local, grads) if isinstance(full, DTensor))
-    replicated = sum((g.float().pow(2).sum() for g, full in zip(local, grads) if not isinstance(full, DTensor)),
-                     torch.zeros((), device=local[0].device))
+    shards = [local(g) for g in grads]
+    sharded = sum(g.float().pow(2).sum() for g, full in zip(shards, grads) if isinstance(full, DTensor))
+    replicated = sum((g.float().pow(2).sum() for g, full in zip(shards, grads) if not isinstance(full, DTensor)),
+                     torch.zeros((), device=shards[0].device))
     norm = (distributed.all_reduce(sharded) + replicated).sqrt()
     scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
-    for g in local:
+    for g in shards:
         g.mul_(scale.to(g.dtype))
     return norm
 

@@ -21,13 +21,6 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> 
     return (x * mask).sum(dim) / mask.sum(dim).clamp(min=1.0)
 
 
-def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Unbiased variance over the valid entries: sum(mask * (x - mean)^2) / (n - 1). 0 when n < 2."""
-    n = mask.sum()
-    centered = (x - masked_mean(x, mask)) * mask
-    return (centered**2).sum() / (n - 1).clamp(min=1.0)
-
-
 def aggregate(x: torch.Tensor, mask: torch.Tensor, mode: Aggregation) -> torch.Tensor:
     """Reduce a (B, T) per-token loss to a scalar.
 
@@ -51,4 +44,3 @@ def aggregate_size(mask: torch.Tensor, mode: Aggregation) -> torch.Tensor:
     if mode == "seq_mean_token_mean":
         return torch.tensor(float(mask.shape[0]), device=mask.device)
     return mask.sum().float()
-

@@ -83,6 +83,7 @@ class SFTTrainer:
         self.lm, self.tokenizer, self.config = lm, tokenizer, config
         distributed.broadcast_parameters(lm)                     # every replica starts from rank 0's weights
         self.device = next(lm.parameters()).device
+        self.params = [p for p in lm.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(param_groups(lm, config.weight_decay), lr=config.lr)
         self.step_count = 0
 
@@ -104,9 +105,8 @@ class SFTTrainer:
             loss_sum += loss.detach().cpu()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        params = [p for p in self.lm.parameters() if p.requires_grad]
-        distributed.all_reduce_gradients(params)
-        grad_norm = clip_grad_norm(params, c.max_grad_norm)
+        distributed.all_reduce_gradients(self.params)
+        grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step_count += 1
