@@ -1,5 +1,6 @@
 """LoRA, LoReFT and DiReFT: identity at the start, exactly the base when off, the same numbers cached or not, only
 adapter weights train, checkpoints hold the adapter alone, positions survive left padding, R stays orthonormal."""
+import inspect
 import json
 
 import pytest
@@ -55,10 +56,13 @@ def test_adapter_starts_exactly_at_the_base_model_and_off_is_exactly_the_base(ki
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("engine", ["lean", "hf"])
-def test_cached_generation_logits_equal_a_full_forward_pass(kind, engine, tokenizer, monkeypatch):
+@pytest.mark.parametrize("prompts", [PROMPTS, ["x", "y"]], ids=["padded", "one-token"])
+def test_cached_generation_logits_equal_a_full_forward_pass(kind, engine, prompts, tokenizer, monkeypatch):
+    """One-token prompts: the prefill and every decode step have the same shape, (B, 1), so only the cache length
+    that the forward pass is given tells them apart."""
     lm = make_lm(layers=3)
     perturb(attach(lm, kind, base="tiny"))
-    ids, mask = encode_prompts(tokenizer, PROMPTS, torch.device("cpu"))
+    ids, mask = encode_prompts(tokenizer, prompts, torch.device("cpu"))
     P, T = ids.shape[1], 5
     with torch.no_grad():
         if engine == "hf":
@@ -71,11 +75,29 @@ def test_cached_generation_logits_equal_a_full_forward_pass(kind, engine, tokeni
             monkeypatch.setattr(decode, "next_tokens", lambda logits, *a: recorded.append(logits) or real(logits, *a))
             out = decode.generate(lm, ids, mask, T, [], 0, greedy=True)      # no EOS: all T steps
             got = torch.stack(recorded, 1)
-        full_mask = torch.cat([mask, torch.ones(len(PROMPTS), T, dtype=torch.long)], 1)
-        with prompt_positions(lm, torch.cat([mask.bool(), torch.zeros(len(PROMPTS), T, dtype=torch.bool)], 1)):
+        full_mask = torch.cat([mask, torch.ones(len(prompts), T, dtype=torch.long)], 1)
+        with prompt_positions(lm, torch.cat([mask.bool(), torch.zeros(len(prompts), T, dtype=torch.bool)], 1)):
             full = lm(out, attention_mask=full_mask, position_ids=(full_mask.cumsum(-1) - 1).clamp(min=0)).logits
     assert got.shape[1] == T
     assert_close(got, full[:, P - 1:-1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["loreft", "direft:tied=false,first=2,last=3"])
+def test_a_prompt_fed_in_two_passes_over_a_cache_is_edited_as_in_one(kind, tokenizer):
+    """The second pass continues a cache of k positions: it holds prompt positions k.. and is edited there, as the
+    one-pass prefill is. A pass from position 0 longer than the mask is refused (a stale mask)."""
+    lm = make_lm(layers=3)
+    perturb(attach(lm, kind, base="tiny"))
+    ids, mask = encode_prompts(tokenizer, PROMPTS, torch.device("cpu"))
+    k, cache_name = 3, "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
+    with torch.no_grad(), prompt_positions(lm, mask.bool()):
+        whole = lm(ids, mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits            # (B, P, V)
+        first = lm(ids[:, :k], mask[:, :k], position_ids=(mask[:, :k].cumsum(-1) - 1).clamp(min=0), use_cache=True)
+        rest = lm(ids[:, k:], mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)[:, k:],
+                  **{cache_name: first.to_tuple()[1]}).logits                                    # positional mask too
+        with pytest.raises(RuntimeError, match="prompt tokens of this forward pass"):
+            lm(torch.cat([ids, ids], 1))                          # from position 0, longer than the prompt mask
+    assert_close(torch.cat([first.logits, rest], 1), whole, atol=1e-5, rtol=1e-5)
 
 
 def test_edit_positions_come_from_the_mask_so_left_padding_is_safe(tokenizer):

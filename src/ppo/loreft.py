@@ -13,11 +13,16 @@ Positions are counted on the prompt-token mask, never on pad ids, so left paddin
 intervention per layer serves both ends; untied, the first tokens use one and the last tokens another (a token
 that is both gets the first one). Generated tokens are never edited: they see the edit through the KV cache.
 
+Which positions a forward pass holds comes from its own shape, never from how `generate` passes its cache: a pass
+of L new tokens with an attention mask over S >= L keys continues a cache of S - L positions (a decode step when
+L = 1), and it holds positions S - L .. S - 1 of the sequence that the prompt mask names from position 0.
+
 Shapes: B = rows, L = tokens in the forward pass, d = hidden size, r = rank.
 """
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Callable
 
 import torch
@@ -81,7 +86,7 @@ def decoder_layers(lm: nn.Module) -> nn.ModuleList:
 
 class LoReFT(Adapter):
     """LoReFT (spec.kind = loreft) or DiReFT (direft) interventions on spec.layers (all by default)."""
-    HOOK_STATE = ("_replacements", "_groups", "_decoding")
+    HOOK_STATE = ("_replacements", "_groups", "_past")
 
     def __init__(self, lm: nn.Module, spec: AdapterSpec):
         super().__init__(spec)
@@ -93,7 +98,7 @@ class LoReFT(Adapter):
         make = LoReFTIntervention if spec.kind == "loreft" else DiReFTIntervention
         self.interventions = nn.ModuleList(make(d, spec.rank) for _ in range(len(self.layers) * self.per_layer))
         self._groups: torch.Tensor | None = None       # (B, L), set by `prompt_tokens` around a forward pass
-        self._decoding = False                         # the current forward pass continues a KV cache
+        self._past = 0                                 # positions before the current forward pass (a KV cache)
 
     def edit(self, slot: int, h: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
         """Phi at the marked positions of the slot-th edited layer; h elsewhere. h (B, L, d), groups (B, L)."""
@@ -120,26 +125,51 @@ class LoReFT(Adapter):
         return lambda i, h: self.edit(slot_of[i], h, groups) if i in slot_of else h
 
     def hook(self, lm: nn.Module) -> None:
-        lm.base_model.register_forward_pre_hook(self.watch_cache, with_kwargs=True)
+        signature = inspect.signature(lm.base_model.forward)
+
+        def watch_positions(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            self._past = cached_positions(signature.bind_partial(*args, **kwargs).arguments)
+        lm.base_model.register_forward_pre_hook(watch_positions, with_kwargs=True)
         layers = decoder_layers(lm)
         for slot, i in enumerate(self.layers):
             layers[i].register_forward_hook(self.make_hook(slot))
 
-    def watch_cache(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        cache = kwargs.get("past_key_values")
-        self._decoding = cache is not None and hasattr(cache, "get_seq_length") and cache.get_seq_length() > 0
+    def pass_groups(self, B: int, L: int) -> torch.Tensor:
+        """The edit groups of the current pass's L positions, past .. past + L - 1. -> (B, L) long.
+
+        The prompt mask names positions from 0; positions after its end are generated tokens, never edited. A pass
+        from position 0 longer than the mask is refused: that mask was meant for another pass (or there is none).
+        """
+        groups, past = self._groups, self._past
+        if groups is None or groups.shape[0] != B or (past == 0 and groups.shape[1] < L):
+            raise RuntimeError("LoReFT needs the prompt tokens of this forward pass: run it inside "
+                               "`ppo.adapter.prompt_positions(lm, prompt_mask)` with a (B, L) mask")
+        window = groups[:, past:past + L]                                                   # (B, <= L)
+        return torch.cat([window, window.new_full((B, L - window.shape[1]), -1)], 1)         # (B, L)
 
     def make_hook(self, slot: int):
         def edit_output(module: nn.Module, args: tuple, output):
-            if self._decoding or self.current() is None:
+            if self.current() is None:
                 return output
             h = output[0] if isinstance(output, tuple) else output
-            if self._groups is None or self._groups.shape != h.shape[:2]:
-                raise RuntimeError("LoReFT needs the prompt tokens of this forward pass: run it inside "
-                                   "`ppo.adapter.prompt_positions(lm, prompt_mask)` with a (B, L) mask")
-            h = self.edit(slot, h, self._groups)
+            groups = self.pass_groups(*h.shape[:2])
+            if not (groups >= 0).any():                   # a decode step: generated tokens are never edited
+                return output
+            h = self.edit(slot, h, groups)
             return (h, *output[1:]) if isinstance(output, tuple) else h
         return edit_output
 
     def no_decay(self) -> list[nn.Parameter]:
         return [p for intervention in self.interventions for p in intervention.no_decay()]
+
+def cached_positions(arguments: dict) -> int:
+    """Positions already in the KV cache, from a forward pass's own arguments: the cache's length, found by what it
+    is (any argument with `get_seq_length`, whatever the transformers version names it), else what the attention
+    mask spans beyond the L new tokens, (B, S) or (B, 1, L, S). 0 with neither: a pass from position 0."""
+    for value in arguments.values():
+        if hasattr(value, "get_seq_length"):
+            return int(value.get_seq_length())
+    new = arguments.get("input_ids")
+    new = arguments.get("inputs_embeds") if new is None else new
+    mask = arguments.get("attention_mask")
+    return max(mask.shape[-1] - new.shape[1], 0) if torch.is_tensor(mask) and new is not None else 0
