@@ -11,7 +11,7 @@ from conftest import make_lm
 from ppo import decode
 from ppo.adapter import AdapterSpec, adapter_of, attach, ensure_adapter, param_groups, prompt_positions
 from ppo.checkpoint import ADAPTER_FILE
-from ppo.loreft import edit_groups
+from ppo.loreft import cached_positions, edit_groups
 from ppo.models import load_model
 from ppo.policy import PolicyWithValue, lm_logprobs, load_policy
 from ppo.rollout import encode_prompts
@@ -98,6 +98,18 @@ def test_a_prompt_fed_in_two_passes_over_a_cache_is_edited_as_in_one(kind, token
         with pytest.raises(RuntimeError, match="prompt tokens of this forward pass"):
             lm(torch.cat([ids, ids], 1))                          # from position 0, longer than the prompt mask
     assert_close(torch.cat([first.logits, rest], 1), whole, atol=1e-5, rtol=1e-5)
+
+
+def test_cached_positions_come_from_the_cache_else_the_mask_whatever_their_names():
+    class Cache:
+        def get_seq_length(self):
+            return 7
+    ids, embeds = torch.zeros(2, 1, dtype=torch.long), torch.zeros(2, 3, 4)
+    assert cached_positions({"input_ids": ids, "attention_mask": torch.ones(2, 5)}) == 4            # decode step
+    assert cached_positions({"inputs_embeds": embeds, "attention_mask": torch.ones(2, 1, 3, 9)}) == 6
+    assert cached_positions({"input_ids": ids, "attention_mask": None}) == 0                        # no cache
+    assert cached_positions({"input_ids": ids, "cache": Cache(), "attention_mask": None}) == 7     # 5.24's name
+    assert cached_positions({"input_ids": ids, "kwargs": {"past_key_values": Cache()}}) == 7       # in **kwargs
 
 
 def test_edit_positions_come_from_the_mask_so_left_padding_is_safe(tokenizer):

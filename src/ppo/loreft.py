@@ -162,11 +162,13 @@ class LoReFT(Adapter):
     def no_decay(self) -> list[nn.Parameter]:
         return [p for intervention in self.interventions for p in intervention.no_decay()]
 
+
 def cached_positions(arguments: dict) -> int:
     """Positions already in the KV cache, from a forward pass's own arguments: the cache's length, found by what it
     is (any argument with `get_seq_length`, whatever the transformers version names it), else what the attention
     mask spans beyond the L new tokens, (B, S) or (B, 1, L, S). 0 with neither: a pass from position 0."""
-    for value in arguments.values():
+    extra = [v for v in arguments.values() if isinstance(v, dict)]                  # **kwargs, if forward has them
+    for value in [*arguments.values(), *(v for d in extra for v in d.values())]:
         if hasattr(value, "get_seq_length"):
             return int(value.get_seq_length())
     new = arguments.get("input_ids")
