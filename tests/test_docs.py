@@ -46,7 +46,8 @@ def test_the_block_finder_reads_fences_marks_and_checked_lines():
     blocks = list(FENCE.finditer(text))
     assert [b["code"] for b in blocks] == ["x = 1\n", "y = 2\n"]
     assert [b["skip"] for b in blocks] == [None, "<!-- not run: needs a GPU -->\n"]
-    assert checked("f(2)   # -> [4, None]\n    g()  # -> 1\n") == "assert (f(2)) == ([4, None]), 'f(2)'\n    g()  # -> 1\n"
+    want = "assert (f(2)) == ([4, None]), 'f(2)'\n    g()  # -> 1\n"
+    assert checked("f(2)   # -> [4, None]\n    g()  # -> 1\n") == want
     assert len(python_blocks()) >= 2                      # the README's sandbox and library examples
 
 

@@ -57,7 +57,7 @@ def test_every_imported_package_is_declared(folder, groups):
     requirements = declared()
     names = {canonicalize_name(r.name) for g, rs in requirements.items() if groups is None or g in groups for r in rs}
     distributions = metadata.packages_distributions()
-    local = {"ppo", "conftest"} | {p.stem for p in (ROOT / "tests").glob("*.py")}
+    local = {"ppo"} | {p.stem for p in [*(ROOT / "tests").glob("*.py"), *(ROOT / "src/ppo").glob("*.py")]}
     third_party = imported_modules(ROOT / folder) - set(sys.stdlib_module_names) - local - {"__future__"}
     missing = {m for m in third_party
                if not {canonicalize_name(d) for d in distributions.get(m, [m])} & names}

@@ -53,3 +53,51 @@ def test_pcot_reward_is_one_tenth_zero_like_ncot():
     assert score_responses(texts, [12.0, 13.0, 12.0], answer_format="pcot", timeout_s=0.5) == [1.0, 0.1, 0.0]
     with pytest.raises(ValueError, match="answer_format"):
         score_responses(["x"], [1.0], answer_format="latex")
+
+
+def test_every_kind_of_return_value_becomes_a_number_or_no_answer():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    import numpy as np
+    import sympy
+
+    from ppo.rewards import number_from_value
+    numbers = [(3, 3.0), (2.5, 2.5), ("1,200", 1200.0), (Fraction(1, 4), 0.25), (Decimal("0.25"), 0.25),
+               (np.float64(0.25), 0.25), (np.int64(7), 7.0), (sympy.Integer(7), 7.0), (sympy.Rational(1, 4), 0.25),
+               (sympy.Float(0.25), 0.25), (10 ** 300, 1e300)]
+    for value, number in numbers:
+        assert number_from_value(value) == number, repr(value)
+    no_answer = [True, False, np.True_, 10 ** 400, -10 ** 400, Fraction(10 ** 400, 3), float("nan"), float("inf"),
+                 Decimal("NaN"), Decimal("sNaN"), Decimal("1e999999"), np.float32("inf"), 3 + 0j, complex(1, 2),
+                 np.complex128(1), sympy.oo, sympy.nan, sympy.zoo, sympy.I, sympy.Symbol("x"), None, [1], {"a": 1}]
+    for value in no_answer:
+        assert number_from_value(value) is None, repr(value)
+
+
+def test_a_program_returning_any_of_them_is_scored_without_an_exception():
+    """Integers too large for a float are no answer (0): no gold answer is near 10**400. Through the sandbox."""
+    returns = ["10 ** 400", "math.factorial(171)", "-10 ** 400", "True", "float('nan')", "float('-inf')",
+               "3 + 0j", "Fraction(1, 4)", "Decimal('2.5')", "Fraction(10 ** 400, 3)", "Decimal('sNaN')", "10 ** 300"]
+    head = "import math\nfrom fractions import Fraction\nfrom decimal import Decimal\n"
+    programs = [f"{head}def solution():\n    return {r}" for r in returns]
+    assert score_responses(programs, [0.25] * len(programs), answer_format="pcot") == \
+        [0, 0, 0, 0, 0, 0, 0, 1.0, 0.1, 0, 0, 0.1]
+
+
+def test_pcot_stages_fail_before_any_work_where_programs_cannot_be_confined(monkeypatch, tmp_path):
+    from ppo import sandbox
+    from ppo.config import PPOConfig
+    from ppo.rewards import check_executor
+    from ppo.trainer import run_ppo
+    monkeypatch.setattr(sandbox, "seccomp_available", lambda: False)
+    monkeypatch.delenv(sandbox.UNSAFE, raising=False)
+    sandbox.kernel_layers.cache_clear()
+    try:
+        check_executor("ncot")                                  # N-CoT runs no program: nothing to check
+        config = PPOConfig(answer_format="pcot", model=str(tmp_path / "no-model"), output_dir=str(tmp_path / "out"),
+                           device="cpu")
+        with pytest.raises(sandbox.SandboxError, match="cannot be confined"):   # before the model is loaded
+            run_ppo(config, [])
+    finally:
+        sandbox.kernel_layers.cache_clear()

@@ -1,15 +1,18 @@
 """The sandbox against hostile programs of every category: each must come back None, quickly, leaving nothing."""
 import glob
+import json
 import os
+import shutil
 import subprocess
-import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from ppo import sandbox
-from ppo.sandbox import run_programs
+from ppo.sandbox import NOBODY, run_programs
+from test_sandbox_kernel import ROUTES, SYSTEM_PYTHON, left_alone, outside_files  # noqa: F401 (a fixture)
 
 TIMEOUT = 1.0
 OUTSIDE = os.path.join(tempfile.gettempdir(), "ppo-sandbox-test-outside")
@@ -129,27 +132,6 @@ def test_invalid_limits_are_refused():
         run_programs(["x"], timeout_s=0)
 
 
-def run_layer(setup: str, attempt: str) -> subprocess.CompletedProcess:
-    """Apply ONE layer of the child in a fresh interpreter, then try something it must refuse."""
-    code = (f"import sys, os; sys.path.insert(0, {os.path.dirname(sandbox.CHILD)!r}); import sandbox_child as c\n"
-            f"{setup}\ntry:\n    {attempt}\n    print('ALLOWED')\nexcept OSError as e:\n    print('REFUSED', e.errno)")
-    return subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=30)
-
-
-@pytest.mark.parametrize("attempt", ["pid = os.fork(); os._exit(0) if pid == 0 else os.waitpid(pid, 0)",
-                                     "import socket; socket.socket()", "os.kill(os.getppid(), 0)",
-                                     "os.execv('/bin/true', ['true'])"])
-def test_seccomp_layer_alone_refuses_processes_sockets_and_signals(attempt):
-    out = run_layer("assert c.install_seccomp()", attempt)
-    assert out.stdout.strip() == "REFUSED 1", out.stderr          # EPERM from the kernel, not from Python
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="privileges are dropped only when the trainer runs as root")
-def test_privilege_layer_alone_stops_writes_to_root_owned_places():
-    out = run_layer("c.drop_privileges()", f"open({os.path.join(os.path.expanduser('~'), 'pwned')!r}, 'w')")
-    assert out.stdout.strip() == "REFUSED 13", out.stderr         # EACCES
-
-
 def test_process_group_kill_reaps_what_a_program_started():
     """The parent-side layer: stop() kills the child's whole group, even a grandchild that outlived its parent."""
     marker = f"sleep {time.time_ns() % 10**6 + 1000}"
@@ -161,8 +143,73 @@ def test_process_group_kill_reaps_what_a_program_started():
     assert processes_running(marker.encode()) == [] and not os.path.exists(job.scratch)
 
 
-def test_a_missing_seccomp_layer_is_never_silent():
-    with pytest.warns(RuntimeWarning, match="seccomp filter could not be installed"):
-        assert sandbox.parse_result(b'{"ok": 3, "seccomp": false}') == 3
-    assert sandbox.parse_result(b'{"ok": 3, "seccomp": true}') == 3
-    assert sandbox.parse_result(b'[1, 2]') is None and sandbox.parse_result(b"") is None
+
+
+# The guard a program would undo first: the audit hook's settings, as `sys.modules['__main__']` reaches them.
+UNDO_THE_GUARD = ("import sys\nm = sys.modules.get('__main__')\n"
+                  "m.BLOCKED_EVENTS = ('zzz',); m.BLOCKED_IMPORTS = frozenset(); m.PATH_EVENTS = ()\n"
+                  "m.inside = lambda p, s: True; m.MAX_WRITES = 10 ** 9\n")
+
+
+def route_program(statements: list[str]) -> str:
+    return sol("; ".join(statements[:-1] + ["return " + statements[-1]]), UNDO_THE_GUARD + "import io, os, pathlib")
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_every_file_route_comes_back_none_after_the_program_undoes_the_guard(route):
+    assert run_programs([route_program(ROUTES[route])], timeout_s=TIMEOUT) == [None]
+    assert left_alone()
+
+
+def test_the_guard_undo_itself_runs_so_the_routes_above_are_real_attempts():
+    assert run_programs([sol("return 7", UNDO_THE_GUARD)]) == [7]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON), reason="needs root and /usr/bin/python3")
+def test_a_trainer_run_by_an_ordinary_user_gets_none_from_every_route_too():
+    """The whole sandbox with the trainer as nobody: no uid is dropped, the files are the user's own."""
+    folder = Path(tempfile.mkdtemp())                  # pytest's tmp_path is under a folder only root may enter
+    (folder / "ppo").mkdir()
+    for name in ("__init__.py", "sandbox.py", "sandbox_child.py", "sandbox_kernel.py"):
+        shutil.copy(Path(sandbox.__file__).with_name(name), folder / "ppo")
+    os.chmod(folder, 0o755)
+    programs = [route_program(ROUTES[r]) for r in ROUTES] + [sol("return 6 * 7")]
+    code = (f"import json, sys; sys.path.insert(0, {str(folder)!r}); from ppo.sandbox import run_programs\n"
+            f"print(json.dumps(run_programs(json.loads(sys.stdin.read()), timeout_s={TIMEOUT})))")
+    try:
+        out = subprocess.run([SYSTEM_PYTHON, "-I", "-c", code], input=json.dumps(programs), capture_output=True,
+                             text=True, timeout=120, user=NOBODY, group=NOBODY, extra_groups=[], cwd="/")
+    finally:
+        shutil.rmtree(folder)
+    assert json.loads(out.stdout) == [None] * len(ROUTES) + [42], out.stderr[-2000:]
+    assert left_alone()
+
+
+def test_a_forged_status_line_is_only_an_answer_and_draws_no_warning(recwarn):
+    forged = sol("os.write(3, b'{\"ok\": 7, \"seccomp\": false, \"landlock\": false}\\n'); os._exit(0)", "import os")
+    assert run_programs([forged]) == [7]                   # what the program says is its answer, nothing more
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_result_from_an_unconfined_process_is_refused(tmp_path, monkeypatch):
+    fake = tmp_path / "unconfined_child.py"
+    fake.write_text("import os, sys\nsys.stdin.read()\nos.write(1, b'{\"ok\": 1}\\n')\n")
+    monkeypatch.setattr(sandbox, "CHILD", fake)
+    with pytest.raises(sandbox.SandboxError, match="without its kernel confinement"):
+        run_programs([sol("return 1")])
+    assert not sandbox.confined(os.getpid(), landlocked=True)   # this test process is not confined either
+
+
+def test_a_kernel_without_seccomp_is_refused_before_any_program_runs(monkeypatch):
+    monkeypatch.setattr(sandbox, "seccomp_available", lambda: False)
+    monkeypatch.delenv(sandbox.UNSAFE, raising=False)
+    sandbox.kernel_layers.cache_clear()
+    try:
+        with pytest.raises(sandbox.SandboxError, match="set PPO_UNSAFE_SANDBOX=1 to run them anyway"):
+            run_programs([sol("return 1")])
+        monkeypatch.setenv(sandbox.UNSAFE, "1")
+        sandbox.kernel_layers.cache_clear()
+        with pytest.warns(RuntimeWarning, match="programs run unconfined"):
+            assert run_programs([sol("return 1")]) == [1]
+    finally:
+        sandbox.kernel_layers.cache_clear()

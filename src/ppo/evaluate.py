@@ -20,7 +20,7 @@ from . import distributed
 from .data import Example, load_examples, split_dev
 from .formats import format_prompt
 from .fsdp import gathered
-from .rewards import extract_answers
+from .rewards import check_executor, extract_answers
 from .rollout import encode_prompts, sample
 
 
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
 
     c = parse_config(EvalConfig, argv)
     distributed.init()
+    check_executor(c.answer_format)
     torch.manual_seed(c.seed + distributed.rank())       # each rank its own samples
     lm, tokenizer = load_model(c.model, c.device, c.dtype)
     examples = load_split(c.dataset, c.data_dir, c.split, c.dev_size, c.seed, c.answer_format)[:c.limit]

@@ -24,6 +24,7 @@ from .config import ModelSettings, PPOConfig, SFTConfig
 from .data import load_examples, split_dev
 from .evaluate import evaluate, write_results
 from .models import load_model
+from .rewards import check_executor
 from .sft import run_sft
 from .trainer import run_ppo
 
@@ -140,6 +141,7 @@ def results_table(results: dict[str, dict]) -> str:
 def run_pipeline(c: PipelineConfig) -> dict:
     """Run every stage; returns {config, results: {model: {split: summary}}, stage_seconds}."""
     distributed.init()
+    check_executor(c.answer_format)
     out = Path(c.output_dir)
     if out.exists() and any(out.iterdir()) and not c.resume:
         raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")

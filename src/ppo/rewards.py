@@ -12,9 +12,10 @@ The reward of the original ReFT (no reward model):
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
-from .sandbox import run_programs
+from .sandbox import kernel_layers, run_programs
 
 # The number after one of the answer triggers, e.g. "#### 1,234", "The answer is: $12.50."
 _NUMBER = r"(-?\$?\s*-?(?:[0-9][0-9,]*)?\.?[0-9]+)"
@@ -55,11 +56,28 @@ def extract_program(text: str) -> str:
 
 
 def number_from_value(value) -> float | None:
-    """What `solution()` returned, as a finite number: 3 -> 3.0, 2.5 -> 2.5, "1,200" -> 1200.0; else None
-    (True/False are not numbers here, although Python counts them as 1/0)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if math.isfinite(value) else None
-    return parse_number(value) if isinstance(value, str) else None
+    """What `solution()` returned, as a finite float, else None ("no answer"); never raises.
+
+    3 -> 3.0, 2.5 -> 2.5, "1,200" -> 1200.0, Fraction(1, 4) / Decimal("0.25") / numpy and sympy numbers -> 0.25.
+    None for: True/False (Python counts them as 1/0; a word problem's answer is not a boolean), nan and inf,
+    complex numbers, an integer too large for a float (10**400: no gold answer is near it), and non-numbers.
+    """
+    if isinstance(value, str):
+        return parse_number(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Number) or (
+            isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_executor(answer_format: str) -> None:
+    """Before any work: P-CoT runs programs, so a kernel that cannot confine them fails now (ppo.sandbox)."""
+    if answer_format == "pcot":
+        kernel_layers()
 
 
 def extract_answers(texts: list[str], answer_format: str = "ncot", timeout_s: float = 3.0) -> list[float | None]:

@@ -2,9 +2,12 @@
 
 P-CoT rewards come from executing code a model wrote, thousands of times an hour. Each program gets a fresh
 `python -I -S` process (`ppo/sandbox_child.py`) that locks itself down before the program's first line: resource
-limits, dropped root privileges, a seccomp filter and an audit hook (see that file). This side adds what a process
-cannot do for itself:
+limits, dropped root privileges, Landlock, a seccomp filter (`ppo/sandbox_kernel.py`) and an audit hook. This side
+adds what a process cannot do for itself:
 
+    - before any program: a kernel without seccomp is refused (fail closed), unless PPO_UNSAFE_SANDBOX=1;
+    - after each program: its confinement read from the kernel (/proc/PID/status), never from the child's word;
+      a result from a process that was not confined is refused with an error;
     - a private scratch folder per program (its working directory), deleted afterwards;
     - a wall-clock deadline, after which the whole process group gets SIGKILL;
     - SIGKILL to the process group after every program anyway, so nothing it started outlives it;
@@ -30,12 +33,48 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+
+from .sandbox_kernel import expected_filters, landlock_abi, seccomp_available
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
 MAX_PROGRAM_BYTES = 60_000   # longer programs fail without running (and stay under one pipe buffer)
 MAX_RESULT_BYTES = 65_536    # a longer result line is a failure (an output flood cannot fill the trainer's memory)
 NOBODY = 65534               # the child drops root to this uid; its scratch folder must be its own
+UNSAFE = "PPO_UNSAFE_SANDBOX"  # =1: run programs even where the kernel cannot confine them (said, never silent)
+
+
+class SandboxError(RuntimeError):
+    """The kernel cannot confine programs here, or a program's process was found unconfined."""
+
+
+@lru_cache(maxsize=1)
+def kernel_layers() -> tuple[int, bool]:
+    """(Landlock ABI, unsafe) for this machine, checked once, before any program runs: no seccomp -> SandboxError,
+    unless PPO_UNSAFE_SANDBOX=1 (then a warning). Without Landlock the child refuses every file call instead."""
+    unsafe = os.environ.get(UNSAFE) == "1"
+    if not seccomp_available():
+        if not unsafe:
+            raise SandboxError(f"ppo.sandbox: this kernel has no seccomp filters ({os.uname().machine}), so "
+                               f"programs cannot be confined; set {UNSAFE}=1 to run them anyway (unsafe)")
+        warnings.warn(f"ppo.sandbox: {UNSAFE}=1 and no seccomp here: programs run unconfined", RuntimeWarning)
+    return landlock_abi(), unsafe
+
+
+def confinement(pid: int) -> dict[str, str]:
+    """What the kernel says of a process (alive or not yet reaped): its /proc/PID/status fields."""
+    with open(f"/proc/{pid}/status") as status:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+
+
+def confined(pid: int, landlocked: bool) -> bool:
+    """The program's process ran under no_new_privs and its seccomp filters (one more without Landlock), and as
+    nobody when the trainer is root. A program can add filters, never remove one, so more is fine."""
+    fields = confinement(pid)
+    uid_ok = os.geteuid() != 0 or fields.get("Uid", "").split() == [str(NOBODY)] * 4
+    return (fields.get("NoNewPrivs") == "1" and fields.get("Seccomp") == "2" and uid_ok
+            and int(fields.get("Seccomp_filters", "0")) >= expected_filters(landlocked))
 
 
 def default_workers() -> int:
@@ -54,13 +93,13 @@ class Job:
     output: bytearray = field(default_factory=bytearray)
 
 
-def start(index: int, program: str, root: str, timeout_s: float, memory_mb: int, file_mb: int) -> Job:
+def start(index: int, program: str, root: str, timeout_s: float, memory_mb: int, file_mb: int, unsafe: bool) -> Job:
     """Start the child in a new session (so its process group can be killed whole), in its own scratch folder,
     with an empty environment, and hand it the program on stdin."""
     scratch = tempfile.mkdtemp(dir=root)
     if os.geteuid() == 0:
         os.chown(scratch, NOBODY, NOBODY)
-    limits = [str(max(1, math.ceil(timeout_s))), str(memory_mb << 20), str(file_mb << 20)]
+    limits = [str(max(1, math.ceil(timeout_s))), str(memory_mb << 20), str(file_mb << 20), str(int(unsafe))]
     process = subprocess.Popen(
         [sys.executable, "-I", "-S", str(CHILD), *limits], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, cwd=scratch, env={"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch},
@@ -86,16 +125,20 @@ def stop(job: Job) -> None:
 
 
 def parse_result(output: bytes):
-    """The child's one JSON line {"ok": value, "seccomp": bool} -> value; anything else -> None.
-    Warns (once) when the kernel refused the seccomp layer, so a weaker sandbox is never silent."""
+    """The child's one JSON line {"ok": value} -> value; anything else -> None."""
     try:
         line = json.loads(output) if 0 < len(output) <= MAX_RESULT_BYTES else {}
-        value, seccomp = line.get("ok"), line.get("seccomp", True)
+        return line.get("ok")
     except (ValueError, TypeError, AttributeError, RecursionError):
         return None
-    if seccomp is not True:
-        warnings.warn("ppo.sandbox: the seccomp filter could not be installed on this machine (architecture or "
-                      "kernel); programs still run under the other layers (see README, Sandbox)", RuntimeWarning)
+
+
+def checked_result(job: Job, landlock: int, unsafe: bool):
+    """The program's value, once the kernel confirms that its process was confined (SandboxError if not)."""
+    value = parse_result(bytes(job.output))
+    if value is not None and not unsafe and not confined(job.process.pid, landlock > 0):
+        raise SandboxError(f"ppo.sandbox: program {job.index} ran without its kernel confinement "
+                           f"({confinement(job.process.pid)}): its result is refused")
     return value
 
 
@@ -110,6 +153,7 @@ def run_programs(programs: list[str], timeout_s: float = 5.0, workers: int | Non
     """
     if timeout_s <= 0 or memory_mb < 64:
         raise ValueError(f"timeout_s must be > 0 and memory_mb >= 64 (got {timeout_s}, {memory_mb})")
+    landlock, unsafe = kernel_layers()
     results: list[object | None] = [None] * len(programs)
     queue = [(i, p) for i, p in enumerate(programs) if len(p.encode("utf-8", "replace")) <= MAX_PROGRAM_BYTES]
     queue.reverse()
@@ -119,7 +163,7 @@ def run_programs(programs: list[str], timeout_s: float = 5.0, workers: int | Non
         try:
             while queue or running:
                 while queue and len(running) < (workers or default_workers()):
-                    job = start(*queue.pop(), root, timeout_s, memory_mb, file_mb)
+                    job = start(*queue.pop(), root, timeout_s, memory_mb, file_mb, unsafe)
                     running[job.index] = job
                     selector.register(job.process.stdout, selectors.EVENT_READ, job)
                 wait = max(0.0, min(j.deadline for j in running.values()) - time.monotonic())
@@ -128,7 +172,7 @@ def run_programs(programs: list[str], timeout_s: float = 5.0, workers: int | Non
                     chunk = os.read(key.fd, MAX_RESULT_BYTES + 1)
                     job.output += chunk
                     if not chunk or len(job.output) > MAX_RESULT_BYTES:    # end of output, or a flood
-                        results[job.index] = parse_result(bytes(job.output))
+                        results[job.index] = checked_result(job, landlock, unsafe)
                         finish(job, running, selector)
                 now = time.monotonic()
                 for job in [j for j in running.values() if j.deadline <= now]:

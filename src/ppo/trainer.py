@@ -29,7 +29,7 @@ from .metrics import JsonlLogger, Timer, format_metrics, mean_stats
 from .models import checkpoint_activations
 from .policy import PolicyWithValue, load_policy
 from .reference import FrozenLM, SameNetwork, check_reference, make_reference
-from .rewards import score_responses
+from .rewards import check_executor, score_responses
 from .rollout import Samples, encode_prompts, sample
 
 # reward_fn(decoded responses, their examples) -> one score per response
@@ -278,6 +278,7 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
     Returns the policy to use: output_dir/best when dev selection ran (see `PPOTrainer.train`), else final.
     """
     distributed.init()
+    check_executor(config.answer_format)
     out = Path(config.output_dir)
     restore_interrupted_save(out / "best")
     if not (out / "final").is_dir():
