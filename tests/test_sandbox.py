@@ -114,12 +114,12 @@ def test_valid_programs_return_their_values_in_order():
     assert run_programs(programs, timeout_s=5.0) == [i * i for i in range(64)]
 
 
-def test_plain_values_come_back_as_plain_python():
-    programs = [sol("return Fraction(1, 4)", "from fractions import Fraction"), sol("return math.sqrt(2)", "import math"),
-                sol("return [1, 'a', None, True]"), sol("return {'x': 1.5}"), sol("return None"),
+def test_plain_values_come_back_as_plain_python_and_no_file_can_be_written_even_in_scratch():
+    programs = [sol("return Fraction(1, 4)", "from fractions import Fraction"),
+                sol("return math.sqrt(2)", "import math"), sol("return [1, 'a', None, True]"),
+                sol("return {'x': 1.5}"), sol("return None"), sol("return len(os.listdir('.'))", "import os"),
                 sol("open('note', 'w').write('scratch is writable'); return open('note').read()")]
-    assert run_programs(programs) == [0.25, 2 ** 0.5, [1, "a", None, True], {"x": 1.5}, None,
-                                      "scratch is writable"]
+    assert run_programs(programs) == [0.25, 2 ** 0.5, [1, "a", None, True], {"x": 1.5}, None, 0, None]
 
 
 def test_good_programs_are_unharmed_by_bad_neighbours():

@@ -132,6 +132,40 @@ def test_an_ordinary_user_is_confined_too(route):
     assert left_alone()
 
 
+# Beyond opening files: what Landlock does not cover, seccomp refuses (EPERM), and what a program could do to
+# another process of its uid (a sibling program, or the trainer when it is not root).
+METADATA_AND_NEIGHBOURS = {
+    "xattr outside": f"os.setxattr({str(SECRET)!r}, 'user.pwned', b'x')",
+    "times outside": f"os.utime({str(SECRET)!r}, (1, 1))",
+    "mode outside": f"os.chmod({str(SECRET)!r}, 0o777)",
+    "owner outside": f"os.chown({str(SECRET)!r}, os.getuid(), os.getgid())",
+    # on its own pid: the same calls reach any process of its uid (a sibling, or a trainer that is not root)
+    "limits of a process": "__import__('resource').prlimit(os.getpid(), 7, (30, 30))",    # RLIMIT_NOFILE
+    "priority of a process": "os.setpriority(os.PRIO_PROCESS, os.getpid(), 19)",
+    "affinity of a process": "os.sched_setaffinity(os.getpid(), {0})",
+    "SysV shared memory": "[r := k.libc().shmget(0, 4096, 0o1666), e := k.ctypes.get_errno(), "
+                          "r if r >= 0 else (_ for _ in ()).throw(OSError(e, 'shmget'))][-1]",  # IPC_PRIVATE
+}
+
+
+def test_without_a_layer_metadata_and_neighbours_are_reachable_so_the_test_below_means_something():
+    for name in ("xattr outside", "times outside", "mode outside", "limits of a process", "SysV shared memory",
+                 "priority of a process", "affinity of a process"):
+        assert run_layer("k.drop_privileges()", METADATA_AND_NEIGHBOURS[name]).startswith("ALLOWED"), name
+        make_outside_files()
+
+
+@pytest.mark.parametrize("name", list(METADATA_AND_NEIGHBOURS))
+def test_seccomp_refuses_metadata_changes_and_reaching_other_processes(name):
+    assert run_layer(CONFINE, METADATA_AND_NEIGHBOURS[name]) == "REFUSED 1"
+    assert left_alone() and os.stat(SECRET).st_mtime > 1
+
+
+def test_nothing_can_be_made_in_scratch_either():
+    for attempt in ("open('note', 'w')", "os.mkdir('a')", "os.symlink('/etc/passwd', 'link')", "os.mkfifo('f')"):
+        assert run_layer(CONFINE, attempt) in REFUSALS, attempt
+
+
 @pytest.mark.parametrize("route", ["open", "listdir", "write outside", "mkdir outside", "symlink in scratch"])
 def test_without_landlock_the_file_filter_refuses_every_file_call(route):
     setup = "k.drop_privileges(); assert k.install_seccomp(k.FILE_SYSCALLS)"
@@ -157,3 +191,12 @@ def test_a_confined_process_shows_its_layers_in_proc_where_the_parent_reads_them
     got = run_layer(f"s = open('/proc/self/status'); {CONFINE}", fields)       # opened before: still readable
     assert got == "ALLOWED " + repr(["NoNewPrivs:\t1", "Seccomp:\t2", f"Seccomp_filters:\t{want}"])
     assert kernel.expected_filters(True) == 1 and kernel.expected_filters(False) == 2
+
+
+def test_where_landlock_fails_confine_falls_back_to_the_file_filter_and_the_count_says_so():
+    no_landlock = "k.install_landlock = lambda scratch: False; " + CONFINE
+    assert run_layer(no_landlock, one_line(ROUTES["open"])) == "REFUSED 1"                 # seccomp's EPERM
+    assert run_layer(no_landlock, "open('in-scratch', 'w')") == "REFUSED 1"                # no files at all
+    fields = "[l for l in s.read().splitlines() if l.startswith('Seccomp_filters')]"
+    assert run_layer(f"s = open('/proc/self/status'); {no_landlock}", fields) == "ALLOWED ['Seccomp_filters:\\t2']"
+    assert left_alone()

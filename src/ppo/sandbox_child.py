@@ -4,11 +4,12 @@ Standard library only, and never imported by the trainer: `ppo.sandbox` starts i
 arrives on stdin. Before a line of it runs, this process locks itself down, layer by layer:
 
     1. kernel layers      `sandbox_kernel.confine`: resource limits, root dropped to nobody, Landlock (no file
-                          outside the scratch folder), seccomp (no processes, sockets, signals; no files at all
-                          where Landlock is missing). A layer that fails stops the child before the program runs.
+                          outside the scratch folder; nothing written, made or removed, scratch included),
+                          seccomp (no processes, sockets, signals, IPC, metadata changes; no files at all where
+                          Landlock is missing). A layer that fails stops the child before the program runs.
     2. audit hook         Python refuses risky imports (ctypes, socket, gc, ...), process and signal calls, threads,
-                          and file writes outside scratch, with clear errors. A friendly first layer only: a
-                          determined program can reach it; nothing rests on it.
+                          and file writes, with clear errors. A friendly first layer only: a determined program can
+                          reach it (frames, code objects); nothing rests on it.
     3. silenced output    fds 1 and 2 go to /dev/null; the result travels on a private copy of stdout
 
 The result of `solution()` goes back as one JSON line, {"ok": value}; anything else (an exception, a refused
@@ -32,43 +33,28 @@ PRELOAD = ("math", "cmath", "fractions", "decimal", "statistics", "random", "ite
 BLOCKED_IMPORTS = frozenset({"ctypes", "_ctypes", "socket", "_socket", "ssl", "_ssl", "subprocess",
                              "_posixsubprocess", "multiprocessing", "_multiprocessing", "signal", "_signal", "pty",
                              "fcntl", "mmap", "resource", "gc", "sandbox_kernel"})
-# Audit events (prefixes) that create processes, send signals, start threads or change files' metadata.
+# Audit events (prefixes) that create processes, send signals, start threads or touch files' names or metadata.
 BLOCKED_EVENTS = ("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.kill",
                   "os.killpg", "os.setsid", "os.setpgid", "os.putenv", "os.unsetenv", "os.chroot", "os.chdir",
                   "os.chmod", "os.chown", "os.chflags", "os.link", "os.symlink", "os.truncate", "os.mknod",
-                  "os.mkfifo", "subprocess.", "socket.", "ctypes.", "_thread.start_new_thread", "shutil.")
-PATH_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.utime")   # allowed inside scratch only
+                  "os.mkfifo", "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.utime", "os.setxattr",
+                  "os.removexattr", "subprocess.", "socket.", "ctypes.", "_thread.start_new_thread", "shutil.")
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-MAX_WRITES = 16     # files a program may open for writing (each one capped by RLIMIT_FSIZE)
 
 
-def inside(path, scratch: str) -> bool:
-    if isinstance(path, int):          # an already-open descriptor (0-2 are /dev/null)
-        return True
-    real = os.path.realpath(os.fsdecode(os.fspath(path)))
-    return real == scratch or real.startswith(scratch + os.sep)
-
-
-def make_audit_hook(scratch: str, blocked_imports=BLOCKED_IMPORTS, blocked_events=BLOCKED_EVENTS,
-                    path_events=PATH_EVENTS, write_flags=WRITE_FLAGS, max_writes=MAX_WRITES, inside=inside):
+def make_audit_hook(blocked_imports=BLOCKED_IMPORTS, blocked_events=BLOCKED_EVENTS, write_flags=WRITE_FLAGS):
     """Layer 2. Raising inside an audit hook aborts the audited operation with that exception. Its settings are
     bound here, so rewriting this module's globals (`sys.modules['__main__']`) changes nothing."""
-    writes = [0]
 
     def hook(event: str, args: tuple) -> None:
         if event == "import" and args[0].partition(".")[0] in blocked_imports:
             raise ImportError(f"sandbox: import of {args[0]} refused")
         if event.startswith(blocked_events):
             raise PermissionError(f"sandbox: {event} refused")
-        paths = [a for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))]
-        if event in path_events and not all(inside(a, scratch) for a in paths):
-            raise PermissionError(f"sandbox: {event} outside the scratch folder refused")
         if event == "open" and args[0] is not None:
             mode, flags = args[1] or "r", args[2] or 0
             if any(ch in str(mode) for ch in "wax+") or flags & write_flags:
-                writes[0] += 1
-                if not inside(args[0], scratch) or writes[0] > max_writes:
-                    raise PermissionError("sandbox: writing outside the scratch folder (or too many files)")
+                raise PermissionError("sandbox: programs write no files")
 
     return hook
 
@@ -109,9 +95,10 @@ def main() -> None:
     for name in PRELOAD:
         __import__(name)
     kernel.confine(scratch, cpu_s, memory, file_bytes, unsafe=bool(unsafe))   # raises: no program, no line
+    del globals()["kernel"]                             # no path from the program's __main__ to ctypes, resource
     for name in [m for m in sys.modules if m.partition(".")[0] in BLOCKED_IMPORTS]:
         del sys.modules[name]                           # so the program cannot reuse what setup imported
-    sys.addaudithook(make_audit_hook(scratch))
+    sys.addaudithook(make_audit_hook())
     try:
         namespace = {"__name__": "__sandbox__"}
         exec(compile(source, "<program>", "exec"), namespace)

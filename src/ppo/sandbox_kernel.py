@@ -5,17 +5,21 @@ Standard library only: `sandbox_child.py` calls `confine` before the program's f
 
     limits      CPU seconds, address space, file size, open files, no core dumps, no processes   (setrlimit)
     uid         root drops to nobody (65534), with no supplementary groups                        (setuid)
-    Landlock    no file outside the scratch folder can be opened, made, renamed, linked or removed: for
-                reading or for writing, by any route (open, io, links, /proc, /dev/shm)           (Linux >= 5.13)
-    seccomp     fork/clone/exec, sockets, signals to others, ptrace, namespaces, io_uring -> EPERM; without
-                Landlock also the open family and every call that makes, moves or removes a path (no files)
+    Landlock    no file outside the scratch folder can be opened, for reading or for writing, by any route
+                (open, io, links, /proc, /dev/shm); nothing can be made, moved or removed, scratch included
+    seccomp     processes, sockets, signals, ptrace and other processes' limits, namespaces and mounts,
+                io_uring, SysV/POSIX IPC, file modes, owners, times and xattrs -> EPERM; without Landlock
+                also the open family and every call that makes, moves or removes a path (no files at all)
 
 Landlock (Documentation/userspace-api/landlock.rst): a ruleset "handles" access rights; once the process restricts
 itself, a handled right is granted only beneath a path that a rule names. Here every file-system right this
-kernel knows is handled, and one rule grants them beneath the scratch folder. No call undoes it, and children and
-exec'd programs inherit it. Landlock leaves no mark in /proc: the parent reads the seccomp filter count instead
-(`expected_filters`: one after Landlock held, two without it; a child whose layer failed never runs its program),
-and a program can add filters but never remove one.
+code knows is handled, and one rule grants reading beneath the scratch folder. No call undoes it, and children
+and exec'd programs inherit it. seccomp is a blocklist: what it does not name, a program that reached raw system
+calls could make; its tables name what could reach past the process or change a file.
+
+Landlock leaves no mark in /proc: the parent reads the seccomp filter count instead (`expected_filters`: one after
+Landlock held, two without it; a child whose layer failed never runs its program), and a program can add filters
+but never remove one.
 """
 import ctypes
 import os
@@ -31,9 +35,27 @@ SYSCALLS = {
     "kill": (62, 129), "tkill": (200, 130), "tgkill": (234, 131), "rt_sigqueueinfo": (129, 138),  # signals
     "rt_tgsigqueueinfo": (297, 240), "pidfd_send_signal": (424, 424), "pidfd_open": (434, 434),
     "pidfd_getfd": (438, 438), "ptrace": (101, 117), "process_vm_readv": (310, 270),         # other processes
-    "process_vm_writev": (311, 271), "setsid": (112, 157), "setpgid": (109, 154),
-    "unshare": (272, 97), "setns": (308, 268), "mount": (165, 40), "chroot": (161, 51), "pivot_root": (155, 41),
+    "process_vm_writev": (311, 271), "setsid": (112, 157), "setpgid": (109, 154), "kcmp": (312, 272),
+    "prlimit64": (302, 261), "setrlimit": (160, 164), "setpriority": (141, 140), "ioprio_set": (251, 30),
+    "sched_setaffinity": (203, 122), "sched_setscheduler": (144, 119), "sched_setparam": (142, 118),
+    "sched_setattr": (314, 274), "process_madvise": (440, 440), "process_mrelease": (448, 448),
+    "migrate_pages": (256, 238), "move_pages": (279, 239), "perf_event_open": (298, 241), "bpf": (321, 280),
+    "userfaultfd": (323, 282), "add_key": (248, 217), "request_key": (249, 218), "keyctl": (250, 219),
+    "unshare": (272, 97), "setns": (308, 268), "mount": (165, 40), "chroot": (161, 51),     # escapes
+    "pivot_root": (155, 41), "open_tree": (428, 428), "move_mount": (429, 429), "fsopen": (430, 430),
+    "fsconfig": (431, 431), "fsmount": (432, 432), "fspick": (433, 433), "mount_setattr": (442, 442),
     "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),  # async I/O
+    "shmget": (29, 194), "shmat": (30, 196), "shmctl": (31, 195), "shmdt": (67, 197),      # IPC: channels
+    "semget": (64, 190), "semop": (65, 193), "semctl": (66, 191), "semtimedop": (220, 192),  # between programs
+    "msgget": (68, 186), "msgsnd": (69, 189), "msgrcv": (70, 188), "msgctl": (71, 187), "mq_open": (240, 180),
+    "mq_unlink": (241, 181), "mq_timedsend": (242, 182), "mq_timedreceive": (243, 183), "mq_notify": (244, 184),
+    "mq_getsetattr": (245, 185),
+    # metadata, which Landlock does not cover: modes, owners, times, extended attributes
+    "chmod": (90, None), "fchmod": (91, 52), "fchmodat": (268, 53), "fchmodat2": (452, 452),
+    "chown": (92, None), "fchown": (93, 55), "lchown": (94, None), "fchownat": (260, 54),
+    "utime": (132, None), "utimes": (235, None), "futimesat": (261, None), "utimensat": (280, 88),
+    "setxattr": (188, 5), "lsetxattr": (189, 6), "fsetxattr": (190, 7), "removexattr": (197, 14),
+    "lremovexattr": (198, 15), "fremovexattr": (199, 16), "setxattrat": (463, 463), "removexattrat": (466, 466),
 }
 # Without Landlock: every call that opens a path, or makes, moves, links or removes one (no file at all).
 FILE_SYSCALLS = {
@@ -42,14 +64,13 @@ FILE_SYSCALLS = {
     "mknod": (133, None), "mknodat": (259, 33), "rename": (82, None), "renameat": (264, 38),
     "renameat2": (316, 276), "link": (86, None), "linkat": (265, 37), "symlink": (88, None),
     "symlinkat": (266, 36), "unlink": (87, None), "unlinkat": (263, 35), "rmdir": (84, None),
-    "truncate": (76, 45), "chmod": (90, None), "fchmodat": (268, 53), "fchmodat2": (452, 452),
-    "chown": (92, None), "lchown": (94, None), "fchownat": (260, 54), "utimensat": (280, 88),
-    "utimes": (235, None), "utime": (132, None), "futimesat": (261, None),
+    "truncate": (76, 45),
 }
 AUDIT_ARCH = {"x86_64": (0xC000003E, 0), "aarch64": (0xC00000B7, 1)}   # machine -> (AUDIT_ARCH_*, column)
 LANDLOCK_SYSCALLS = (444, 445, 446)       # create_ruleset, add_rule, restrict_self: the same on both
 # Landlock's file-system rights by ABI: v1 13 (execute .. make_sym), v2 refer, v3 truncate, v5 ioctl_dev.
 FS_RIGHTS_BITS = {1: 13, 2: 14, 3: 15, 4: 15, 5: 16}
+READ_ONLY = 0b1100                        # read_file, read_dir: all that is granted, and only beneath scratch
 LANDLOCK_NET = 0b11                       # ABI >= 4: bind_tcp, connect_tcp (no rule: no TCP at all)
 LANDLOCK_SCOPES = 0b11                    # ABI >= 6: abstract unix sockets and signals outside the sandbox
 
@@ -90,7 +111,9 @@ def landlock_abi() -> int:
 
 
 def install_landlock(scratch: str) -> bool:
-    """Every file-system right handled; all but execute granted beneath `scratch` alone. False if it failed."""
+    """Every file-system right handled; reading granted beneath `scratch` alone, and nothing else anywhere: no
+    file is made, written, moved or removed, scratch included (no disk to fill, no tree to delete). False if it
+    failed."""
     abi = landlock_abi()
     if abi < 1 or not no_new_privs():
         return False
@@ -104,7 +127,7 @@ def install_landlock(scratch: str) -> bool:
         return False
     folder = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
     try:
-        rule = ctypes.create_string_buffer(struct.pack("=Qi", fs & ~1, folder), 12)   # path_beneath, packed
+        rule = ctypes.create_string_buffer(struct.pack("=Qi", READ_ONLY, folder), 12)  # path_beneath, packed
         ok = (lib.syscall(add_rule, ctypes.c_int(ruleset), ctypes.c_int(1), rule, ctypes.c_uint32(0)) == 0
               and lib.syscall(restrict, ctypes.c_int(ruleset), ctypes.c_uint32(0)) == 0)
     finally:
