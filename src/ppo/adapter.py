@@ -11,9 +11,9 @@ How it fits together:
   samplers, the PPO forward passes, evaluation. The base weights are frozen; `.to()` and `.parameters()` see it.
 - `adapter.replaced(None)` switches it off, and `adapter.replaced(frozen)` runs a frozen copy's weights instead.
   The PPO reference is therefore the same network, never a second copy of the LM (ppo.reference).
-- LoReFT edits chosen prompt positions only, so each full forward pass names its prompt tokens with
-  `prompt_positions(lm, mask)`. A forward pass that continues a KV cache (a decode step) is never edited:
-  generated tokens see the edit through the cached keys and values, at no extra cost.
+- LoReFT edits chosen prompt positions only, so each forward pass names its prompt tokens with
+  `prompt_positions(lm, mask)`. Generated tokens are never edited (a decode step edits nothing): they see the edit
+  through the cached keys and values, at no extra cost.
 - A checkpoint holds the adapter weights only (plus the value head), with a pointer to the base model
   (`ppo.checkpoint.save_model`).
 """

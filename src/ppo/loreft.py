@@ -13,9 +13,9 @@ Positions are counted on the prompt-token mask, never on pad ids, so left paddin
 intervention per layer serves both ends; untied, the first tokens use one and the last tokens another (a token
 that is both gets the first one). Generated tokens are never edited: they see the edit through the KV cache.
 
-Which positions a forward pass holds comes from its own shape, never from how `generate` passes its cache: a pass
-of L new tokens with an attention mask over S >= L keys continues a cache of S - L positions (a decode step when
-L = 1), and it holds positions S - L .. S - 1 of the sequence that the prompt mask names from position 0.
+Which positions a forward pass holds comes from its own arguments, never from what `generate` names them: a pass
+of L new tokens over a cache of S positions (the cache's own length; else what the attention mask spans beyond the
+L tokens) holds positions S .. S + L - 1 of the sequence that the prompt mask names from position 0.
 
 Shapes: B = rows, L = tokens in the forward pass, d = hidden size, r = rank.
 """
@@ -128,7 +128,11 @@ class LoReFT(Adapter):
         signature = inspect.signature(lm.base_model.forward)
 
         def watch_positions(module: nn.Module, args: tuple, kwargs: dict) -> None:
-            self._past = cached_positions(signature.bind_partial(*args, **kwargs).arguments)
+            try:
+                arguments = signature.bind_partial(*args, **kwargs).arguments
+            except TypeError:                      # a wrapper's keyword that the visible signature lacks
+                arguments = {**dict(zip(signature.parameters, args)), **kwargs}
+            self._past = cached_positions(arguments)
         lm.base_model.register_forward_pre_hook(watch_positions, with_kwargs=True)
         layers = decoder_layers(lm)
         for slot, i in enumerate(self.layers):

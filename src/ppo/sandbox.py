@@ -8,16 +8,13 @@ adds what a process cannot do for itself:
     - before any program: a kernel without seccomp is refused (fail closed), unless PPO_UNSAFE_SANDBOX=1;
     - after each program: its confinement read from the kernel (/proc/PID/status), never from the child's word;
       a result from a process that was not confined is refused with an error;
-    - a private scratch folder per program (its working directory), deleted afterwards;
-    - a wall-clock deadline, after which the whole process group gets SIGKILL;
-    - SIGKILL to the process group after every program anyway, so nothing it started outlives it;
+    - a private, empty scratch folder per program (its working directory), deleted afterwards;
+    - a wall-clock deadline; SIGKILL to the process group after every program, so nothing it started outlives it;
     - a cap on the bytes read back, parsed as JSON (never unpickled), so the result cannot attack the parent;
     - at most `workers` programs at once, multiplexed with `selectors` (no threads), so no program can stall it.
 
     >>> run_programs(["def solution():\\n    return 6 * 7", "while True: pass"], timeout_s=1.0)
     [42, None]
-
-The README's "Sandbox" section lists the guarantees and the limits.
 """
 from __future__ import annotations
 
@@ -36,12 +33,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .sandbox_kernel import expected_filters, landlock_abi, seccomp_available
+from .sandbox_kernel import NOBODY, expected_filters, landlock_abi, seccomp_available
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
 MAX_PROGRAM_BYTES = 60_000   # longer programs fail without running (and stay under one pipe buffer)
 MAX_RESULT_BYTES = 65_536    # a longer result line is a failure (an output flood cannot fill the trainer's memory)
-NOBODY = 65534               # the child drops root to this uid; its scratch folder must be its own
 UNSAFE = "PPO_UNSAFE_SANDBOX"  # =1: run programs even where the kernel cannot confine them (said, never silent)
 
 
@@ -49,32 +45,44 @@ class SandboxError(RuntimeError):
     """The kernel cannot confine programs here, or a program's process was found unconfined."""
 
 
+@dataclass(frozen=True)
+class KernelLayers:
+    """What this machine offers, checked once before any program runs (`kernel_layers`)."""
+
+    landlock: bool                # Landlock holds the files (else the child's second filter does)
+    inherited: int | None         # seccomp filters this process already runs under (a container's); None: not shown
+    unsafe: bool                  # PPO_UNSAFE_SANDBOX=1: results are taken without the check
+
+
 @lru_cache(maxsize=1)
-def kernel_layers() -> tuple[int, bool]:
-    """(Landlock ABI, unsafe) for this machine, checked once, before any program runs: no seccomp -> SandboxError,
-    unless PPO_UNSAFE_SANDBOX=1 (then a warning). Without Landlock the child refuses every file call instead."""
+def kernel_layers() -> KernelLayers:
+    """No seccomp -> SandboxError, unless PPO_UNSAFE_SANDBOX=1, which always draws a warning."""
     unsafe = os.environ.get(UNSAFE) == "1"
-    if not seccomp_available():
-        if not unsafe:
-            raise SandboxError(f"ppo.sandbox: this kernel has no seccomp filters ({os.uname().machine}), so "
-                               f"programs cannot be confined; set {UNSAFE}=1 to run them anyway (unsafe)")
-        warnings.warn(f"ppo.sandbox: {UNSAFE}=1 and no seccomp here: programs run unconfined", RuntimeWarning)
-    return landlock_abi(), unsafe
+    if not seccomp_available() and not unsafe:
+        raise SandboxError(f"ppo.sandbox: this kernel has no seccomp filters ({os.uname().machine}), so "
+                           f"programs cannot be confined; set {UNSAFE}=1 to run them anyway (unsafe)")
+    if unsafe:
+        warnings.warn(f"ppo.sandbox: {UNSAFE}=1: programs run even where a kernel layer fails, and their results "
+                      f"are taken unchecked", RuntimeWarning)
+    inherited = proc_status(os.getpid()).get("Seccomp_filters")
+    return KernelLayers(landlock_abi() > 0, None if inherited is None else int(inherited), unsafe)
 
 
-def confinement(pid: int) -> dict[str, str]:
+def proc_status(pid: int) -> dict[str, str]:
     """What the kernel says of a process (alive or not yet reaped): its /proc/PID/status fields."""
     with open(f"/proc/{pid}/status") as status:
         return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
 
 
-def confined(pid: int, landlocked: bool) -> bool:
-    """The program's process ran under no_new_privs and its seccomp filters (one more without Landlock), and as
-    nobody when the trainer is root. A program can add filters, never remove one, so more is fine."""
-    fields = confinement(pid)
+def confined(pid: int, layers: KernelLayers) -> bool:
+    """The program's process ran under no_new_privs and its own seccomp filters (on top of any this process runs
+    under; one more without Landlock), and as nobody when the trainer is root. A program can add filters, never
+    remove one, so more is fine. Kernels before 5.9 show no filter count: then `Seccomp: 2` alone is checked."""
+    fields = proc_status(pid)
     uid_ok = os.geteuid() != 0 or fields.get("Uid", "").split() == [str(NOBODY)] * 4
-    return (fields.get("NoNewPrivs") == "1" and fields.get("Seccomp") == "2" and uid_ok
-            and int(fields.get("Seccomp_filters", "0")) >= expected_filters(landlocked))
+    count_ok = layers.inherited is None or (
+        int(fields.get("Seccomp_filters", "0")) >= layers.inherited + expected_filters(layers.landlock))
+    return fields.get("NoNewPrivs") == "1" and fields.get("Seccomp") == "2" and uid_ok and count_ok
 
 
 def default_workers() -> int:
@@ -97,8 +105,7 @@ def start(index: int, program: str, root: str, timeout_s: float, memory_mb: int,
     """Start the child in a new session (so its process group can be killed whole), in its own scratch folder,
     with an empty environment, and hand it the program on stdin."""
     scratch = tempfile.mkdtemp(dir=root)
-    if os.geteuid() == 0:
-        os.chown(scratch, NOBODY, NOBODY)
+    os.chmod(scratch, 0o755)     # the trainer's own: nobody may list it, never change it (its flags, its mode)
     limits = [str(max(1, math.ceil(timeout_s))), str(memory_mb << 20), str(file_mb << 20), str(int(unsafe))]
     process = subprocess.Popen(
         [sys.executable, "-I", "-S", str(CHILD), *limits], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -136,12 +143,12 @@ def parse_result(output: bytes):
         return None
 
 
-def checked_result(job: Job, landlock: int, unsafe: bool):
+def checked_result(job: Job, layers: KernelLayers):
     """The program's value, once the kernel confirms that its process was confined (SandboxError if not)."""
     value = parse_result(bytes(job.output))
-    if value is not None and not unsafe and not confined(job.process.pid, landlock > 0):
+    if value is not None and not layers.unsafe and not confined(job.process.pid, layers):
         raise SandboxError(f"ppo.sandbox: program {job.index} ran without its kernel confinement "
-                           f"({confinement(job.process.pid)}): its result is refused")
+                           f"({proc_status(job.process.pid)}): its result is refused")
     return value
 
 
@@ -156,7 +163,7 @@ def run_programs(programs: list[str], timeout_s: float = 5.0, workers: int | Non
     """
     if timeout_s <= 0 or memory_mb < 64:
         raise ValueError(f"timeout_s must be > 0 and memory_mb >= 64 (got {timeout_s}, {memory_mb})")
-    landlock, unsafe = kernel_layers()
+    layers = kernel_layers()
     results: list[object | None] = [None] * len(programs)
     queue = [(i, p) for i, p in enumerate(programs) if len(p.encode("utf-8", "replace")) <= MAX_PROGRAM_BYTES]
     queue.reverse()
@@ -166,7 +173,7 @@ def run_programs(programs: list[str], timeout_s: float = 5.0, workers: int | Non
         try:
             while queue or running:
                 while queue and len(running) < (workers or default_workers()):
-                    job = start(*queue.pop(), root, timeout_s, memory_mb, file_mb, unsafe)
+                    job = start(*queue.pop(), root, timeout_s, memory_mb, file_mb, layers.unsafe)
                     running[job.index] = job
                     selector.register(job.process.stdout, selectors.EVENT_READ, job)
                 wait = max(0.0, min(j.deadline for j in running.values()) - time.monotonic())
@@ -175,7 +182,7 @@ def run_programs(programs: list[str], timeout_s: float = 5.0, workers: int | Non
                     chunk = os.read(key.fd, MAX_RESULT_BYTES + 1)
                     job.output += chunk
                     if not chunk or len(job.output) > MAX_RESULT_BYTES:    # end of output, or a flood
-                        results[job.index] = checked_result(job, landlock, unsafe)
+                        results[job.index] = checked_result(job, layers)
                         finish(job, running, selector)
                 now = time.monotonic()
                 for job in [j for j in running.values() if j.deadline <= now]:

@@ -8,8 +8,9 @@ Standard library only: `sandbox_child.py` calls `confine` before the program's f
     Landlock    no file outside the scratch folder can be opened, for reading or for writing, by any route
                 (open, io, links, /proc, /dev/shm); nothing can be made, moved or removed, scratch included
     seccomp     processes, sockets, signals, ptrace and other processes' limits, namespaces and mounts,
-                io_uring, SysV/POSIX IPC, file modes, owners, times and xattrs -> EPERM; without Landlock
-                also the open family and every call that makes, moves or removes a path (no files at all)
+                io_uring, IPC, locks and file watches (channels between programs), sync, ioctl, file modes,
+                owners, times and xattrs -> EPERM; without Landlock also the open family and every call that
+                makes, moves or removes a path (no files at all)
 
 Landlock (Documentation/userspace-api/landlock.rst): a ruleset "handles" access rights; once the process restricts
 itself, a handled right is granted only beneath a path that a rule names. Here every file-system right this
@@ -49,7 +50,11 @@ SYSCALLS = {
     "semget": (64, 190), "semop": (65, 193), "semctl": (66, 191), "semtimedop": (220, 192),  # between programs
     "msgget": (68, 186), "msgsnd": (69, 189), "msgrcv": (70, 188), "msgctl": (71, 187), "mq_open": (240, 180),
     "mq_unlink": (241, 181), "mq_timedsend": (242, 182), "mq_timedreceive": (243, 183), "mq_notify": (244, 184),
-    "mq_getsetattr": (245, 185),
+    "mq_getsetattr": (245, 185), "flock": (73, 32), "inotify_init": (253, None), "inotify_init1": (294, 26),
+    "inotify_add_watch": (254, 27), "fanotify_init": (300, 262), "fanotify_mark": (301, 263),  # watching others
+    "sync": (162, 81), "syncfs": (306, 267), "fsync": (74, 82), "fdatasync": (75, 83),        # waits SIGKILL
+    "sync_file_range": (277, 84), "ioctl": (16, 29), "memfd_create": (319, 279),              # cannot stop
+    "truncate": (76, 45), "ftruncate": (77, 46), "fallocate": (285, 47),       # Landlock has truncate from ABI 3
     # metadata, which Landlock does not cover: modes, owners, times, extended attributes
     "chmod": (90, None), "fchmod": (91, 52), "fchmodat": (268, 53), "fchmodat2": (452, 452),
     "chown": (92, None), "fchown": (93, 55), "lchown": (94, None), "fchownat": (260, 54),
@@ -64,7 +69,6 @@ FILE_SYSCALLS = {
     "mknod": (133, None), "mknodat": (259, 33), "rename": (82, None), "renameat": (264, 38),
     "renameat2": (316, 276), "link": (86, None), "linkat": (265, 37), "symlink": (88, None),
     "symlinkat": (266, 36), "unlink": (87, None), "unlinkat": (263, 35), "rmdir": (84, None),
-    "truncate": (76, 45),
 }
 AUDIT_ARCH = {"x86_64": (0xC000003E, 0), "aarch64": (0xC00000B7, 1)}   # machine -> (AUDIT_ARCH_*, column)
 LANDLOCK_SYSCALLS = (444, 445, 446)       # create_ruleset, add_rule, restrict_self: the same on both
