@@ -87,6 +87,8 @@ HOSTILE = {
     "gc through a loader": sol("spec = math.__spec__.__class__('gc', math.__loader__, origin='built-in'); "
                                "gc = math.__loader__.create_module(spec); return len(gc.get_objects())", "import math"),
     "code swap": sol("f = lambda: 1; f.__code__ = (lambda: 2).__code__; return f()"),
+    "hook frame from a traceback": sol("try:\n        __import__('ctypes')\n    except ImportError as e:\n"
+                                       "        return sorted(e.__traceback__.tb_next.tb_frame.f_locals)"),
     # not a program
     "syntax error": "def solution(:\n",
     "no solution": "x = 1\n",

@@ -51,7 +51,8 @@ def make_audit_hook(blocked_imports=BLOCKED_IMPORTS, blocked_events=BLOCKED_EVEN
     def hook(event: str, args: tuple) -> None:
         if event == "import" and args[0].partition(".")[0] in blocked_imports:
             raise ImportError(f"sandbox: import of {args[0]} refused")
-        if event.startswith(blocked_events) or (event == "object.__setattr__" and args[1] == "__code__"):
+        if event.startswith(blocked_events) or (event == "object.__setattr__" and args[1] == "__code__") or (
+                event == "object.__getattr__" and args[1] == "tb_frame"):     # the hook's own frame, from a traceback
             raise PermissionError(f"sandbox: {event} refused")
         if event == "open" and args[0] is not None:
             mode, flags = args[1] or "r", args[2] or 0
