@@ -15,7 +15,7 @@ from ppo.sandbox import NOBODY, run_programs
 from test_sandbox_kernel import ROUTES, SYSTEM_PYTHON, left_alone, outside_files  # noqa: F401 (a fixture)
 
 TIMEOUT = 1.0
-OUTSIDE = os.path.join(tempfile.gettempdir(), "ppo-sandbox-test-outside")
+OUTSIDE = os.path.join(tempfile.gettempdir(), f"ppo-sandbox-test-outside-{os.getpid()}")
 
 
 def sol(body: str, head: str = "") -> str:

