@@ -41,6 +41,7 @@ def format_metrics(metrics: dict[str, float], keys: list[str]) -> str:
     return " ".join(f"{k}={v:.3g}" for k, v in short.items())
 
 
+PPO_BAR_KEYS = ["objective/score", "objective/kl", "loss/value", "health/bad_steps"]   # PPO's progress bar
 CURVE_KEYS = ["objective/score", "objective/accuracy", "objective/kl", "response/length",
               "response/truncated_frac", "policy/clipfrac", "value/explained_var"]
 

@@ -25,7 +25,7 @@ from .gae import compute_gae, masked_whiten
 from .kl import AdaptiveKLController, FixedKLController, kl_penalty, shape_rewards
 from .losses import explained_variance, policy_loss, value_loss
 from .masked import aggregate, aggregate_size, masked_mean
-from .metrics import JsonlLogger, Timer, format_metrics, mean_stats
+from .metrics import PPO_BAR_KEYS, JsonlLogger, Timer, format_metrics, mean_stats
 from .models import checkpoint_activations
 from .policy import PolicyWithValue, load_policy
 from .reference import FrozenLM, SameNetwork, check_reference, make_reference
@@ -237,7 +237,7 @@ class PPOTrainer:
                 metrics["eval/dev_score"] = self.select(dev_fn, out / "best")
             logger.log(metrics)
             history.append(metrics)
-            bar.set_postfix_str(format_metrics(metrics, ["objective/score", "objective/kl", "loss/value", "health/bad_steps"]))
+            bar.set_postfix_str(format_metrics(metrics, PPO_BAR_KEYS))
             if c.save_every and (step + 1) % c.save_every == 0:
                 self.save(out / f"checkpoint-{step + 1}")
         self.save(out / "final")
