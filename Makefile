@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch
 
-.PHONY: install test latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters
+.PHONY: install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters
 
 # The exact versions the suite passed on (`make lock` refreshes it), applied as pip constraints. The lock's torch
 # is the default; TORCH=... given by hand (another version or build) replaces that one line.
@@ -25,6 +25,11 @@ $(BIN)/python:
 
 test:
 	$(BIN)/python -m pytest -q
+
+# The linter and the formatter (settings in ruff.toml; `ruff format .` rewrites what --check reports).
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The newest releases setup.cfg allows (what `pip install` gives a user today), in a venv of their own, with the suite
 # run there: drift is seen before users meet it. torch stays at the CPU wheel unless LATEST_TORCH=torch (the newest).
@@ -96,7 +101,7 @@ bench:
 # The warm-up is the CPU preset's SFT stage (skipped when done); WARMUP= points at another checkpoint folder.
 WARMUP ?= runs/warmup-gsm8k
 warmup-gsm8k:
-	$(BIN)/python -m ppo.sft --data-dir $(DATA) --max-questions 320 --epochs 1 --lr 2e-5 --batch-size 8 \
+	$(BIN)/python -m ppo sft --data-dir $(DATA) --max-questions 320 --epochs 1 --lr 2e-5 --batch-size 8 \
 	--max-len 384 --save-every 20 --output-dir $(WARMUP)
 
 ablate-kl: warmup-gsm8k

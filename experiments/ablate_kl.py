@@ -1,15 +1,16 @@
 """Ablation: beta in {0, 0.01, 0.05, 0.2}, the adaptive controller, and the k3 estimator.
 
     make ablate-kl                                  # the CPU preset, resumable: rerun to continue
-    python experiments/ablate_kl.py --help          # every setting (ppo.ablate.AblationConfig)
+    python experiments/ablate_kl.py --help          # every setting (ppo.lab.ablate.AblationConfig)
 
 Every configuration starts from the same warm-up checkpoint, with the same seed(s), questions and step budget.
 Results land in --output-dir: results.csv, results.md and PNG plots (with the plots extra).
 """
+
 from __future__ import annotations
 
-from ppo.ablate import AblationConfig, kl_grid, run_ablation
-from ppo.cli import parse_config
+from ppo.lab.ablate import AblationConfig, kl_grid, run_ablation
+from ppo.train.cli import parse_config
 
 
 def main(argv: list[str] | None = None) -> None:

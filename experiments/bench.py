@@ -1,10 +1,11 @@
 """The speed benchmark: one PPO step by phase, side by side with TRL's GRPOTrainer, and the four target ratios.
 
     make bench                                   # installs the bench extra (TRL), then runs this
-    python experiments/bench.py --help           # every setting (ppo.bench.BenchConfig)
+    python experiments/bench.py --help           # every setting (ppo.lab.bench.BenchConfig)
 
-The measuring code is in `ppo.bench`; docs/benchmarks.md has the results and how to read them.
+The measuring code is in `ppo.lab.bench`; docs/benchmarks.md has the results and how to read them.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,21 +13,30 @@ import statistics
 from dataclasses import asdict
 from pathlib import Path
 
-from ppo.bench import BenchConfig, Ours, run_probe, run_trl
-from ppo.cli import parse_config
-from ppo.metrics import matmul_peak
+from ppo.lab.bench import BenchConfig, Ours, run_probe, run_trl
+from ppo.train.cli import parse_config
+from ppo.train.metrics import matmul_peak
 
 
 def summarize(c: BenchConfig, ours: Ours, trl_times: list[float], peak: float, memory: dict) -> dict:
     """Medians and the four target ratios."""
-    med = lambda key: statistics.median(r[key] for r in ours.records)
+
+    def med(key):
+        return statistics.median(r[key] for r in ours.records)
+
     n = c.prompts * c.completions
     rollout_rate = statistics.median(r["response/length"] * n / r["time/rollout_s"] for r in ours.records)
-    s = {"config": asdict(c), "matmul_peak_flops": peak, "update_flops": ours.update_flops,
-         "ours_step_s": med("time/step_s"), "ours_phases_s": {k: med(f"time/{k}_s") for k in
-                                                               ("rollout", "score", "forward", "update")},
-         "rollout_tokens_per_s": rollout_rate, "hf_generate_tokens_per_s": med("hf_generate_tokens_per_s"),
-         "response_tokens": med("response/length") * n, "memory": memory}
+    s = {
+        "config": asdict(c),
+        "matmul_peak_flops": peak,
+        "update_flops": ours.update_flops,
+        "ours_step_s": med("time/step_s"),
+        "ours_phases_s": {k: med(f"time/{k}_s") for k in ("rollout", "score", "forward", "update")},
+        "rollout_tokens_per_s": rollout_rate,
+        "hf_generate_tokens_per_s": med("hf_generate_tokens_per_s"),
+        "response_tokens": med("response/length") * n,
+        "memory": memory,
+    }
     s["update_flops_per_s"] = ours.update_flops / s["ours_phases_s"]["update"]
     s["a_step_ratio_vs_trl"] = s["ours_step_s"] / statistics.median(trl_times) if trl_times else None
     s["trl_step_s"] = statistics.median(trl_times) if trl_times else None
@@ -37,19 +47,43 @@ def summarize(c: BenchConfig, ours: Ours, trl_times: list[float], peak: float, m
 
 
 def table(s: dict) -> str:
-    fmt = lambda v, f: "not run" if v is None else f.format(v)
-    rows = [("(a) PPO step / TRL GRPO step, same work (target <= 0.5)", fmt(s["a_step_ratio_vs_trl"], "{:.2f}"),
-             f"{s['ours_step_s']:.1f} s vs {fmt(s['trl_step_s'], '{:.1f} s')}"),
-            ("(b) rollout / plain generate, tokens/s (target >= 2)", f"{s['b_rollout_ratio_vs_generate']:.2f}",
-             f"{s['rollout_tokens_per_s']:.0f} vs {s['hf_generate_tokens_per_s']:.0f} tokens/s"),
-            ("(c) update FLOP/s / matmul peak (target >= 0.6)", f"{s['c_update_fraction_of_peak']:.2f}",
-             f"{s['update_flops_per_s'] / 1e9:.0f} vs {s['matmul_peak_flops'] / 1e9:.0f} GFLOP/s"),
-            ("(d) PPO step / SFT step, peak memory (target <= 1.5)", fmt(s["d_memory_ratio_vs_sft"], "{:.2f}"),
-             " vs ".join(f"{s['memory'][k]['peak_bytes'] / 2**30:.2f} GiB" for k in ("ppo", "sft"))
-             if s["memory"] else "not run")]
+    def fmt(v, f):
+        return "not run" if v is None else f.format(v)
+
+    rows = [
+        (
+            "(a) PPO step / TRL GRPO step, same work (target <= 0.5)",
+            fmt(s["a_step_ratio_vs_trl"], "{:.2f}"),
+            f"{s['ours_step_s']:.1f} s vs {fmt(s['trl_step_s'], '{:.1f} s')}",
+        ),
+        (
+            "(b) rollout / plain generate, tokens/s (target >= 2)",
+            f"{s['b_rollout_ratio_vs_generate']:.2f}",
+            f"{s['rollout_tokens_per_s']:.0f} vs {s['hf_generate_tokens_per_s']:.0f} tokens/s",
+        ),
+        (
+            "(c) update FLOP/s / matmul peak (target >= 0.6)",
+            f"{s['c_update_fraction_of_peak']:.2f}",
+            f"{s['update_flops_per_s'] / 1e9:.0f} vs {s['matmul_peak_flops'] / 1e9:.0f} GFLOP/s",
+        ),
+        (
+            "(d) PPO step / SFT step, peak memory (target <= 1.5)",
+            fmt(s["d_memory_ratio_vs_sft"], "{:.2f}"),
+            " vs ".join(f"{s['memory'][k]['peak_bytes'] / 2**30:.2f} GiB" for k in ("ppo", "sft"))
+            if s["memory"]
+            else "not run",
+        ),
+    ]
     phases = ", ".join(f"{k} {v:.2f} s" for k, v in s["ours_phases_s"].items())
-    return "\n".join(["| target | ratio | measured |", "|---|---|---|", *(f"| {a} | {b} | {m} |" for a, b, m in rows),
-                      "", f"our step by phase (medians): {phases}"])
+    return "\n".join(
+        [
+            "| target | ratio | measured |",
+            "|---|---|---|",
+            *(f"| {a} | {b} | {m} |" for a, b, m in rows),
+            "",
+            f"our step by phase (medians): {phases}",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     ours = Ours(c)
     peak = matmul_peak(ours.device, next(ours.trainer.policy.parameters()).dtype)
     trl_times = run_trl(c, ours) if c.trl else []
-    while len(ours.records) < c.repeats:          # without TRL: warm-up and repetitions back to back
+    while len(ours.records) < c.repeats:  # without TRL: warm-up and repetitions back to back
         ours.step()
     memory = {k: run_probe(c, k) for k in ("ppo", "sft")} if c.memory else {}
     s = summarize(c, ours, trl_times, peak, memory)

@@ -11,6 +11,7 @@ the embeddings, final norm and LM head stay whole. Decoding gathers the policy's
 adds 2 bytes per layer parameter then (gradients are freed by then). Activations, logits and the KV cache come on
 top and depend on the batch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,22 +19,29 @@ import argparse
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
-MODELS = {   # name: (vocab, hidden, layers, intermediate, heads, kv heads, tied embeddings)
+MODELS = {  # name: (vocab, hidden, layers, intermediate, heads, kv heads, tied embeddings)
     "SmolLM2-135M (default)": (49152, 576, 30, 1536, 9, 3, True),
     "SmolLM2-1.7B": (49152, 2048, 24, 8192, 32, 32, True),
     "CodeLlama-7B (the paper's)": (32016, 4096, 32, 11008, 32, 32, False),
     "CodeLlama-13B": (32016, 5120, 40, 13824, 40, 40, False),
 }
-GIB = 2 ** 30
+GIB = 2**30
 
 
 def count(vocab: int, hidden: int, layers: int, inter: int, heads: int, kv: int, tied: bool) -> tuple[int, int]:
     """(all parameters, decoder-layer parameters) of a Llama-shaped model, built on the meta device."""
-    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, intermediate_size=inter,
-                         num_attention_heads=heads, num_key_value_heads=kv, tie_word_embeddings=tied)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        intermediate_size=inter,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        tie_word_embeddings=tied,
+    )
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
-    total = sum(p.numel() for p in model.parameters())                  # tied weights are counted once
+    total = sum(p.numel() for p in model.parameters())  # tied weights are counted once
     return total, sum(p.numel() for p in model.model.layers.parameters())
 
 
@@ -42,7 +50,7 @@ def per_rank(total: int, layers: int, ranks: int, fsdp: bool) -> tuple[float, fl
     share = layers / ranks if fsdp else layers
     held = total - layers + share
     update = 10 * held
-    decode = 8 * held + (2 * (layers - share) if fsdp else 0)      # no gradients; the layers gathered whole
+    decode = 8 * held + (2 * (layers - share) if fsdp else 0)  # no gradients; the layers gathered whole
     return update / GIB, decode / GIB
 
 

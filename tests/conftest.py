@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny word-level tokenizer and a tiny random Llama, built offline in milliseconds."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,23 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-WORDS = ["<eos>", "<unk>", "Question:", "Answer", "reasoning:", "the", "answer", "is", "x", "y", "z",
-         "a", "b", "c", "####"] + [str(d) for d in range(10)]
+WORDS = [
+    "<eos>",
+    "<unk>",
+    "Question:",
+    "Answer",
+    "reasoning:",
+    "the",
+    "answer",
+    "is",
+    "x",
+    "y",
+    "z",
+    "a",
+    "b",
+    "c",
+    "####",
+] + [str(d) for d in range(10)]
 SHARED_DATA = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -23,10 +39,20 @@ def make_tokenizer(extra_words: int = 0) -> PreTrainedTokenizerFast:
 
 def make_lm(seed: int = 0, dropout: float = 0.0, layers: int = 2, extra_words: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(WORDS) + extra_words, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         attention_dropout=dropout, eos_token_id=0, pad_token_id=0, bos_token_id=None,
-                         tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=len(WORDS) + extra_words,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        attention_dropout=dropout,
+        eos_token_id=0,
+        pad_token_id=0,
+        bos_token_id=None,
+        tie_word_embeddings=False,
+    )
     lm = LlamaForCausalLM(config)
     lm.generation_config.eos_token_id = 0
     lm.generation_config.pad_token_id = 0

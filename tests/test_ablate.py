@@ -1,43 +1,54 @@
 import json
 
 import pytest
-
 from conftest import SHARED_DATA, make_lm
-from ppo.ablate import AblationConfig, adapter_grid, kl_grid, run_ablation, run_grid, sampling_grid
-from ppo.report import collect, write_results
-from ppo.cli import save_config
-from ppo.config import PPOConfig
+
+from ppo.lab.ablate import AblationConfig, adapter_grid, kl_grid, run_ablation, run_grid, sampling_grid
+from ppo.lab.report import collect, write_ablation
+from ppo.train.cli import save_config
+from ppo.train.config import PPOConfig
 
 
 def test_grids_hold_everything_else_fixed():
-    assert [name for name, _ in kl_grid()] == ["beta=0.0", "beta=0.01", "beta=0.05", "beta=0.2", "adaptive",
-                                              "beta=0.05,k3"]
+    assert [name for name, _ in kl_grid()] == [
+        "beta=0.0",
+        "beta=0.01",
+        "beta=0.05",
+        "beta=0.2",
+        "adaptive",
+        "beta=0.05,k3",
+    ]
     grid = sampling_grid(8)
     assert len(grid) == 12
-    for _, o in grid:               # equal completions: more samples per question means fewer questions
+    for _, o in grid:  # equal completions: more samples per question means fewer questions
         assert o["rollout_batch_size"] * o["samples_per_prompt"] == 8
-        PPOConfig(**o, mini_batch_size=8, micro_batch_size=4)                    # every configuration is valid
+        PPOConfig(**o, mini_batch_size=8, micro_batch_size=4)  # every configuration is valid
     with pytest.raises(ValueError, match="multiple of 4"):
         sampling_grid(6)
-    for name, o in adapter_grid():                     # full fine-tuning, LoRA, LoReFT: each a valid PPO setting
+    for name, o in adapter_grid():  # full fine-tuning, LoRA, LoReFT: each a valid PPO setting
         assert PPOConfig(**o).adapter == {"full": "none"}.get(name, name)
 
 
 def fake_run(fail_on: set[str]):
     """Stands in for PPO: writes a metrics.jsonl shaped like the trainer's and returns a dev score."""
     calls = []
+
     def run(config: PPOConfig) -> float:
         calls.append(config)
         if config.kl_coef in fail_on:
             raise RuntimeError("diverged")
         from pathlib import Path
+
         out = Path(config.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        rows = [{"step": s, "objective/reward": config.kl_coef + s, "objective/kl": 1.0, "response/length": 10.0}
-                for s in (1, 2)]
+        rows = [
+            {"step": s, "objective/reward": config.kl_coef + s, "objective/kl": 1.0, "response/length": 10.0}
+            for s in (1, 2)
+        ]
         (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        save_config(config, out / "config.json")                       # as the trainer does
+        save_config(config, out / "config.json")  # as the trainer does
         return 10.0 * config.seed + 5.0
+
     run.calls = calls
     return run
 
@@ -49,14 +60,14 @@ def test_run_grid_skips_finished_runs_reports_failures_and_aggregates_seeds(tmp_
     assert status["beta=0.0/seed-1"] == "done" and status["beta=0.01/seed-0"] == "failed"
     assert {c.seed for c in run.calls} == {0, 1} and all(c.output_dir.startswith(str(tmp_path)) for c in run.calls)
     again = fake_run(fail_on=set())
-    status = run_grid(base, grid, [0, 1], again, tmp_path)                # rerun: only the failed one runs
+    status = run_grid(base, grid, [0, 1], again, tmp_path)  # rerun: only the failed one runs
     assert [c.kl_coef for c in again.calls] == [0.01, 0.01] and status["beta=0.0/seed-0"] == "skipped"
-    (tmp_path / "beta=0.05" / "seed-1" / "result.json").unlink()          # a run cut short
+    (tmp_path / "beta=0.05" / "seed-1" / "result.json").unlink()  # a run cut short
     rows, missing = collect(tmp_path, grid, [0, 1])
     assert missing == ["beta=0.05 seed 1: incomplete"]
     assert rows[0]["dev_top1"] == 10.0 and rows[0]["dev_top1_std"] == pytest.approx(7.0711, abs=1e-4)
     assert rows[0]["reward"] == pytest.approx(1.5) and rows[2]["seeds"] == 1
-    text = write_results(tmp_path, rows, missing)
+    text = write_ablation(tmp_path, rows, missing)
     assert "| beta=0.0 | 2 | 10.0 ± 7.1 |" in text and "beta=0.05 seed 1: incomplete" in text
     with pytest.raises(ValueError, match=r"beta=0.0.seed-0 was run with other settings \(lr\)"):
         run_grid(PPOConfig(rollout_batch_size=4, mini_batch_size=4, lr=1.0), grid, [0, 1], again, tmp_path)
@@ -67,9 +78,20 @@ def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path, tokenizer):
     warmup = tmp_path / "warmup"
     make_lm().save_pretrained(warmup)
     tokenizer.save_pretrained(warmup)
-    c = AblationConfig(warmup=str(warmup), data_dir=str(SHARED_DATA / "gsm8k"), train_questions=8, dev_questions=2,
-                       steps=2, completions_per_step=4, eval_every=1, max_new_tokens=3, micro_batch_size=2,
-                       eval_batch_size=2, device="cpu", output_dir=str(tmp_path / "ablate"))
+    c = AblationConfig(
+        warmup=str(warmup),
+        data_dir=str(SHARED_DATA / "gsm8k"),
+        train_questions=8,
+        dev_questions=2,
+        steps=2,
+        completions_per_step=4,
+        eval_every=1,
+        max_new_tokens=3,
+        micro_batch_size=2,
+        eval_batch_size=2,
+        device="cpu",
+        output_dir=str(tmp_path / "ablate"),
+    )
     text = run_ablation(c, kl_grid()[:2])
     assert "| beta=0.0 | 1 |" in text and "| beta=0.01 | 1 |" in text
     warmup_top1 = json.loads((tmp_path / "ablate" / "warmup.json").read_text())["dev_top1"]
@@ -85,7 +107,8 @@ def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path, tokenizer):
 
 def test_plots_are_written_for_curves_accuracy_and_beta(tmp_path):
     pytest.importorskip("matplotlib")
-    from ppo.report import plot_ablation
+    from ppo.lab.report import plot_ablation
+
     grid = kl_grid()[:3]
     run_grid(PPOConfig(rollout_batch_size=4, mini_batch_size=4), grid, [0, 1], fake_run(set()), tmp_path)
     rows, _ = collect(tmp_path, grid, [0, 1])
@@ -95,12 +118,15 @@ def test_plots_are_written_for_curves_accuracy_and_beta(tmp_path):
 
 
 def test_warmup_score_is_computed_once_per_checkpoint_and_dev_set(tmp_path):
-    from ppo.ablate import warmup_score
+    from ppo.lab.ablate import warmup_score
+
     calls = []
+
     def score() -> float:
         calls.append(1)
         return 4.0 + len(calls)
+
     c = AblationConfig(warmup="a", dev_questions=50, output_dir=str(tmp_path))
-    assert warmup_score(c, score) == 5.0 and warmup_score(c, score) == 5.0 and len(calls) == 1     # rerun: cached
+    assert warmup_score(c, score) == 5.0 and warmup_score(c, score) == 5.0 and len(calls) == 1  # rerun: cached
     assert warmup_score(AblationConfig(warmup="a", dev_questions=20, output_dir=str(tmp_path)), score) == 6.0
     assert warmup_score(AblationConfig(warmup="b", dev_questions=20, output_dir=str(tmp_path)), score) == 7.0

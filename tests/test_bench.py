@@ -1,23 +1,32 @@
 import torch
 
-from ppo import bench
-from ppo.cli import parse_config
-from ppo.metrics import matmul_peak
+from ppo.lab import bench
+from ppo.train.cli import parse_config
+from ppo.train.metrics import matmul_peak
 
 
 def test_matmul_peak_is_a_plausible_rate():
     peak = matmul_peak(torch.device("cpu"), torch.float32)
-    assert 1e9 < peak < 1e14       # between 1 GFLOP/s and 100 TFLOP/s on any CPU
+    assert 1e9 < peak < 1e14  # between 1 GFLOP/s and 100 TFLOP/s on any CPU
 
 
 def test_the_memory_probe_receives_every_setting_that_shapes_the_batch(monkeypatch):
-    """run_probe starts `python -m ppo.bench --probe ...`: those flags must parse back to the same settings."""
-    c = bench.BenchConfig(prompts=2, completions=3, max_new_tokens=17, micro_batch_size=2, device="cpu",
-                          adapter="loreft:rank=2", gradient_checkpointing=True)
+    """run_probe starts `python -m ppo.lab.bench --probe ...`: those flags must parse back to the same settings."""
+    c = bench.BenchConfig(
+        prompts=2,
+        completions=3,
+        max_new_tokens=17,
+        micro_batch_size=2,
+        device="cpu",
+        adapter="loreft:rank=2",
+        gradient_checkpointing=True,
+    )
     seen = {}
+
     def fake_run(argv, **kwargs):
         seen["config"] = parse_config(bench.BenchConfig, argv[3:])
         return type("Done", (), {"stdout": '{"peak_bytes": 1}\n'})()
+
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
     assert bench.run_probe(c, "sft") == {"peak_bytes": 1}
     expected = {k: v for k, v in vars(c).items() if k not in ("probe", "trl", "memory", "output", "repeats")}

@@ -1,14 +1,22 @@
 import torch
 
-from ppo.buffer import RolloutBatch
+from ppo.core.buffer import RolloutBatch
 
 
 def make_batch(B=8, L=6, T=3) -> RolloutBatch:
     rows = torch.arange(B, dtype=torch.float32)[:, None]
-    return RolloutBatch(input_ids=torch.arange(B)[:, None].repeat(1, L), attention_mask=torch.ones(B, L),
-                        response_mask=torch.ones(B, T), old_logprobs=rows.repeat(1, T),
-                        ref_logprobs=rows.repeat(1, T), old_values=rows.repeat(1, T), scores=rows[:, 0],
-                        rewards=rows.repeat(1, T), advantages=rows.repeat(1, T), returns=rows.repeat(1, T))
+    return RolloutBatch(
+        input_ids=torch.arange(B)[:, None].repeat(1, L),
+        attention_mask=torch.ones(B, L),
+        response_mask=torch.ones(B, T),
+        old_logprobs=rows.repeat(1, T),
+        ref_logprobs=rows.repeat(1, T),
+        old_values=rows.repeat(1, T),
+        scores=rows[:, 0],
+        rewards=rows.repeat(1, T),
+        advantages=rows.repeat(1, T),
+        returns=rows.repeat(1, T),
+    )
 
 
 def test_minibatches_cover_every_row_once_and_keep_rows_aligned():
@@ -23,7 +31,10 @@ def test_minibatches_cover_every_row_once_and_keep_rows_aligned():
 
 def test_minibatch_order_is_seeded():
     batch = make_batch()
-    order = lambda seed: [mb.input_ids[:, 0].tolist() for mb in batch.minibatches(4, torch.Generator().manual_seed(seed))]
+
+    def order(seed):
+        return [mb.input_ids[:, 0].tolist() for mb in batch.minibatches(4, torch.Generator().manual_seed(seed))]
+
     assert order(1) == order(1)
     assert order(1) != order(2)
 

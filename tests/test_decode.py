@@ -1,20 +1,21 @@
 """The lean sampling loop computes what a plain forward pass computes, and samples what generate samples."""
+
 import pytest
 import torch
+from conftest import make_lm
 from torch.testing import assert_close
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 
-from conftest import make_lm
-from ppo import decode
-from ppo.rollout import encode_prompts, sample
+from ppo.lm import decode
+from ppo.lm.rollout import encode_prompts, sample
 
-PROMPTS = ["a b c", "x", "a b c", "y z", "x"]          # different lengths (left padding) and repeats (prefix sharing)
+PROMPTS = ["a b c", "x", "a b c", "y z", "x"]  # different lengths (left padding) and repeats (prefix sharing)
 
 
 def test_logits_at_every_step_equal_a_plain_forward_pass(lm, tokenizer):
     ids, mask = encode_prompts(tokenizer, PROMPTS, torch.device("cpu"))
     torch.manual_seed(0)
-    out = decode.generate(lm, ids, mask, 5, [0], 0, temperature=1.0)      # (B, P + T)
+    out = decode.generate(lm, ids, mask, 5, [0], 0, temperature=1.0)  # (B, P + T)
     P, T = ids.shape[1], out.shape[1] - ids.shape[1]
     full_mask = torch.cat([mask, torch.ones(len(PROMPTS), T, dtype=torch.long)], 1)
     reference = lm(out, attention_mask=full_mask, position_ids=(full_mask.cumsum(-1) - 1).clamp(min=0)).logits
@@ -24,9 +25,12 @@ def test_logits_at_every_step_equal_a_plain_forward_pass(lm, tokenizer):
     with torch.no_grad():
         got = [decode.forward(lm, ids, positions, key_mask[:, :P], cache, 0)]
         for t in range(T - 1):
-            got.append(decode.forward(lm, out[:, P + t:P + t + 1], positions[:, -1:] + 1 + t, key_mask[:, :P + t + 1],
-                                      cache, P + t))
-    assert_close(torch.stack(got, 1), reference[:, P - 1:-1], atol=1e-5, rtol=1e-5)
+            got.append(
+                decode.forward(
+                    lm, out[:, P + t : P + t + 1], positions[:, -1:] + 1 + t, key_mask[:, : P + t + 1], cache, P + t
+                )
+            )
+    assert_close(torch.stack(got, 1), reference[:, P - 1 : -1], atol=1e-5, rtol=1e-5)
 
 
 def test_greedy_tokens_equal_generate(tokenizer):
@@ -52,14 +56,16 @@ def test_top_k_top_p_keep_the_same_tokens_as_transformers(top_k, top_p):
     for row in range(6):
         seen = torch.zeros(40, dtype=torch.bool)
         seen[draws[row]] = True
-        assert not (seen & ~allowed[row]).any()                             # never a token transformers cuts
+        assert not (seen & ~allowed[row]).any()  # never a token transformers cuts
         freq = torch.bincount(draws[row], minlength=40).float() / draws.shape[1]
-        assert (freq - expected[row].softmax(-1)).abs().max() < 0.04        # and the kept ones at their odds
+        assert (freq - expected[row].softmax(-1)).abs().max() < 0.04  # and the kept ones at their odds
 
 
 def test_a_model_without_the_llama_layout_falls_back_to_generate(tokenizer):
     from transformers import GPT2Config, GPT2LMHeadModel
-    assert decode.supports(make_lm()) and not decode.supports(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8,
-                                                                                         n_head=2)))
+
+    assert decode.supports(make_lm()) and not decode.supports(
+        GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=2))
+    )
     with pytest.raises(ValueError, match="engine"):
         sample(make_lm(), tokenizer, *encode_prompts(tokenizer, ["a"], torch.device("cpu")), 2, engine="fast")

@@ -2,10 +2,11 @@
 
 Each block runs in a fresh interpreter from the repository root (so `../shared/data` resolves as in the README),
 with the default model `smollm2-135m` replaced by a tiny random Llama: the test writes it into an empty model cache
-($PPO_CACHE_DIR) under the default's folder name, where `ppo.models` looks before converting the GGUF file.
+($PPO_CACHE_DIR) under the default's folder name, where `ppo.lm.models` looks before converting the GGUF file.
 A line `expression  # -> value` is checked: it runs as `assert (expression) == (value)`.
 A block preceded by the line `<!-- not run: why -->` is illustrative only, and is skipped for that reason.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import make_lm, make_tokenizer
-from ppo.models import EMBEDDED_MODELS
+
+from ppo.lm.models import EMBEDDED_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^(?P<skip><!-- not run: .+ -->\n)?```python\n(?P<code>.*?)^```$", re.M | re.S)
@@ -42,13 +43,13 @@ def checked(code: str) -> str:
 
 
 def test_the_block_finder_reads_fences_marks_and_checked_lines():
-    text = ("```python\nx = 1\n```\n<!-- not run: needs a GPU -->\n```python\ny = 2\n```\n```bash\nmake\n```\n")
+    text = "```python\nx = 1\n```\n<!-- not run: needs a GPU -->\n```python\ny = 2\n```\n```bash\nmake\n```\n"
     blocks = list(FENCE.finditer(text))
     assert [b["code"] for b in blocks] == ["x = 1\n", "y = 2\n"]
     assert [b["skip"] for b in blocks] == [None, "<!-- not run: needs a GPU -->\n"]
     want = "assert (f(2)) == ([4, None]), 'f(2)'\n    g()  # -> 1\n"
     assert checked("f(2)   # -> [4, None]\n    g()  # -> 1\n") == want
-    assert len(python_blocks()) >= 2                      # the README's sandbox and library examples
+    assert len(python_blocks()) >= 2  # the README's sandbox and library examples
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,7 @@ def tiny_default_model(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("code", python_blocks())
 def test_documented_python_runs(code, tiny_default_model):
     env = {**os.environ, "PPO_CACHE_DIR": str(tiny_default_model), "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run([sys.executable, "-c", checked(code)], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", checked(code)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, f"the block failed:\n{code}\n--- stderr ---\n{run.stderr[-3000:]}"

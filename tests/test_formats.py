@@ -1,7 +1,7 @@
 import pytest
 
-from ppo.data import Example
-from ppo.formats import drop_long_prompts, format_prompt, format_target
+from ppo.tasks.data import Example
+from ppo.tasks.formats import drop_long_prompts, format_prompt, format_target
 
 
 def test_prompt_templates(tokenizer):

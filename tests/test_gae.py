@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ppo.gae import compute_gae, masked_whiten
+from ppo.core.gae import compute_gae, masked_whiten
 
 
 def slow_gae(rewards, values, gamma, lam):

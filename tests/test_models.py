@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from ppo.models import find_gguf, load_model, resolve_dtype
-from ppo.policy import PolicyWithValue
-from ppo.rollout import encode_prompts, sample
+from ppo.adapters.loading import load_model
+from ppo.lm.models import find_gguf, resolve_dtype
+from ppo.lm.policy import PolicyWithValue
+from ppo.lm.rollout import encode_prompts, sample
 
 
 def test_dtype_rules():
@@ -39,6 +40,6 @@ def test_default_model_is_plain_fp32_and_trainable():
     out = sample(model, tok, ids, mask, max_new_tokens=8, greedy=True)
     assert len(out.texts[0]) > 0
     policy = PolicyWithValue(model)
-    logprobs, values, _ = policy.evaluate(out.input_ids, out.attention_mask, out.response_len, 1.0)
+    logprobs, values, _ = policy.logprobs_and_values(out.input_ids, out.attention_mask, out.response_len, 1.0)
     (-logprobs.mean() + values.pow(2).mean()).backward()
     assert model.model.layers[0].mlp.up_proj.weight.grad.abs().sum() > 0

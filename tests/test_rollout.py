@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ppo.policy import lm_logprobs
-from ppo.rollout import encode_prompts, response_mask_from_tokens, sample
+from ppo.lm.policy import lm_logprobs
+from ppo.lm.rollout import encode_prompts, response_mask_from_tokens, sample
 
 
 def test_response_mask_ends_at_first_eos_inclusive_even_when_pad_is_eos():
@@ -30,9 +30,9 @@ def test_sample_shapes_masks_and_texts(lm, tokenizer):
     assert torch.equal(s.attention_mask[:, 3:].float(), s.response_mask)
     lengths = s.response_mask.sum(1).long()
     for row in range(B):
-        tokens = s.input_ids[row, 3:3 + lengths[row]].tolist()
-        assert (tokens[-1] == 0) != bool(s.truncated[row])        # ends in EOS unless truncated
-        assert 0 not in tokens[:-1]                               # no EOS before the end
+        tokens = s.input_ids[row, 3 : 3 + lengths[row]].tolist()
+        assert (tokens[-1] == 0) != bool(s.truncated[row])  # ends in EOS unless truncated
+        assert 0 not in tokens[:-1]  # no EOS before the end
         assert s.texts[row] == tokenizer.decode(tokens, skip_special_tokens=True)
 
 
@@ -42,8 +42,9 @@ def test_greedy_sample_follows_the_argmax(lm, tokenizer):
     T = s.response_len
     logprobs = lm_logprobs(lm, s.input_ids, s.attention_mask, T, 1.0)
     # Every chosen token is the most likely one, so its log-prob is the row maximum.
-    logits = lm(s.input_ids, attention_mask=s.attention_mask,
-                position_ids=(s.attention_mask.cumsum(-1) - 1).clamp(min=0)).logits[:, -T - 1:-1]
+    logits = lm(
+        s.input_ids, attention_mask=s.attention_mask, position_ids=(s.attention_mask.cumsum(-1) - 1).clamp(min=0)
+    ).logits[:, -T - 1 : -1]
     best = torch.log_softmax(logits, -1).max(-1).values
     assert_close(logprobs * s.response_mask, best * s.response_mask, atol=1e-5, rtol=1e-5)
 
@@ -62,7 +63,7 @@ def test_sampling_frequencies_match_the_tempered_logprobs(lm, tokenizer, engine)
     freq = torch.bincount(first, minlength=lm.config.vocab_size).float() / n
     hidden = lm.model(ids[:1]).last_hidden_state[:, -1]
     probs = torch.softmax(lm.lm_head(hidden)[0] / 0.5, -1)
-    assert (freq - probs).abs().max() < 0.03      # about 4 standard errors at n = 4000
+    assert (freq - probs).abs().max() < 0.03  # about 4 standard errors at n = 4000
     logprobs = lm_logprobs(lm, s.input_ids[:1], s.attention_mask[:1], 1, 0.5)
     assert_close(logprobs[0, 0].exp(), probs[first[0]], atol=1e-5, rtol=1e-5)
 
@@ -71,8 +72,9 @@ def test_sampling_frequencies_match_the_tempered_logprobs(lm, tokenizer, engine)
 def test_no_hidden_top_k_default(engine):
     """transformers fills unset sampling knobs with top_k = 50; with top_k = 0 every token must stay reachable."""
     from conftest import make_lm, make_tokenizer
+
     tokenizer, lm = make_tokenizer(extra_words=175), make_lm(extra_words=175)
-    torch.nn.init.normal_(lm.lm_head.weight, std=1e-4)     # a near-uniform next-token distribution, 200 words
+    torch.nn.init.normal_(lm.lm_head.weight, std=1e-4)  # a near-uniform next-token distribution, 200 words
     torch.manual_seed(0)
     ids, mask = encode_prompts(tokenizer, ["a"] * 3000, torch.device("cpu"))
     first = sample(lm, tokenizer, ids, mask, max_new_tokens=1, engine=engine).input_ids[:, 1]

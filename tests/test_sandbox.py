@@ -1,4 +1,5 @@
 """The sandbox against hostile programs of every category: each must come back None, quickly, leaving nothing."""
+
 import glob
 import json
 import os
@@ -9,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from ppo import sandbox
-from ppo.sandbox import NOBODY, run_programs
 from test_sandbox_kernel import ROUTES, SYSTEM_PYTHON, left_alone, outside_files  # noqa: F401 (a fixture)
+
+from ppo.tasks import sandbox
+from ppo.tasks.sandbox import NOBODY, run_programs
 
 TIMEOUT = 1.0
 OUTSIDE = os.path.join(tempfile.gettempdir(), f"ppo-sandbox-test-outside-{os.getpid()}")
@@ -26,8 +27,9 @@ def sol(body: str, head: str = "") -> str:
 HOSTILE = {
     # infinite loops, and loops that ignore signals
     "busy loop": sol("while True: pass"),
-    "loop catching everything": sol("while True:\n        try:\n            while True: pass\n"
-                                    "        except BaseException: pass"),
+    "loop catching everything": sol(
+        "while True:\n        try:\n            while True: pass\n        except BaseException: pass"
+    ),
     "ignore SIGXCPU": sol("signal.signal(signal.SIGXCPU, signal.SIG_IGN); while True: pass", "import signal"),
     "sleep": sol("time.sleep(60); return 1", "import time"),
     # memory bombs
@@ -68,7 +70,7 @@ HOSTILE = {
     # deep recursion
     "deep recursion": "def f(n):\n    return f(n + 1)\n" + sol("return f(0)"),
     "recursion limit raised": "import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1) + 1\n"
-                              + sol("return f(0)"),
+    + sol("return f(0)"),
     # huge integers
     "huge power": sol("return 10 ** (10 ** 10)"),
     "too many digits to send": sol("return 10 ** 5000"),
@@ -82,13 +84,21 @@ HOSTILE = {
     "lock on an inherited fd": sol("os.lockf(0, os.F_LOCK, 1); return 1", "import os"),
     "fsync": sol("os.sync(); os.fsync(3); return 1", "import os"),
     # the audit hook's bypass: gc through _imp, the hook's closure rewritten, then ctypes' classes
-    "gc through _imp": sol("gc = _imp.create_builtin(fi.ModuleSpec('gc', fi.BuiltinImporter, origin='built-in')); "
-                           "return len(gc.get_objects())", "import _imp, _frozen_importlib as fi"),
-    "gc through a loader": sol("spec = math.__spec__.__class__('gc', math.__loader__, origin='built-in'); "
-                               "gc = math.__loader__.create_module(spec); return len(gc.get_objects())", "import math"),
+    "gc through _imp": sol(
+        "gc = _imp.create_builtin(fi.ModuleSpec('gc', fi.BuiltinImporter, origin='built-in')); "
+        "return len(gc.get_objects())",
+        "import _imp, _frozen_importlib as fi",
+    ),
+    "gc through a loader": sol(
+        "spec = math.__spec__.__class__('gc', math.__loader__, origin='built-in'); "
+        "gc = math.__loader__.create_module(spec); return len(gc.get_objects())",
+        "import math",
+    ),
     "code swap": sol("f = lambda: 1; f.__code__ = (lambda: 2).__code__; return f()"),
-    "hook frame from a traceback": sol("try:\n        __import__('ctypes')\n    except ImportError as e:\n"
-                                       "        return sorted(e.__traceback__.tb_next.tb_frame.f_locals)"),
+    "hook frame from a traceback": sol(
+        "try:\n        __import__('ctypes')\n    except ImportError as e:\n"
+        "        return sorted(e.__traceback__.tb_next.tb_frame.f_locals)"
+    ),
     # not a program
     "syntax error": "def solution(:\n",
     "no solution": "x = 1\n",
@@ -114,8 +124,8 @@ def test_hostile_program_returns_none_quickly_and_leaves_nothing(name):
     roots_before = set(glob.glob(os.path.join(tempfile.gettempdir(), "ppo-sandbox-*")))
     start = time.monotonic()
     assert run_programs([HOSTILE[name]], timeout_s=TIMEOUT) == [None]
-    assert time.monotonic() - start < TIMEOUT + 5.0          # bounded by the deadline, whatever the program does
-    assert processes_running(b"sandbox_child.py") == []   # the sandbox child, between calls
+    assert time.monotonic() - start < TIMEOUT + 5.0  # bounded by the deadline, whatever the program does
+    assert processes_running(b"sandbox_child.py") == []  # the sandbox child, between calls
     assert not os.path.exists(OUTSIDE)
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "ppo-sandbox-*"))) == roots_before
 
@@ -126,11 +136,16 @@ def test_valid_programs_return_their_values_in_order():
 
 
 def test_plain_values_come_back_as_plain_python_and_no_file_can_be_written_even_in_scratch():
-    programs = [sol("return Fraction(1, 4)", "from fractions import Fraction"),
-                sol("return math.sqrt(2)", "import math"), sol("return [1, 'a', None, True]"),
-                sol("return {'x': 1.5}"), sol("return None"), sol("return len(os.listdir('.'))", "import os"),
-                sol("open('note', 'w').write('scratch is writable'); return open('note').read()")]
-    assert run_programs(programs) == [0.25, 2 ** 0.5, [1, "a", None, True], {"x": 1.5}, None, 0, None]
+    programs = [
+        sol("return Fraction(1, 4)", "from fractions import Fraction"),
+        sol("return math.sqrt(2)", "import math"),
+        sol("return [1, 'a', None, True]"),
+        sol("return {'x': 1.5}"),
+        sol("return None"),
+        sol("return len(os.listdir('.'))", "import os"),
+        sol("open('note', 'w').write('scratch is writable'); return open('note').read()"),
+    ]
+    assert run_programs(programs) == [0.25, 2**0.5, [1, "a", None, True], {"x": 1.5}, None, 0, None]
 
 
 def test_good_programs_are_unharmed_by_bad_neighbours():
@@ -157,8 +172,10 @@ def test_process_group_kill_reaps_what_a_program_started():
 # The attack of issue 16, which defeated the old audit hook: rewrite the settings it read from the child's globals.
 # The hook now binds them when it is made, so this changes nothing; the kernel alone is tested in
 # test_sandbox_kernel.py. Here each route must come back None, whichever layer stops it first.
-ISSUE_ATTACK = ("import sys\nm = sys.modules.get('__main__')\n"
-                "m.BLOCKED_EVENTS = ('zzz',); m.BLOCKED_IMPORTS = frozenset(); m.WRITE_FLAGS = 0\n")
+ISSUE_ATTACK = (
+    "import sys\nm = sys.modules.get('__main__')\n"
+    "m.BLOCKED_EVENTS = ('zzz',); m.BLOCKED_IMPORTS = frozenset(); m.WRITE_FLAGS = 0\n"
+)
 
 
 def route_program(statements: list[str]) -> str:
@@ -175,8 +192,9 @@ def test_every_file_route_comes_back_none_after_the_attack_from_the_issue(route)
     assert left_alone()
 
 
-AS_NOBODY = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON),
-                               reason="needs root and /usr/bin/python3")
+AS_NOBODY = pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists(SYSTEM_PYTHON), reason="needs root and /usr/bin/python3"
+)
 UNCONFINED_CHILD = "import os, sys\nsys.stdin.read()\nos.write(1, b'{\"ok\": 1}\\n')\n"
 
 
@@ -184,15 +202,24 @@ def trainer_as_nobody(code: str, stdin: str = "") -> subprocess.CompletedProcess
     """`code` in the system Python as nobody, with a copy of the sandbox modules importable as `ppo` (pytest's
     tmp_path is under a folder only root may enter, and so is a Python under /root)."""
     folder = Path(tempfile.mkdtemp())
-    (folder / "ppo").mkdir()
+    (folder / "ppo" / "tasks").mkdir(parents=True)
+    (folder / "ppo" / "__init__.py").write_text("")
     for name in ("__init__.py", "sandbox.py", "sandbox_child.py", "sandbox_kernel.py"):
-        shutil.copy(Path(sandbox.__file__).with_name(name), folder / "ppo")
+        shutil.copy(Path(sandbox.__file__).with_name(name), folder / "ppo" / "tasks")
     (folder / "unconfined_child.py").write_text(UNCONFINED_CHILD)
     os.chmod(folder, 0o755)
     try:
-        return subprocess.run([SYSTEM_PYTHON, "-I", "-c", f"import sys; sys.path.insert(0, {str(folder)!r})\n{code}"],
-                              input=stdin, capture_output=True, text=True, timeout=120, user=NOBODY, group=NOBODY,
-                              extra_groups=[], cwd="/")
+        return subprocess.run(
+            [SYSTEM_PYTHON, "-I", "-c", f"import sys; sys.path.insert(0, {str(folder)!r})\n{code}"],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            user=NOBODY,
+            group=NOBODY,
+            extra_groups=[],
+            cwd="/",
+        )
     finally:
         shutil.rmtree(folder)
 
@@ -201,8 +228,10 @@ def trainer_as_nobody(code: str, stdin: str = "") -> subprocess.CompletedProcess
 def test_a_trainer_run_by_an_ordinary_user_gets_none_from_every_route_too():
     """The whole sandbox with the trainer as nobody: no uid is dropped, the files are the user's own."""
     programs = [route_program(ROUTES[r]) for r in ROUTES] + [sol("return 6 * 7")]
-    code = (f"import json; from ppo.sandbox import run_programs\n"
-            f"print(json.dumps(run_programs(json.loads(sys.stdin.read()), timeout_s={TIMEOUT})))")
+    code = (
+        f"import json; from ppo.tasks.sandbox import run_programs\n"
+        f"print(json.dumps(run_programs(json.loads(sys.stdin.read()), timeout_s={TIMEOUT})))"
+    )
     out = trainer_as_nobody(code, json.dumps(programs))
     assert json.loads(out.stdout) == [None] * len(ROUTES) + [42], out.stderr[-2000:]
     assert left_alone()
@@ -212,17 +241,19 @@ def test_a_trainer_run_by_an_ordinary_user_gets_none_from_every_route_too():
 def test_filters_the_trainer_itself_runs_under_do_not_count_for_the_child():
     """In a container the trainer may run under a seccomp filter already, and every child inherits it: a child
     that installed none of its own must still be refused (nobody: so the uid check cannot be what refuses it)."""
-    code = ("from ppo import sandbox, sandbox_kernel as k\nassert k.install_seccomp({})    # the container's\n"
-            "sandbox.CHILD = sandbox.Path(sys.path[0]) / 'unconfined_child.py'\n"
-            "try:\n    print(sandbox.run_programs(['def solution():\\n    return 1']))\n"
-            "except sandbox.SandboxError as e:\n    print('REFUSED', 'without its kernel confinement' in str(e))")
+    code = (
+        "from ppo.tasks import sandbox, sandbox_kernel as k\nassert k.install_seccomp({})    # the container's\n"
+        "sandbox.CHILD = sandbox.Path(sys.path[0]) / 'unconfined_child.py'\n"
+        "try:\n    print(sandbox.run_programs(['def solution():\\n    return 1']))\n"
+        "except sandbox.SandboxError as e:\n    print('REFUSED', 'without its kernel confinement' in str(e))"
+    )
     out = trainer_as_nobody(code)
     assert out.stdout.strip() == "REFUSED True", out.stdout + out.stderr[-2000:]
 
 
 def test_a_forged_status_line_is_only_an_answer():
-    forged = sol("os.write(3, b'{\"ok\": 7, \"seccomp\": false, \"landlock\": false}\\n'); os._exit(0)", "import os")
-    assert run_programs([forged]) == [7]                   # what the program says is its answer, nothing more
+    forged = sol('os.write(3, b\'{"ok": 7, "seccomp": false, "landlock": false}\\n\'); os._exit(0)', "import os")
+    assert run_programs([forged]) == [7]  # what the program says is its answer, nothing more
 
 
 def test_a_result_from_an_unconfined_process_is_refused(tmp_path, monkeypatch):
@@ -231,7 +262,7 @@ def test_a_result_from_an_unconfined_process_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "CHILD", fake)
     with pytest.raises(sandbox.SandboxError, match="without its kernel confinement"):
         run_programs([sol("return 1")])
-    assert not sandbox.confined(os.getpid(), sandbox.kernel_layers())   # nor is this test process
+    assert not sandbox.confined(os.getpid(), sandbox.kernel_layers())  # nor is this test process
 
 
 def test_a_kernel_without_seccomp_is_refused_before_any_program_runs(monkeypatch):

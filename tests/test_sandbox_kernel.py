@@ -4,6 +4,7 @@ ordinary user, so nothing rests on a guard that the program could rewrite.
 The secret and the targets outside scratch belong to the user the program runs as (nobody, when the tests run as
 root: the child drops to it), so file permissions alone would let it read and write them: only Landlock stops it.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from ppo import sandbox_kernel as kernel
+from ppo.tasks import sandbox_kernel as kernel
 
 # Outside every scratch folder; one per test process, so that two test runs on one machine do not meet.
 ROOT = Path(tempfile.gettempdir()) / f"ppo-sandbox-outside-{os.getpid()}"
 SHM = f"/dev/shm/ppo-sandbox-test-{os.getpid()}"
 SECRET = ROOT / "secret.txt"
-HOME_FILE = ROOT / "bashrc"                                      # a file the user owns and may append to
+HOME_FILE = ROOT / "bashrc"  # a file the user owns and may append to
 SECRET_TEXT = "the gold answer is 42"
-SYSTEM_PYTHON = "/usr/bin/python3"                               # readable by nobody, unlike a Python under /root
+SYSTEM_PYTHON = "/usr/bin/python3"  # readable by nobody, unlike a Python under /root
 NEEDS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="switching to nobody needs root")
 
 # Each route: statements, the last an expression whose value would leak (or prove a write) if it were allowed.
@@ -72,27 +73,40 @@ def outside_files():
 
 def left_alone() -> bool:
     """Nothing outside scratch was read into being, written, made, moved or removed."""
-    return (sorted(p.name for p in ROOT.iterdir()) == ["bashrc", "secret.txt"]
-            and SECRET.read_text() == SECRET_TEXT and HOME_FILE.read_text() == "# bashrc\n"
-            and not os.path.exists(SHM))
+    return (
+        sorted(p.name for p in ROOT.iterdir()) == ["bashrc", "secret.txt"]
+        and SECRET.read_text() == SECRET_TEXT
+        and HOME_FILE.read_text() == "# bashrc\n"
+        and not os.path.exists(SHM)
+    )
 
 
 def run_layer(setup: str, attempt: str, as_nobody: bool = False) -> str:
     """In a fresh interpreter with cwd in a new scratch folder: the modules a route uses, then `setup` (kernel
     layers only, no audit hook), then the attempt. -> 'REFUSED errno', or 'ALLOWED' and what it got."""
     scratch = tempfile.mkdtemp()
-    folder = tempfile.mkdtemp()                       # a copy of the kernel module that nobody can read
+    folder = tempfile.mkdtemp()  # a copy of the kernel module that nobody can read
     shutil.copy(kernel.__file__, folder)
     os.chmod(folder, 0o755)
     if as_nobody or os.geteuid() == 0:
         os.chown(scratch, kernel.NOBODY, kernel.NOBODY)
-    code = (f"import fcntl, io, os, pathlib, sys; sys.path.insert(0, {folder!r}); import sandbox_kernel as k\n"
-            f"{setup}\ntry:\n    got = ({attempt})\n    print('ALLOWED', repr(got)[:200])\n"
-            f"except OSError as e:\n    print('REFUSED', e.errno)")
+    code = (
+        f"import fcntl, io, os, pathlib, sys; sys.path.insert(0, {folder!r}); import sandbox_kernel as k\n"
+        f"{setup}\ntry:\n    got = ({attempt})\n    print('ALLOWED', repr(got)[:200])\n"
+        f"except OSError as e:\n    print('REFUSED', e.errno)"
+    )
     python, user = (SYSTEM_PYTHON, kernel.NOBODY) if as_nobody else (sys.executable, None)
     try:
-        out = subprocess.run([python, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=30,
-                             cwd=scratch, user=user, group=user, extra_groups=[] if user else None)
+        out = subprocess.run(
+            [python, "-I", "-S", "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=scratch,
+            user=user,
+            group=user,
+            extra_groups=[] if user else None,
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(folder, ignore_errors=True)
@@ -107,7 +121,7 @@ def one_line(statements: list[str]) -> str:
 CONFINE = "k.confine(os.getcwd(), 10, 1 << 30, 1 << 20)"
 # Unconfined, the links and the moves land in scratch: it must then be the program's own, as nobody.
 SCRATCH_OF_OUR_OWN = "os.geteuid() == 0 and os.chown('.', k.NOBODY, k.NOBODY)\n"
-REFUSALS = {"REFUSED 13", "REFUSED 18"}                          # EACCES; EXDEV for a link or rename across
+REFUSALS = {"REFUSED 13", "REFUSED 18"}  # EACCES; EXDEV for a link or rename across
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
@@ -129,7 +143,7 @@ def test_the_kernel_layers_alone_refuse_every_file_route(route):
 def test_an_ordinary_user_is_confined_too(route):
     """Started as nobody, the child keeps its uid (nothing to drop): the files are its own, only Landlock holds."""
     assert run_layer("k.drop_privileges()", one_line(ROUTES[route]), as_nobody=True).startswith("ALLOWED")
-    make_outside_files()                                         # undo what the unconfined run did
+    make_outside_files()  # undo what the unconfined run did
     assert run_layer(CONFINE, one_line(ROUTES[route]), as_nobody=True) in REFUSALS
     assert left_alone()
 
@@ -142,22 +156,24 @@ METADATA_AND_NEIGHBOURS = {
     "mode outside": f"os.chmod({str(SECRET)!r}, 0o777)",
     "owner outside": f"os.chown({str(SECRET)!r}, os.getuid(), os.getgid())",
     # on its own pid: the same calls reach any process of its uid (a sibling, or a trainer that is not root)
-    "limits of a process": "__import__('resource').prlimit(os.getpid(), 7, (30, 30))",    # RLIMIT_NOFILE
+    "limits of a process": "__import__('resource').prlimit(os.getpid(), 7, (30, 30))",  # RLIMIT_NOFILE
     "priority of a process": "os.setpriority(os.PRIO_PROCESS, os.getpid(), 19)",
     "affinity of a process": "os.sched_setaffinity(os.getpid(), {0})",
-    "SysV shared memory": "raw('shmget', 0, 4096, 0o1666)",                              # IPC_PRIVATE
-    "lock a file": "__import__('fcntl').flock(os.open('.', os.O_RDONLY), 2)",           # a channel, if shared
+    "SysV shared memory": "raw('shmget', 0, 4096, 0o1666)",  # IPC_PRIVATE
+    "lock a file": "__import__('fcntl').flock(os.open('.', os.O_RDONLY), 2)",  # a channel, if shared
     "watch files": "raw('inotify_init1', 0)",
     "memory file": "os.memfd_create('x')",
     "fsync (waits out SIGKILL)": "os.fsync(os.open('.', os.O_RDONLY))",
     "sync (waits out SIGKILL)": "raw('sync')",
     "ioctl on scratch": "raw('ioctl', os.open('.', os.O_RDONLY), 0x80086601, k.ctypes.byref(k.ctypes.c_long()))",
-    "truncate a home file": f"os.truncate({str(HOME_FILE)!r}, 0)",            # a Landlock right only from ABI 3
+    "truncate a home file": f"os.truncate({str(HOME_FILE)!r}, 0)",  # a Landlock right only from ABI 3
 }
 # A raw system call by name, for the calls Python does not wrap or whose errors it hides (sync returns void).
-RAW = ("def raw(name, *args):\n    nr = {**k.SYSCALLS, **k.FILE_SYSCALLS}[name][k.AUDIT_ARCH[os.uname().machine][1]]\n"
-       "    r = k.libc().syscall(nr, *args)\n    if r < 0:\n        raise OSError(k.ctypes.get_errno(), name)\n"
-       "    return r\n")
+RAW = (
+    "def raw(name, *args):\n    nr = {**k.SYSCALLS, **k.FILE_SYSCALLS}[name][k.AUDIT_ARCH[os.uname().machine][1]]\n"
+    "    r = k.libc().syscall(nr, *args)\n    if r < 0:\n        raise OSError(k.ctypes.get_errno(), name)\n"
+    "    return r\n"
+)
 
 
 def test_without_a_layer_metadata_and_neighbours_are_reachable_so_the_test_below_means_something():
@@ -180,14 +196,21 @@ def test_nothing_can_be_made_in_scratch_either():
 @pytest.mark.parametrize("route", ["open", "listdir", "write outside", "mkdir outside", "symlink in scratch"])
 def test_without_landlock_the_file_filter_refuses_every_file_call(route):
     setup = "k.drop_privileges(); assert k.install_seccomp(k.FILE_SYSCALLS)"
-    assert run_layer(setup, one_line(ROUTES[route])) == "REFUSED 1"        # EPERM from seccomp
+    assert run_layer(setup, one_line(ROUTES[route])) == "REFUSED 1"  # EPERM from seccomp
     assert left_alone()
 
 
-@pytest.mark.parametrize("attempt", ["os.waitpid(os.fork(), 0) if True else 0", "__import__('socket').socket()",
-                                     "os.kill(os.getppid(), 0)", "os.execv('/bin/true', ['true'])"])
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        "os.waitpid(os.fork(), 0) if True else 0",
+        "__import__('socket').socket()",
+        "os.kill(os.getppid(), 0)",
+        "os.execv('/bin/true', ['true'])",
+    ],
+)
 def test_the_seccomp_layer_alone_refuses_processes_sockets_and_signals(attempt):
-    assert run_layer("assert k.install_seccomp(k.SYSCALLS)", attempt) == "REFUSED 1"   # EPERM, not Python's
+    assert run_layer("assert k.install_seccomp(k.SYSCALLS)", attempt) == "REFUSED 1"  # EPERM, not Python's
 
 
 @NEEDS_ROOT
@@ -205,16 +228,18 @@ def test_a_confined_process_shows_its_layers_in_proc_where_the_parent_reads_them
     """no_new_privs and the seccomp filters: one with Landlock, two without (the parent's `expected_filters`)."""
     want = inherited_filters() + kernel.expected_filters(kernel.landlock_abi() > 0)
     fields = "[l for l in s.read().splitlines() if l.startswith(('NoNewPrivs', 'Seccomp'))]"
-    got = run_layer(f"s = open('/proc/self/status'); {CONFINE}", fields)       # opened before: still readable
+    got = run_layer(f"s = open('/proc/self/status'); {CONFINE}", fields)  # opened before: still readable
     assert got == "ALLOWED " + repr(["NoNewPrivs:\t1", "Seccomp:\t2", f"Seccomp_filters:\t{want}"])
     assert kernel.expected_filters(True) == 1 and kernel.expected_filters(False) == 2
 
 
 def test_where_landlock_fails_confine_falls_back_to_the_file_filter_and_the_count_says_so():
     no_landlock = "k.install_landlock = lambda scratch: False; " + CONFINE
-    assert run_layer(no_landlock, one_line(ROUTES["open"])) == "REFUSED 1"                 # seccomp's EPERM
-    assert run_layer(no_landlock, "open('in-scratch', 'w')") == "REFUSED 1"                # no files at all
+    assert run_layer(no_landlock, one_line(ROUTES["open"])) == "REFUSED 1"  # seccomp's EPERM
+    assert run_layer(no_landlock, "open('in-scratch', 'w')") == "REFUSED 1"  # no files at all
     fields = "[l for l in s.read().splitlines() if l.startswith('Seccomp_filters')]"
     want = inherited_filters() + 2
-    assert run_layer(f"s = open('/proc/self/status'); {no_landlock}", fields) == f"ALLOWED ['Seccomp_filters:\\t{want}']"
+    assert (
+        run_layer(f"s = open('/proc/self/status'); {no_landlock}", fields) == f"ALLOWED ['Seccomp_filters:\\t{want}']"
+    )
     assert left_alone()

@@ -3,28 +3,47 @@ import math
 
 import pytest
 import torch
+from conftest import make_lm
 from torch.testing import assert_close
 
-from conftest import make_lm
-from ppo.config import PPOConfig
-from ppo.data import Example
-from ppo.policy import PolicyWithValue, load_policy
-from ppo.reference import FrozenLM
-from ppo.trainer import PPOTrainer
+from ppo.adapters.loading import load_policy
+from ppo.lm.policy import PolicyWithValue
+from ppo.lm.reference import FrozenLM
+from ppo.tasks.data import Example
+from ppo.tasks.stages import prompt_fn
+from ppo.tasks.stages import reward_fn as math_reward
+from ppo.train.config import PPOConfig
+from ppo.train.trainer import PPOTrainer
 
 QUESTIONS = [Example("a b", 1.0), Example("c", 2.0), Example("x y z", 3.0), Example("b c a", 4.0)]
 
 
 def tiny_config(**overrides) -> PPOConfig:
-    settings = dict(rollout_batch_size=4, samples_per_prompt=2, mini_batch_size=4, micro_batch_size=2,
-                    max_new_tokens=6, lr=1e-3, steps=1, output_dir="unused", device="cpu")
+    settings = dict(
+        rollout_batch_size=4,
+        samples_per_prompt=2,
+        mini_batch_size=4,
+        micro_batch_size=2,
+        max_new_tokens=6,
+        lr=1e-3,
+        steps=1,
+        output_dir="unused",
+        device="cpu",
+    )
     return PPOConfig(**{**settings, **overrides})
 
 
 def make_trainer(tokenizer, config, reward_fn=None, seed=0):
     lm = make_lm(seed)
     policy = PolicyWithValue(lm)
-    return PPOTrainer(policy, FrozenLM(lm), tokenizer, config, reward_fn)
+    return PPOTrainer(
+        policy,
+        FrozenLM(lm),
+        tokenizer,
+        config,
+        prompt_fn(config.prompt_template, tokenizer),
+        reward_fn or math_reward(config),
+    )
 
 
 def target_word_reward(word: str):
@@ -41,9 +60,20 @@ def test_one_step_changes_the_policy_not_the_reference(tokenizer):
     assert any(not torch.equal(a, b) for a, b in zip(policy_before, trainer.policy.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(ref_before, trainer.reference.lm.parameters()))
     assert trainer.step_count == 1
-    expected = {"objective/score", "objective/kl", "objective/reward", "loss/policy", "loss/value",
-                "policy/approx_kl", "policy/clipfrac", "policy/entropy", "value/explained_var", "time/rollout_s",
-                "policy/grad_norm", "response/length"}
+    expected = {
+        "objective/score",
+        "objective/kl",
+        "objective/reward",
+        "loss/policy",
+        "loss/value",
+        "policy/approx_kl",
+        "policy/clipfrac",
+        "policy/entropy",
+        "value/explained_var",
+        "time/rollout_s",
+        "policy/grad_norm",
+        "response/length",
+    }
     assert expected <= metrics.keys()
     assert all(math.isfinite(v) for k, v in metrics.items() if k != "value/explained_var")
 
@@ -53,20 +83,23 @@ def test_kl_is_zero_when_the_reference_is_a_copy(tokenizer):
     torch.manual_seed(0)
     assert trainer.step(QUESTIONS)["objective/kl"] == 0.0
     torch.manual_seed(1)
-    assert trainer.step(QUESTIONS)["objective/kl"] > 0.0     # the policy has moved away from the reference
+    assert trainer.step(QUESTIONS)["objective/kl"] > 0.0  # the policy has moved away from the reference
 
 
 def test_a_bare_lm_as_the_reference_is_refused_before_any_work(tokenizer):
     lm = make_lm()
     with pytest.raises(TypeError, match=r"a LlamaForCausalLM does not: pass FrozenLM\(lm\)"):
-        PPOTrainer(PolicyWithValue(lm), lm, tokenizer, tiny_config())
+        PPOTrainer(
+            PolicyWithValue(lm), lm, tokenizer, tiny_config(), prompt_fn("reft", tokenizer), math_reward(tiny_config())
+        )
 
 
 def test_micro_batch_size_does_not_change_the_update(tokenizer):
     params = []
     for micro in (1, 4):
-        trainer = make_trainer(tokenizer, tiny_config(micro_batch_size=micro, loss_aggregation="token_mean"),
-                               target_word_reward("x"))
+        trainer = make_trainer(
+            tokenizer, tiny_config(micro_batch_size=micro, loss_aggregation="token_mean"), target_word_reward("x")
+        )
         torch.manual_seed(0)
         trainer.step(QUESTIONS)
         params.append(torch.cat([p.detach().flatten() for p in trainer.policy.parameters()]))
@@ -89,8 +122,17 @@ def test_train_writes_config_metrics_and_a_loadable_checkpoint(tokenizer, tmp_pa
 def test_mean_reward_rises_on_a_synthetic_task(tokenizer):
     """Reward the word 'x'; a tiny random model must learn to say it (about 1/25 of words at the start)."""
     torch.manual_seed(0)
-    config = tiny_config(rollout_batch_size=8, samples_per_prompt=4, mini_batch_size=16, micro_batch_size=16,
-                         max_new_tokens=8, lr=3e-3, kl_coef=0.0, steps=30, ppo_epochs=2)
+    config = tiny_config(
+        rollout_batch_size=8,
+        samples_per_prompt=4,
+        mini_batch_size=16,
+        micro_batch_size=16,
+        max_new_tokens=8,
+        lr=3e-3,
+        kl_coef=0.0,
+        steps=30,
+        ppo_epochs=2,
+    )
     trainer = make_trainer(tokenizer, config, target_word_reward("x"))
     scores = [trainer.step(QUESTIONS * 2)["objective/score"] for _ in range(config.steps)]
     first, last = sum(scores[:5]) / 5, sum(scores[-5:]) / 5
@@ -99,10 +141,16 @@ def test_mean_reward_rises_on_a_synthetic_task(tokenizer):
 
 
 def test_default_reward_is_the_numeric_answer_score_and_truncation_can_be_penalised(tokenizer):
-    from ppo.rollout import Samples
+    from ppo.lm.rollout import Samples
+
     texts = ["the answer is 1", "#### 5", "x y", "the answer is 4"]
-    samples = Samples(torch.zeros(4, 2, dtype=torch.long), torch.ones(4, 2), torch.ones(4, 1), texts,
-                      truncated=torch.tensor([False, False, False, True]))
+    samples = Samples(
+        torch.zeros(4, 2, dtype=torch.long),
+        torch.ones(4, 2),
+        torch.ones(4, 1),
+        texts,
+        truncated=torch.tensor([False, False, False, True]),
+    )
     trainer = make_trainer(tokenizer, tiny_config())
     assert trainer.score(samples, QUESTIONS).tolist() == pytest.approx([1.0, 0.1, 0.0, 1.0])
     trainer = make_trainer(tokenizer, tiny_config(missing_eos_score=-0.5))
@@ -116,31 +164,39 @@ def test_interrupted_and_resumed_run_gives_the_same_parameters_and_metrics(token
 
     crashed = make_trainer(tokenizer, config, target_word_reward("x"))
     real_step = crashed.step
+
     def step_then_crash(examples):
         if crashed.step_count == 3:
             raise KeyboardInterrupt("simulated crash")
         return real_step(examples)
+
     crashed.step = step_then_crash
     with pytest.raises(KeyboardInterrupt):
         crashed.train(QUESTIONS, tmp_path / "crashed")
     torch.manual_seed(123)  # a new process would start from another RNG state; resume must restore it
 
     policy, _ = load_policy(str(tmp_path / "crashed" / "checkpoint-2"), device="cpu")
-    resumed = PPOTrainer(policy, FrozenLM(make_lm(0)), tokenizer, config, target_word_reward("x"))
+    resumed = PPOTrainer(
+        policy, FrozenLM(make_lm(0)), tokenizer, config, prompt_fn("reft", tokenizer), target_word_reward("x")
+    )
     resumed.resume(tmp_path / "crashed" / "checkpoint-2")
     got = resumed.train(QUESTIONS, tmp_path / "crashed")
     for a, b in zip(straight.policy.parameters(), resumed.policy.parameters()):
         assert_close(a, b)
-    drop_times = lambda rows: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
+
+    def drop_times(rows):
+        return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
+
     assert drop_times(got) == drop_times(expected[2:])
 
 
 def test_dev_selection_keeps_the_best_policy(tokenizer, tmp_path):
-    from ppo.trainer import run_ppo
+    from ppo.tasks.stages import run_ppo
+
     model_dir = tmp_path / "start"
     make_lm().save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
-    scores = iter([0.1, 0.5, 0.3])                       # what dev says after steps 2, 4 and 6
+    scores = iter([0.1, 0.5, 0.3])  # what dev says after steps 2, 4 and 6
     config = tiny_config(model=str(model_dir), steps=6, eval_every=2, save_every=2, output_dir=str(tmp_path / "run"))
     path = run_ppo(config, QUESTIONS * 2, dev_fn=lambda lm, tok: next(scores))
     assert path.endswith("best")
@@ -158,7 +214,7 @@ def test_pcot_step_runs_the_sampled_programs_in_the_sandbox(tokenizer):
     metrics = trainer.step(QUESTIONS)
     assert metrics["objective/score"] == 0.0 and trainer.step_count == 1
     program = "def solution():\n    return 2 + 2"
-    assert trainer.numeric_reward([program, program], [Example("q", 4.0), Example("q", 5.0)]) == [1.0, 0.1]
+    assert trainer.reward_fn([program, program], [Example("q", 4.0), Example("q", 5.0)]) == [1.0, 0.1]
 
 
 def nan_for(bad_steps: set[int]):
@@ -173,8 +229,8 @@ def test_a_nan_step_is_skipped_with_a_warning_and_the_weights_stay_finite(tokeni
     with pytest.warns(RuntimeWarning, match="step 1 skipped: NaN or inf in the scores"):
         metrics = trainer.step(QUESTIONS)
     assert metrics == {"health/skipped": 1.0, "health/bad_steps": 1.0} and trainer.step_count == 1
-    assert all(torch.equal(a, b) for a, b in zip(before, trainer.policy.parameters()))   # nothing applied
-    assert "health/skipped" not in trainer.step(QUESTIONS)                                 # the next one runs
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.policy.parameters()))  # nothing applied
+    assert "health/skipped" not in trainer.step(QUESTIONS)  # the next one runs
     assert all(bool(torch.isfinite(p).all()) for p in trainer.policy.parameters())
 
 
@@ -199,8 +255,11 @@ def test_a_nan_loss_or_gradient_stops_the_update_before_the_weights_move(tokeniz
 
 def test_a_step_with_truncated_sampling_starts_at_ratio_one(tokenizer):
     """Old and new log-probs both come from the truncated distribution, so before any update the ratio is 1."""
-    trainer = make_trainer(tokenizer, tiny_config(top_p=0.7, top_k=8, temperature=0.8, ppo_epochs=1, mini_batch_size=8),
-                           target_word_reward("x"))
+    trainer = make_trainer(
+        tokenizer,
+        tiny_config(top_p=0.7, top_k=8, temperature=0.8, ppo_epochs=1, mini_batch_size=8),
+        target_word_reward("x"),
+    )
     torch.manual_seed(0)
     metrics = trainer.step(QUESTIONS)
     assert metrics["policy/ratio"] == pytest.approx(1.0, abs=1e-5) and metrics["policy/clipfrac"] == 0.0

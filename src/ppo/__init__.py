@@ -1,21 +1,104 @@
 """ReFT (Reinforced Fine-Tuning, Luong et al. 2024): warm-up SFT, then a from-scratch PPO in pure PyTorch.
 
-The PPO step, module by module (see the README for the pseudocode):
-    rollout  sample responses          rewards  score them
-    kl       shape rewards with KL     gae      advantages and returns
-    losses   clipped policy/value      trainer  the loop that calls them
+Layered packages; each imports only the layers below it (tests/test_layers.py enforces it):
 
-The names below are imported on first use, so `python -m ppo.<module>` runs each module's command line cleanly.
+    core      the PPO math: masked ops, KL, GAE, losses, the rollout buffer        (imports only torch)
+    lm        models, log-probs, the policy with its value head, reference, rollout, decoder
+    adapters  LoRA, LoReFT, DiReFT: they plug into `lm` through one hook point (ppo.lm.hook)
+    train     settings, command line, the PPO and SFT trainers, checkpoints, metrics, distributed, FSDP
+    tasks     math data, prompts, rewards, the sandbox, evaluation, the stages and the pipeline
+    lab       ablations, benchmarks, reports
+
+The names below are imported on first use. So are the modules' paths from before the layers (`ppo.sandbox`,
+`ppo.trainer`, ...): they name the same module objects as the new paths, so old imports and old pickles load.
 """
-import importlib
 
-_EXPORTS = {"PPOConfig": "config", "SFTConfig": "config", "PPOTrainer": "trainer", "SFTTrainer": "sft",
-            "PolicyWithValue": "policy", "FrozenLM": "reference", "make_reference": "reference",
-            "frozen_copy": "reference", "load_policy": "policy", "load_model": "models"}
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+
+_EXPORTS = {
+    "PPOConfig": "train.config",
+    "SFTConfig": "train.config",
+    "PPOTrainer": "train.trainer",
+    "SFTTrainer": "train.sft",
+    "PolicyWithValue": "lm.policy",
+    "FrozenLM": "lm.reference",
+    "frozen_copy": "lm.reference",
+    "make_reference": "adapters.loading",
+    "load_policy": "adapters.loading",
+    "load_model": "adapters.loading",
+    "run_programs": "tasks.sandbox",
+    "run_sft": "tasks.stages",
+    "run_ppo": "tasks.stages",
+}
 __all__ = sorted(_EXPORTS)
+
+# Where each module of the flat layout (before 2026-12) lives now.
+MOVED = {
+    "masked": "core.masked",
+    "kl": "core.kl",
+    "gae": "core.gae",
+    "losses": "core.losses",
+    "buffer": "core.buffer",
+    "models": "lm.models",
+    "policy": "lm.policy",
+    "reference": "lm.reference",
+    "rollout": "lm.rollout",
+    "decode": "lm.decode",
+    "adapter": "adapters.base",
+    "lora": "adapters.lora",
+    "loreft": "adapters.loreft",
+    "config": "train.config",
+    "cli": "train.cli",
+    "trainer": "train.trainer",
+    "sft": "train.sft",
+    "checkpoint": "train.checkpoint",
+    "metrics": "train.metrics",
+    "distributed": "train.distributed",
+    "fsdp": "train.fsdp",
+    "data": "tasks.data",
+    "formats": "tasks.formats",
+    "rewards": "tasks.rewards",
+    "sandbox": "tasks.sandbox",
+    "sandbox_kernel": "tasks.sandbox_kernel",
+    "evaluate": "tasks.evaluate",
+    "pipeline": "tasks.pipeline",
+    "ablate": "lab.ablate",
+    "bench": "lab.bench",
+    "report": "lab.report",
+}
 
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    if name in MOVED:
+        return importlib.import_module(f"{__name__}.{MOVED[name]}")
     raise AttributeError(f"module 'ppo' has no attribute {name!r}")
+
+
+class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """`import ppo.trainer` gives the module `ppo.train.trainer` itself (not a copy)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        package, _, leaf = fullname.rpartition(".")
+        if package == __name__ and leaf in MOVED:
+            return importlib.machinery.ModuleSpec(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module(f"{__name__}.{MOVED[spec.name.rpartition('.')[2]]}")
+
+    def exec_module(self, module):
+        pass  # it ran under its own name already
+
+    def get_code(self, fullname):  # `python -m ppo.sft`: say what the command is now
+        leaf = fullname.rpartition(".")[2]
+        now = f"python -m ppo {leaf}" if leaf in ("sft", "evaluate", "metrics", "bench") else "python -m ppo COMMAND"
+        return compile(f"raise SystemExit('python -m {fullname} is now {now}')", fullname, "exec")
+
+
+if not any(isinstance(finder, _OldPaths) for finder in sys.meta_path):
+    sys.meta_path.append(_OldPaths())

@@ -1,0 +1,33 @@
+"""`python -m ppo COMMAND [settings]`: the library's commands. `python -m ppo COMMAND --help` lists the settings.
+
+    sft        warm-up SFT on a math task                     (ppo.tasks.stages)
+    evaluate   accuracy of a model on a split                 (ppo.tasks.evaluate)
+    metrics    a run's curves as a Markdown table             (ppo.train.metrics)
+    bench      the memory probe of the benchmark              (ppo.lab.bench)
+
+PPO and the whole pipeline run from their presets: experiments/run_ppo.py and experiments/run_reft.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "sft": ("ppo.tasks.stages", "sft_main"),
+    "evaluate": ("ppo.tasks.evaluate", "main"),
+    "metrics": ("ppo.train.metrics", "main"),
+    "bench": ("ppo.lab.bench", "main"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        raise SystemExit(f"usage: python -m ppo {{{','.join(COMMANDS)}}} [settings]; --help after a command lists them")
+    module, function = COMMANDS[argv[0]]
+    getattr(importlib.import_module(module), function)(argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The rollout buffer: everything PPO needs about one batch of sampled sequences, and its minibatches.
+
+Shapes: B = rollouts, L = prompt + response length, T = response length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+
+@dataclass
+class RolloutBatch:
+    """One PPO step's rollouts. Every field is a tensor whose first dimension is B."""
+
+    input_ids: torch.Tensor  # (B, L) prompt (left-padded) then response (right-padded)
+    attention_mask: torch.Tensor  # (B, L)
+    response_mask: torch.Tensor  # (B, T) float
+    old_logprobs: torch.Tensor  # (B, T) log pi_old of the sampled tokens, from a forward pass
+    ref_logprobs: torch.Tensor  # (B, T) log pi_ref of the sampled tokens
+    old_values: torch.Tensor  # (B, T) V_old(s_t)
+    scores: torch.Tensor  # (B,)   task score of each response
+    rewards: torch.Tensor  # (B, T) shaped rewards: -kl_coef * kl, plus the score on the last token
+    advantages: torch.Tensor  # (B, T) GAE advantages (whitened when asked)
+    returns: torch.Tensor  # (B, T) value targets
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    @property
+    def response_len(self) -> int:
+        return self.response_mask.shape[1]
+
+    def select(self, index: torch.Tensor | slice) -> "RolloutBatch":
+        """The rows at `index`, as a new batch (views for slices, copies for index tensors)."""
+        return RolloutBatch(**{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)})
+
+    def minibatches(self, size: int, generator: torch.Generator) -> Iterator["RolloutBatch"]:
+        """One epoch of shuffled minibatches of `size` rows; the order depends only on `generator`."""
+        order = torch.randperm(len(self), generator=generator)
+        for start in range(0, len(self), size):
+            yield self.select(order[start : start + size].to(self.input_ids.device))
+
+    def chunks(self, size: int) -> Iterator["RolloutBatch"]:
+        """Consecutive slices of `size` rows (micro-batches for gradient accumulation)."""
+        for start in range(0, len(self), size):
+            yield self.select(slice(start, start + size))

@@ -1,0 +1,6 @@
+"""Experiments on the library: ablation grids, benchmarks and their reports.
+
+ablate    grids of PPO runs from one warm-up checkpoint
+bench     speed and memory against TRL
+report    tables and plots of the runs
+"""

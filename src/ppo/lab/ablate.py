@@ -1,0 +1,221 @@
+"""Ablations: PPO from one warm-up checkpoint over a grid of settings, with everything else held fixed.
+
+grid      a list of (name, PPOConfig overrides): `kl_grid()` (beta and the estimator), `sampling_grid()`,
+          `adapter_grid()` (full fine-tuning, LoRA, LoReFT)
+run_grid  each configuration x seed in its own folder, sequentially; a finished one (result.json) is skipped,
+          an interrupted one resumes from its checkpoint, a failing one leaves error.txt and the grid goes on
+report    (ppo.lab.report) the table and the plots
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..train.config import PPOConfig
+from ..train.metrics import read_jsonl
+from .report import RESULT_FILE, collect, plot_ablation, write_ablation
+
+Grid = list[tuple[str, dict]]
+
+
+def kl_grid() -> Grid:
+    """beta in {0, 0.01, 0.05 (the paper's N-CoT value), 0.2}, the adaptive controller, and k3 at 0.05."""
+    grid = [(f"beta={b}", {"kl_coef": b}) for b in (0.0, 0.01, 0.05, 0.2)]
+    return grid + [
+        ("adaptive", {"kl_coef": 0.05, "adaptive_kl": True, "kl_target": 1.0}),
+        ("beta=0.05,k3", {"kl_coef": 0.05, "kl_estimator": "k3"}),
+    ]
+
+
+def adapter_grid() -> Grid:
+    """Full fine-tuning, LoRA and LoReFT (ppo.adapters.base) from the same warm-up. Each kind has its own learning rate
+    (these override --lr): a few adapter weights need larger steps than the whole LM (LoRA ~10x, LoReFT ~30x)."""
+    return [
+        ("full", {"lr": 3e-6}),
+        ("lora", {"adapter": "lora", "lr": 3e-5}),
+        ("loreft", {"adapter": "loreft", "lr": 1e-4}),
+    ]
+
+
+def sampling_grid(completions_per_step: int) -> Grid:
+    """Temperature x top-p x samples per question, at an equal number of sampled completions per step (more
+    samples per question means fewer questions)."""
+    grid = []
+    for samples in (1, 4):
+        if completions_per_step % samples:
+            raise ValueError(f"completions_per_step = {completions_per_step} is not a multiple of {samples}")
+        for temperature in (0.7, 1.0, 1.3):
+            for top_p in (1.0, 0.9):
+                grid.append(
+                    (
+                        f"T={temperature},top_p={top_p},k={samples}",
+                        {
+                            "temperature": temperature,
+                            "top_p": top_p,
+                            "samples_per_prompt": samples,
+                            "rollout_batch_size": completions_per_step // samples,
+                        },
+                    )
+                )
+    return grid
+
+
+def config_for(base: PPOConfig, overrides: dict, seed: int, out: Path) -> PPOConfig:
+    return PPOConfig(**{**vars(base), **overrides, "seed": seed, "output_dir": str(out)})
+
+
+def check_settings(base: PPOConfig, grid: Grid, seeds: list[int], output_dir: str | Path) -> None:
+    """Refuse to go on with a folder that was run with other settings: its results would be silently mixed in."""
+    for name, overrides in grid:
+        for seed in seeds:
+            out = Path(output_dir) / name / f"seed-{seed}"
+            if (out / "config.json").is_file():
+                old = json.loads((out / "config.json").read_text())
+                new = json.loads(json.dumps(asdict(config_for(base, overrides, seed, out))))
+                if changed := sorted(k for k in new if old.get(k) != new[k]):
+                    raise ValueError(
+                        f"{out} was run with other settings ({', '.join(changed)}): rerun with the "
+                        f"same flags to resume, or choose another --output-dir"
+                    )
+
+
+def run_one(base: PPOConfig, name: str, overrides: dict, seed: int, run: Callable, out: Path) -> str:
+    """One configuration x seed in `out`: 'done', 'skipped' (already done) or 'failed' (see error.txt)."""
+    if (out / RESULT_FILE).is_file():
+        return "skipped"
+    config = config_for(base, overrides, seed, out)
+    start = time.perf_counter()
+    try:
+        dev_top1 = run(config)
+    except Exception:  # noqa: BLE001 -- reported in error.txt and results.md
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "error.txt").write_text(traceback.format_exc())
+        return "failed"
+    rows = [r for r in read_jsonl(out / "metrics.jsonl") if "objective/reward" in r]
+    result = {
+        "name": name,
+        "seed": seed,
+        "dev_top1": dev_top1,
+        "wall_s": time.perf_counter() - start,
+        **{
+            k: statistics.fmean(r[m] for r in rows)
+            for k, m in (("reward", "objective/reward"), ("kl", "objective/kl"), ("length", "response/length"))
+        },
+    }
+    (out / "error.txt").unlink(missing_ok=True)
+    (out / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    return "done"
+
+
+def run_grid(
+    base: PPOConfig, grid: Grid, seeds: list[int], run: Callable[[PPOConfig], float], output_dir: str | Path
+) -> dict[str, str]:
+    """Every configuration x seed, in order. `run(config)` trains and returns the final dev top-1 %."""
+    check_settings(base, grid, seeds, output_dir)
+    status = {}
+    for name, overrides in grid:
+        for seed in seeds:
+            out = Path(output_dir) / name / f"seed-{seed}"
+            status[f"{name}/seed-{seed}"] = s = run_one(base, name, overrides, seed, run, out)
+            print(f"[ablate] {name} seed {seed}: {s}")
+    return status
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """PPO from one warm-up checkpoint over a grid; the defaults are the CPU preset (docs/ablations.md)."""
+
+    warmup: str = "runs/train-gsm8k/sft/final"
+    """Warm-up checkpoint every configuration starts from, and the frozen reference (make train-gsm8k writes it)."""
+    data_dir: str | None = "../shared/data/gsm8k"
+    """GSM8K folder; `none` = the hub."""
+    train_questions: int = 320
+    """Training questions (the first N after the dev split, as in the pipeline)."""
+    dev_size: int = 200
+    """Dev split carved from train (seeded, as in the pipeline)."""
+    dev_questions: int = 50
+    """Dev questions scored for each configuration."""
+    steps: int = 8
+    """PPO steps per configuration (the budget)."""
+    completions_per_step: int = 8
+    """Sampled completions per step, the same for every configuration."""
+    eval_every: int = 4
+    """Score dev every N steps, for the accuracy curves (the last step is always scored)."""
+    max_new_tokens: int = 256
+    """Response length limit, in PPO and on dev."""
+    lr: float = 3e-6
+    """PPO learning rate."""
+    micro_batch_size: int = 4
+    """Sequences per forward/backward pass."""
+    eval_batch_size: int = 25
+    """Dev questions decoded together."""
+    seeds: str = "0"
+    """Comma-separated seeds; each configuration runs once per seed (mean and spread in the table)."""
+    device: str = "auto"
+    """auto, cpu, cuda."""
+    dtype: str = "auto"
+    """auto = bf16 on GPU, fp32 on CPU."""
+    output_dir: str = "runs/ablate"
+    """One folder per configuration and seed, plus results.csv, results.md and the plots."""
+
+
+def run_ablation(c: AblationConfig, grid: Grid) -> str:
+    """Run (or resume) the grid, then write results.csv, results.md and the plots. Returns the Markdown."""
+    from ..adapters.loading import load_model
+    from ..tasks.data import load_examples, split_dev
+    from ..tasks.evaluate import evaluate
+    from ..tasks.stages import run_ppo
+
+    if not Path(c.warmup).is_dir():
+        raise FileNotFoundError(
+            f"no warm-up checkpoint at {c.warmup}: run `make train-gsm8k` (its sft/final) or pass --warmup"
+        )
+    train, dev = split_dev(load_examples("gsm8k", c.data_dir, "train"), c.dev_size, 0)
+    train, dev, seeds = train[: c.train_questions], dev[: c.dev_questions], [int(s) for s in c.seeds.split(",")]
+
+    def dev_top1(lm, tokenizer) -> float:
+        return evaluate(lm, tokenizer, dev, "reft", c.max_new_tokens, c.eval_batch_size, desc="dev")[0]["top1"]
+
+    def run(config: PPOConfig) -> float:
+        run_ppo(config, train, dev_fn=dev_top1)
+        last = read_jsonl(Path(config.output_dir) / "metrics.jsonl")[-1]
+        if "eval/dev_score" in last:
+            return last["eval/dev_score"]
+        return dev_top1(*load_model(str(Path(config.output_dir) / "final"), c.device, c.dtype))
+
+    base = PPOConfig(
+        model=c.warmup,
+        data_dir=c.data_dir,
+        device=c.device,
+        dtype=c.dtype,
+        steps=c.steps,
+        rollout_batch_size=c.completions_per_step,
+        mini_batch_size=c.completions_per_step,
+        micro_batch_size=c.micro_batch_size,
+        max_new_tokens=c.max_new_tokens,
+        lr=c.lr,
+        eval_every=c.eval_every,
+        save_every=c.eval_every,
+    )
+    warmup_top1 = warmup_score(c, lambda: dev_top1(*load_model(c.warmup, c.device, c.dtype)))
+    run_grid(base, grid, seeds, run, c.output_dir)
+    rows, missing = collect(c.output_dir, grid, seeds)
+    text = write_ablation(c.output_dir, rows, missing, warmup_top1)
+    plot_ablation(c.output_dir, grid, seeds, rows, warmup_top1)
+    return text
+
+
+def warmup_score(c: AblationConfig, score: Callable[[], float]) -> float:
+    """The warm-up's dev top-1 (step 0 of every curve), scored once per grid and kept in warmup.json."""
+    path, key = Path(c.output_dir) / "warmup.json", {"warmup": c.warmup, "dev_questions": c.dev_questions}
+    if path.is_file() and (old := json.loads(path.read_text()))["key"] == key:
+        return old["dev_top1"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "dev_top1": (top1 := score())}) + "\n")
+    return top1

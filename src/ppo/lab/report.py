@@ -1,0 +1,154 @@
+"""The report of an ablation: a table and PNG plots from each run's result.json and metrics.jsonl.
+
+collect        one row per configuration: final dev accuracy, mean reward, mean sequence KL, mean response
+               length and wall time, as mean and spread over seeds; incomplete and failed runs are listed
+write_ablation  results.csv and results.md
+plot_ablation  (matplotlib, an optional extra: `pip install -e .[plots]`)
+               curves.png             reward, KL and dev accuracy against step, one line per configuration
+               final_accuracy.png     final dev accuracy per configuration, mean and spread over seeds
+               accuracy_vs_beta.png   final dev accuracy against beta (the `beta=...` configurations)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+from ..train.metrics import read_jsonl
+
+RESULT_FILE = "result.json"
+METRICS = ["dev_top1", "reward", "kl", "length", "wall_s"]
+
+CURVES = [
+    ("objective/reward", "mean reward (score - beta KL)"),
+    ("objective/kl", "sequence KL to reference (nats)"),
+    ("eval/dev_score", "dev top-1 %"),
+]
+
+
+def collect(output_dir: str | Path, grid: list[tuple[str, dict]], seeds: list[int]) -> tuple[list[dict], list[str]]:
+    """Rows of mean and spread (sample std over seeds) per configuration, and the runs that are missing."""
+    rows, missing = [], []
+    for name, _ in grid:
+        results = []
+        for seed in seeds:
+            folder = Path(output_dir) / name / f"seed-{seed}"
+            if (folder / RESULT_FILE).is_file():
+                results.append(json.loads((folder / RESULT_FILE).read_text()))
+            else:
+                why = (
+                    "failed (error.txt)"
+                    if (folder / "error.txt").is_file()
+                    else "incomplete"
+                    if folder.is_dir()
+                    else "not run"
+                )
+                missing.append(f"{name} seed {seed}: {why}")
+        if results:
+            row = {"name": name, "seeds": len(results)}
+            for m in METRICS:
+                values = [r[m] for r in results]
+                row[m] = statistics.fmean(values)
+                row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            rows.append(row)
+    return rows, missing
+
+
+def write_ablation(
+    output_dir: str | Path, rows: list[dict], missing: list[str], warmup_top1: float | None = None
+) -> str:
+    """results.csv and results.md in output_dir (with the warm-up's own dev top-1, if given); returns the Markdown."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if rows:
+        with (out / "results.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    lines = [
+        "| configuration | seeds | dev top-1 % | mean reward | mean KL (nats/seq) | mean length | wall min |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+
+        def cell(m, f):
+            return f"{r[m]:{f}} ± {r[m + '_std']:{f}}" if r["seeds"] > 1 else f"{r[m]:{f}}"
+
+        lines.append(
+            f"| {r['name']} | {r['seeds']} | {cell('dev_top1', '.1f')} | {cell('reward', '.3f')} | "
+            f"{cell('kl', '.2f')} | {cell('length', '.0f')} | {r['wall_s'] / 60:.1f} |"
+        )
+    if warmup_top1 is not None:
+        lines += ["", f"The warm-up checkpoint itself, before any PPO step: dev top-1 {warmup_top1:.1f} %."]
+    if missing:
+        lines += ["", "Missing runs (not in the table):", *(f"- {m}" for m in missing)]
+    text = "\n".join(lines) + "\n"
+    (out / "results.md").write_text(text)
+    return text
+
+
+def plot_ablation(
+    output_dir: str | Path,
+    grid: list[tuple[str, dict]],
+    seeds: list[int],
+    rows: list[dict],
+    warmup_top1: float | None = None,
+) -> list[Path]:
+    """Write the plots into output_dir; returns their paths (none, with a note, without matplotlib). The dev
+    curves start at step 0 from `warmup_top1`, the warm-up checkpoint's own score, when it is given."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, no display
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[ablate] matplotlib is not installed (pip install -e .[plots]): tables only, no plots")
+        return []
+    out, written = Path(output_dir), []
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 4))
+    colors = plt.get_cmap("tab10" if len(grid) <= 10 else "tab20")  # one distinct colour per configuration
+    for index, (name, _) in enumerate(grid):
+        log = out / name / f"seed-{seeds[0]}" / "metrics.jsonl"
+        records = read_jsonl(log) if log.is_file() else []
+        for ax, (key, label) in zip(axes, CURVES):
+            points = [(r["step"], r[key]) for r in records if key in r]
+            if key.startswith("eval") and warmup_top1 is not None and points:
+                points.insert(0, (0, warmup_top1))
+            if points:
+                ax.plot(*zip(*points), marker="o" if key.startswith("eval") else None, label=name, color=colors(index))
+            ax.set(xlabel="PPO step", ylabel=label)
+    axes[-1].legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    written.append(save(fig, out / "curves.png"))
+    if rows:
+        fig, ax = plt.subplots(figsize=(max(5, len(rows) * 0.8), 4))
+        ax.bar(range(len(rows)), [r["dev_top1"] for r in rows], yerr=[r["dev_top1_std"] for r in rows])
+        ax.set_xticks(range(len(rows)), [r["name"] for r in rows], rotation=45, ha="right", fontsize=7)
+        ax.set(ylabel="final dev top-1 %")
+        written.append(save(fig, out / "final_accuracy.png"))
+    betas = [
+        (float(r["name"].split("=")[1]), r) for r in rows if r["name"].startswith("beta=") and "," not in r["name"]
+    ]
+    if betas:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        betas.sort(key=lambda pair: pair[0])
+        ax.errorbar(
+            [b for b, _ in betas],
+            [r["dev_top1"] for _, r in betas],
+            yerr=[r["dev_top1_std"] for _, r in betas],
+            marker="o",
+            capsize=3,
+        )
+        ax.set(xlabel="beta (kl_coef)", ylabel="final dev top-1 %", xscale="symlog", xlim=(-0.001, None))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xticks([b for b, _ in betas])
+        written.append(save(fig, out / "accuracy_vs_beta.png"))
+    return written
+
+
+def save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend sits outside the axes
+    fig.clf()
+    return path

@@ -1,0 +1,9 @@
+"""The language model side: loading, log-probs, the policy with its value head, the reference, and sampling.
+
+models     loading and saving LMs, devices and dtypes, dropout, activation checkpointing
+hook       the one hook point where an adapter plugs in (this layer never imports ppo.adapters)
+policy     log-probs from hidden states, and PolicyWithValue
+reference  the frozen reference of the KL penalty
+rollout    prompts in, sampled responses and their masks out
+decode     a lean decode loop for Llama-family models
+"""

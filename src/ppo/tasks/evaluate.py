@@ -1,0 +1,227 @@
+"""Evaluation: greedy top-1 accuracy, and majority vote@k and pass@k over k samples.
+
+The answer is extracted exactly as the reward extracts it (`rewards.extract_answers`: a trigger for N-CoT, the
+sandboxed program's return value for P-CoT).
+
+    python -m ppo evaluate --model runs/sft/final --data-dir ../shared/data/gsm8k --limit 100 --k 4
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from ..lm.rollout import encode_prompts, sample
+from ..train import distributed
+from ..train.fsdp import gathered
+from .data import Example, load_examples, split_dev
+from .formats import format_prompt
+from .rewards import check_executor, extract_answers
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluate a model's answers on a split."""
+
+    model: str = "smollm2-135m"
+    """Model to evaluate: `smollm2-135m`, a local folder or a hub id."""
+    device: str = "auto"
+    """Device: auto, cpu, cuda, ..."""
+    dtype: str = "auto"
+    """auto = bf16 on GPU, fp32 on CPU."""
+    data_dir: str | None = None
+    """Data folder (GSM8K JSONL or SVAMP JSON); None = openai/gsm8k from the hub."""
+    dataset: Literal["gsm8k", "svamp"] = "gsm8k"
+    """Which data format data_dir holds."""
+    answer_format: Literal["ncot", "pcot"] = "ncot"
+    """ncot = chain of thought; pcot = a Python solution(), run in ppo.tasks.sandbox."""
+    program_timeout_s: float = 3.0
+    """P-CoT: time limit per program."""
+    split: Literal["test", "dev", "train"] = "test"
+    """dev = the seeded dev split carved from train (as SFT and the pipeline carve it)."""
+    dev_size: int = 200
+    """Size of the dev split (must match the one used in training)."""
+    seed: int = 0
+    """Seed of the dev split and of sampling."""
+    limit: int | None = None
+    """Evaluate the first N questions of the split only."""
+    prompt_template: Literal["reft", "chat"] = "reft"
+    """The prompt, shared with SFT and RL."""
+    max_new_tokens: int = 400
+    """Answer length limit."""
+    batch_size: int = 16
+    """Questions decoded together."""
+    k: int = 1
+    """Samples per question for vote@k and pass@k (1 = greedy top-1 only)."""
+    temperature: float = 1.0
+    """Sampling temperature for the k samples (the paper: 1.0)."""
+    tolerance: float = 1e-2
+    """Absolute tolerance for a correct answer."""
+    output_dir: str = "runs/eval"
+    """Where predictions.jsonl and summary.json go."""
+
+
+def majority_vote(answers: list[float | None]) -> float | None:
+    """The most common extracted answer (None ignored); a tie goes to the answer seen first."""
+    counts = Counter(round(a, 6) for a in answers if a is not None)
+    if not counts:
+        return None
+    best = max(counts.values())
+    return next(round(a, 6) for a in answers if a is not None and counts[round(a, 6)] == best)
+
+
+def is_correct(answer: float | None, gold: float, tolerance: float) -> bool:
+    return answer is not None and abs(answer - gold) <= tolerance
+
+
+@torch.no_grad()
+def decode_prompts(
+    lm,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int,
+    greedy: bool,
+    temperature: float = 1.0,
+    desc: str = "eval",
+) -> list[str]:
+    """Decode every prompt, batching prompts of similar length together to waste less time on padding.
+
+    Under torchrun rank r of N decodes prompts r, r + N, r + 2N, ... and every rank gets all the texts back."""
+    mine = range(distributed.rank(), len(prompts), distributed.world_size())
+    order = sorted(mine, key=lambda i: len(prompts[i]))
+    done: list[tuple[int, str]] = []
+    device = next(lm.parameters()).device
+    with gathered(lm):  # FSDP2: whole weights for every batch, so ranks need not decode as many batches
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not distributed.is_main()):
+            rows = order[start : start + batch_size]
+            ids, mask = encode_prompts(tokenizer, [prompts[i] for i in rows], device)
+            out = sample(lm, tokenizer, ids, mask, max_new_tokens, temperature=temperature, greedy=greedy)
+            done += zip(rows, out.texts)
+    texts: list[str] = [""] * len(prompts)
+    for i, text in distributed.gather(done):
+        texts[i] = text
+    return texts
+
+
+def evaluate(
+    lm,
+    tokenizer,
+    examples: list[Example],
+    template: str,
+    max_new_tokens: int = 400,
+    batch_size: int = 16,
+    k: int = 1,
+    temperature: float = 1.0,
+    tolerance: float = 1e-2,
+    desc: str = "eval",
+    answer_format: str = "ncot",
+    timeout_s: float = 3.0,
+) -> tuple[dict, list[dict]]:
+    """Top-1 (greedy) accuracy, and vote@k / pass@k when k > 1. Returns (summary, one record per question)."""
+    prompts = [format_prompt(ex.question, template, tokenizer) for ex in examples]
+    greedy = decode_prompts(lm, tokenizer, prompts, max_new_tokens, batch_size, True, desc=f"{desc} top-1")
+    samples = [[] for _ in examples]
+    if k > 1:
+        many = decode_prompts(
+            lm,
+            tokenizer,
+            [p for p in prompts for _ in range(k)],
+            max_new_tokens,
+            batch_size,
+            False,
+            temperature,
+            desc=f"{desc} @{k}",
+        )
+        samples = [many[i * k : (i + 1) * k] for i in range(len(examples))]
+    top1 = extract_answers(greedy, answer_format, timeout_s)
+    flat = extract_answers([t for s in samples for t in s], answer_format, timeout_s)
+    records = []
+    for i, (ex, text, sampled) in enumerate(zip(examples, greedy, samples)):
+        answers = flat[i * len(sampled) : (i + 1) * len(sampled)]
+        records.append(
+            {
+                "question": ex.question,
+                "gold": ex.answer,
+                "response": text,
+                "answer": top1[i],
+                "correct": is_correct(top1[i], ex.answer, tolerance),
+                "samples": sampled,
+                "sample_answers": answers,
+                "vote": majority_vote(answers),
+                "pass": any(is_correct(a, ex.answer, tolerance) for a in answers),
+            }
+        )
+    return summarize(records, k, tolerance), records
+
+
+def summarize(records: list[dict], k: int, tolerance: float) -> dict:
+    """Accuracies in percent over the records."""
+    n = len(records)
+    summary = {
+        "n": n,
+        "top1": 100.0 * sum(r["correct"] for r in records) / n,
+        "answered": 100.0 * sum(r["answer"] is not None for r in records) / n,
+    }
+    if k > 1:
+        summary[f"vote@{k}"] = 100.0 * sum(is_correct(r["vote"], r["gold"], tolerance) for r in records) / n
+        summary[f"pass@{k}"] = 100.0 * sum(r["pass"] for r in records) / n
+    return summary
+
+
+@distributed.main_only
+def write_results(out_dir: str | Path, summary: dict, records: list[dict]) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with (out / "predictions.jsonl").open("w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+
+
+def load_split(
+    dataset: str, data_dir: str | None, split: str, dev_size: int, seed: int, answer_format: str = "ncot"
+) -> list[Example]:
+    """test, train (minus dev) or dev, with the same seeded dev split as training."""
+    if split == "test":
+        return load_examples(dataset, data_dir, "test")
+    train, dev = split_dev(load_examples(dataset, data_dir, "train", answer_format), dev_size, seed)
+    return dev if split == "dev" else train
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..adapters.loading import load_model
+    from ..train.cli import parse_config, save_config
+
+    c = parse_config(EvalConfig, argv)
+    distributed.init()
+    check_executor(c.answer_format)
+    torch.manual_seed(c.seed + distributed.rank())  # each rank its own samples
+    lm, tokenizer = load_model(c.model, c.device, c.dtype)
+    examples = load_split(c.dataset, c.data_dir, c.split, c.dev_size, c.seed, c.answer_format)[: c.limit]
+    summary, records = evaluate(
+        lm,
+        tokenizer,
+        examples,
+        c.prompt_template,
+        c.max_new_tokens,
+        c.batch_size,
+        c.k,
+        c.temperature,
+        c.tolerance,
+        answer_format=c.answer_format,
+        timeout_s=c.program_timeout_s,
+    )
+    save_config(c, Path(c.output_dir) / "config.json")
+    write_results(c.output_dir, {**summary, "config": asdict(c)}, records)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

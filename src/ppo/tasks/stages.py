@@ -1,0 +1,112 @@
+"""The training stages on a math task: warm-up SFT and PPO, each handed its task, skipped when done and resumed
+from the last checkpoint when interrupted.
+
+The trainers (ppo.train) know nothing of math problems. This module hands them the task: how a question is asked
+(`prompt_fn`), what SFT learns (`pair_fn`) and how an answer is scored (`reward_fn`).
+
+    python -m ppo sft --data-dir ../shared/data/gsm8k --epochs 1 --output-dir runs/sft
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..adapters.loading import ensure_adapter, load_model, load_policy, make_reference
+from ..lm.models import checkpoint_activations
+from ..train import distributed
+from ..train.checkpoint import latest_checkpoint, restore_interrupted_save
+from ..train.cli import parse_config
+from ..train.config import PPOConfig, SFTConfig
+from ..train.fsdp import shard_for_training
+from ..train.sft import SFTTrainer
+from ..train.trainer import DevFn, PPOTrainer
+from .data import Example, load_examples, split_dev
+from .formats import drop_long_prompts, format_prompt, format_target
+from .rewards import check_executor, score_responses
+
+
+def prompt_fn(template: str, tokenizer) -> Callable[[Example], str]:
+    """How a question is asked: the prompt template (`reft` or `chat`) around it."""
+    return lambda example: format_prompt(example.question, template, tokenizer)
+
+
+def pair_fn(template: str, tokenizer, answer_format: str = "ncot") -> Callable[[Example], tuple[str, str]]:
+    """What SFT learns: the prompt, and the annotated chain of thought (ncot) or program (pcot) after it."""
+    return lambda example: (format_prompt(example.question, template, tokenizer), format_target(example, answer_format))
+
+
+def reward_fn(config: PPOConfig) -> Callable[[list[str], list[Example]], list[float]]:
+    """The original's rule-based reward: 1 correct, 0.1 wrong but extracted, 0 no answer (or a failed program)."""
+    c = config
+
+    def reward(texts: list[str], examples: list[Example]) -> list[float]:
+        return score_responses(
+            texts,
+            [ex.answer for ex in examples],
+            c.answer_tolerance,
+            c.correct_score,
+            c.partial_score,
+            c.answer_format,
+            c.program_timeout_s,
+        )
+
+    return reward
+
+
+def run_sft(config: SFTConfig, examples: list[Example]) -> str:
+    """Run SFT as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
+    one. Returns the final checkpoint folder."""
+    distributed.init()
+    out = Path(config.output_dir)
+    if not (out / "final").is_dir():
+        last = latest_checkpoint(out)
+        lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
+        ensure_adapter(lm, config.adapter, config.model)
+        if config.gradient_checkpointing:
+            checkpoint_activations(lm)
+        if config.fsdp:  # the decoder layers, 1/N per rank
+            shard_for_training(config.adapter, lm)
+        trainer = SFTTrainer(lm, tokenizer, config, pair_fn(config.prompt_template, tokenizer, config.answer_format))
+        if last:
+            trainer.resume(last)
+        trainer.train(examples)
+    return str(out / "final")
+
+
+def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:
+    """Run PPO as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
+    one. The reference is `ref_model`, else the starting checkpoint `model`, frozen (`make_reference`).
+
+    Returns the policy to use: output_dir/best when dev selection ran (see `PPOTrainer.train`), else final.
+    """
+    distributed.init()
+    check_executor(config.answer_format)
+    out = Path(config.output_dir)
+    restore_interrupted_save(out / "best")
+    if not (out / "final").is_dir():
+        last = latest_checkpoint(out)
+        policy, tokenizer = load_policy(
+            str(last) if last else config.model, config.critic, config.device, config.dtype, config.adapter
+        )
+        reference = make_reference(policy, config, resumed=last is not None)
+        if config.gradient_checkpointing:
+            checkpoint_activations(policy.lm, policy.critic_trunk)
+        if config.fsdp:  # the policy's and the reference's layers, 1/N per rank
+            shard_for_training(config.adapter, policy.lm, reference.lm)
+        examples, dropped = drop_long_prompts(examples, tokenizer, config.prompt_template, config.max_prompt_len)
+        print(f"[ppo] {len(examples)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len})")
+        trainer = PPOTrainer(
+            policy, reference, tokenizer, config, prompt_fn(config.prompt_template, tokenizer), reward_fn(config)
+        )
+        if last:
+            trainer.resume(last)
+        trainer.train(examples, dev_fn=dev_fn)
+    return str(out / "best") if (out / "best").is_dir() else str(out / "final")
+
+
+def sft_main(argv: list[str] | None = None) -> None:
+    """`python -m ppo sft`: warm-up SFT from the command line; rerun the same command to resume."""
+    c = parse_config(SFTConfig, argv)
+    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
+    print(f"[sft] done: {run_sft(c, train[: c.max_questions])}")

@@ -1,0 +1,11 @@
+"""Training: settings, the command line, the PPO and SFT trainers, checkpoints, metrics and more processes.
+
+The trainers know no task: they are handed a prompt formatter and a reward function (PPO), or a prompt and
+target formatter (SFT). ppo.tasks hands them the math ones.
+
+    config       PPOConfig and SFTConfig            cli          settings from the command line, saved as JSON
+    trainer      PPOTrainer: the PPO step            sft          SFTTrainer: the warm-up
+    checkpoint   crash-safe checkpoints and resume   data_order   which examples a step trains on
+    metrics      logging and timing                  distributed  torchrun: ranks, reductions
+    fsdp         FSDP2 sharding for full fine-tuning
+"""

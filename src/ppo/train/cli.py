@@ -1,0 +1,83 @@
+"""A command line built from a settings dataclass: one `--flag` per field, its help from the field's docstring.
+
+A field's docstring is the string literal written on the line after it, as in:
+
+    lr: float = 3e-7
+    \"\"\"AdamW learning rate.\"\"\"
+
+Unknown flags are an error (argparse's default), so a typo never silently runs the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import textwrap
+import typing
+from pathlib import Path
+
+from . import distributed
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Map each field of a dataclass to the docstring written under it, read from the source."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for node, after in zip(body, body[1:]):
+            is_doc = isinstance(after, ast.Expr) and isinstance(getattr(after, "value", None), ast.Constant)
+            if isinstance(node, ast.AnnAssign) and is_doc and isinstance(after.value.value, str):
+                docs[node.target.id] = after.value.value.strip()
+    return docs
+
+
+def _arg_options(tp: object) -> dict:
+    """argparse keyword arguments for a field's type: bool, Literal, Optional[...] and plain scalars."""
+    if tp is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return {"choices": list(args), "type": type(args[0])}
+    if type(None) in args:  # X | None: the word "none" gives None
+        inner = next(a for a in args if a is not type(None))
+        return {"type": lambda s: None if s.lower() == "none" else inner(s), "metavar": inner.__name__.upper()}
+    return {"type": tp}
+
+
+def build_parser(cls: type, description: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser with a `--kebab-case` flag for every field of the dataclass `cls`."""
+    parser = argparse.ArgumentParser(
+        description=description or (cls.__doc__ or "").strip(), formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    docs, hints = field_docs(cls), typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        parser.add_argument(
+            flag, dest=f.name, default=f.default, help=docs.get(f.name, ""), **_arg_options(hints[f.name])
+        )
+    return parser
+
+
+def parse_config(cls: type, argv: list[str] | None = None, **overrides):
+    """Parse the command line into a `cls` instance; `overrides` change defaults (for presets)."""
+    parser = build_parser(cls)
+    parser.set_defaults(**overrides)
+    return cls(**vars(parser.parse_args(argv)))
+
+
+@distributed.main_only
+def save_config(config, path: str | Path) -> None:
+    """Write the settings as JSON (beside every run, so a result can always be traced to its settings)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True) + "\n")
+
+
+def load_config(cls: type, path: str | Path):
+    """Read settings written by `save_config`. Unknown keys are an error, like unknown flags."""
+    return cls(**json.loads(Path(path).read_text()))

@@ -1,0 +1,122 @@
+"""Metrics: averaging per-minibatch stats, writing one JSON line per step, and timing."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from . import distributed
+
+
+def mean_stats(stats: list[dict[str, float]]) -> dict[str, float]:
+    """Average a list of stat dicts key by key (keys missing from some dicts average over the rest)."""
+    keys = {k for s in stats for k in s}
+    return {k: sum(s[k] for s in stats if k in s) / sum(k in s for s in stats) for k in sorted(keys)}
+
+
+def mean_over_ranks(metrics: dict[str, float]) -> dict[str, float]:
+    """Each metric averaged over ranks. Ranks hold equal numbers of rollouts, so a per-rollout mean is exact;
+    a per-token one (value/mean, explained variance) is the mean of the ranks' values."""
+    return metrics if distributed.world_size() == 1 else mean_stats(distributed.gather([metrics]))
+
+
+def all_finite(metrics: dict[str, float]) -> bool:
+    """True when no metric is NaN or infinite."""
+    return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
+
+
+class JsonlLogger:
+    """Append one JSON object per line to `path` (created with its folder). Under torchrun, rank 0 writes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @distributed.main_only
+    def log(self, record: dict) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def format_metrics(metrics: dict[str, float], keys: list[str]) -> str:
+    """A short one-line summary of chosen metrics, for the progress bar."""
+    short = {k.split("/")[-1]: metrics[k] for k in keys if k in metrics}
+    return " ".join(f"{k}={v:.3g}" for k, v in short.items())
+
+
+PPO_BAR_KEYS = ["objective/score", "objective/kl", "loss/value", "health/bad_steps"]  # PPO's progress bar
+CURVE_KEYS = [
+    "objective/score",
+    "objective/accuracy",
+    "objective/kl",
+    "response/length",
+    "response/truncated_frac",
+    "policy/clipfrac",
+    "value/explained_var",
+]
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def curve_table(records: list[dict], keys: list[str], every: int = 1) -> str:
+    """A Markdown table of metrics against step, every `every` steps (and always the last)."""
+    keep = [r for i, r in enumerate(records) if i % every == 0 or i == len(records) - 1]
+    lines = ["| step | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines += [
+        "| " + " | ".join([str(r.get("step", "")), *(f"{r[k]:.3g}" if k in r else "" for k in keys)]) + " |"
+        for r in keep
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m ppo metrics RUN/metrics.jsonl [--every N]`: print a run's curves as a Markdown table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("path")
+    parser.add_argument("--every", type=int, default=1, help="print every N-th step")
+    parser.add_argument("--keys", nargs="+", default=CURVE_KEYS, help="metric names")
+    args = parser.parse_args(argv)
+    print(curve_table(read_jsonl(args.path), args.keys, args.every))
+
+
+if __name__ == "__main__":
+    main()
+
+
+class Timer:
+    """Wall time of consecutive phases: lap(name) records the seconds since the previous lap."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self.start = self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self.last
+        self.laps["time/step_s"] = now - self.start
+        self.last = now
+
+
+def matmul_peak(device, dtype) -> float:
+    """FLOP/s of the best of 6 square matmuls of 4096 (2 n^3 FLOPs each), in this process."""
+    a, times = torch.randn(4096, 4096, device=device, dtype=dtype), []
+    for _ in range(6):
+        sync(device)
+        start = time.perf_counter()
+        a @ a
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return 2 * 4096**3 / min(times)
+
+
+def sync(device) -> None:  # GPU work is asynchronous: wait for it before reading the clock
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()

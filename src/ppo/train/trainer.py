@@ -1,0 +1,333 @@
+"""The PPO trainer. `PPOTrainer.step()` is the README's pseudocode, one named call per numbered step.
+
+Shapes: B = rollouts, L = prompt + response length, T = response length.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..adapters.base import param_groups
+from ..core.buffer import RolloutBatch
+from ..core.gae import compute_gae, masked_whiten
+from ..core.kl import AdaptiveKLController, FixedKLController, kl_estimate, shape_rewards
+from ..core.losses import entropy_bonus, explained_variance, policy_loss, total_loss, value_loss
+from ..core.masked import aggregate_size, masked_mean
+from ..lm.policy import PolicyWithValue
+from ..lm.reference import FrozenLM, SameNetwork, check_reference
+from ..lm.rollout import Samples, encode_prompts, sample
+from . import distributed
+from .checkpoint import load_state, save_checkpoint, truncate_log
+from .cli import save_config
+from .config import PPOConfig
+from .data_order import batch_indices
+from .fsdp import clip_grad_norm, gathered, load_optimizer_state, local, optimizer_state
+from .metrics import PPO_BAR_KEYS, JsonlLogger, Timer, format_metrics, mean_over_ranks, mean_stats
+
+# The task, handed in (ppo.tasks.stages builds the math one): an example is whatever these two understand.
+# prompt_fn(example) -> the prompt text the policy is asked
+PromptFn = Callable[[Any], str]
+# reward_fn(decoded responses, their examples) -> one score per response
+RewardFn = Callable[[list[str], list[Any]], list[float]]
+# dev_fn(policy LM, tokenizer) -> a dev score to maximise (model selection; never the test split)
+DevFn = Callable[[PreTrainedModel, PreTrainedTokenizerBase], float]
+
+
+class NonFiniteError(RuntimeError):
+    """NaN or inf where a step cannot use it: the step is skipped (see `PPOTrainer.skip`)."""
+
+
+def check_finite(what: str, *tensors: torch.Tensor) -> None:
+    """Raise NonFiniteError if any rank has a NaN or inf in `tensors` (so all ranks skip the step together)."""
+    if not distributed.all_true(all(bool(torch.isfinite(local(t)).all()) for t in tensors)):
+        raise NonFiniteError(f"NaN or inf in the {what}")
+
+
+class PPOTrainer:
+    """PPO for a causal LM with a value head, against a frozen reference (ppo.lm.reference), on the task that
+    `prompt_fn` (how an example is asked) and `reward_fn` (how the answers are scored) describe.
+
+    Under torchrun each rank takes rollout_batch_size / N questions and minibatches of mini_batch_size / N rollouts;
+    the update equals one process's on the whole batch (`ppo.train.distributed` says how)."""
+
+    def __init__(
+        self,
+        policy: PolicyWithValue,
+        reference: FrozenLM | SameNetwork,
+        tokenizer: PreTrainedTokenizerBase,
+        config: PPOConfig,
+        prompt_fn: PromptFn,
+        reward_fn: RewardFn,
+    ):
+        self.policy, self.reference, self.tokenizer, self.config = policy, check_reference(reference), tokenizer, config
+        self.device = next(policy.parameters()).device
+        self.prompt_fn, self.reward_fn = prompt_fn, reward_fn
+        distributed.per_rank(config.rollout_batch_size, "rollout_batch_size")  # refused here if it does not split
+        self.mini_size = distributed.per_rank(config.mini_batch_size, "mini_batch_size")
+        distributed.broadcast_parameters(policy)  # every replica starts from rank 0's weights
+        self.params = [p for p in policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(param_groups(policy, config.weight_decay), lr=config.lr)
+        self.kl_ctl = (
+            AdaptiveKLController(config.kl_coef, config.kl_target, config.kl_horizon)
+            if config.adaptive_kl
+            else FixedKLController(config.kl_coef)
+        )
+        self.generator = torch.Generator().manual_seed(config.seed)  # minibatch order
+        self.step_count = 0
+        self.best_dev = float("-inf")
+        self.bad_steps = 0  # steps skipped for NaN/inf; the run stops at config.max_bad_steps
+
+    def step(self, examples: list) -> dict[str, float]:
+        """One PPO step on a batch of questions. Returns the step's metrics."""
+        c, timer = self.config, Timer()
+        # 1. Sample: several responses per question, from the current policy.
+        examples = [ex for ex in examples for _ in range(c.samples_per_prompt)]
+        samples = self.sample_responses(examples)
+        timer.lap("time/rollout_s")
+        # 2. Score each response against its gold answer.
+        scores = self.score(samples, examples)
+        timer.lap("time/score_s")
+        # 3. Shape the rewards with the KL: old log-probs, values and reference log-probs from forward passes.
+        old_logprobs, old_values, ref_logprobs = self.forward_rollouts(samples)
+        kl = kl_estimate(old_logprobs, ref_logprobs, c.kl_estimator) * samples.response_mask  # (B, T)
+        rewards = shape_rewards(scores, kl, samples.response_mask, self.kl_ctl.value)  # (B, T)
+        timer.lap("time/forward_s")
+        # 4. Run GAE, and whiten the advantages over every valid token of the rollout.
+        advantages, returns = compute_gae(rewards, old_values, samples.response_mask, c.gamma, c.lam)
+        if c.whiten_advantages:
+            advantages = masked_whiten(advantages, samples.response_mask, all_reduce=distributed.all_reduce)
+        batch = RolloutBatch(
+            samples.input_ids,
+            samples.attention_mask,
+            samples.response_mask,
+            old_logprobs,
+            ref_logprobs,
+            old_values,
+            scores,
+            rewards,
+            advantages,
+            returns,
+        )
+        # 5. Run K epochs of minibatch updates (unless NaN/inf got in: then skip the step, and count it).
+        try:
+            check_finite(
+                "scores, log-probs, values or advantages", scores, old_logprobs, old_values, ref_logprobs, advantages
+            )
+            update_stats = self.update(batch)
+        except NonFiniteError as err:
+            return self.skip(err)
+        timer.lap("time/update_s")
+        # 6. Log, and let an adaptive controller move beta.
+        metrics = mean_over_ranks({**self.rollout_stats(batch, kl, samples), **update_stats, **timer.laps})
+        self.kl_ctl.update(metrics["objective/kl"], len(batch))
+        self.step_count += 1
+        return metrics
+
+    @torch.no_grad()
+    def sample_responses(self, examples: list) -> Samples:
+        """Encode the prompts (left-padded) and sample one response per row."""
+        c = self.config
+        prompts = [self.prompt_fn(ex) for ex in examples]
+        prompt_ids, prompt_mask = encode_prompts(self.tokenizer, prompts, self.device)
+        with gathered(self.policy.lm):  # FSDP2: every layer's full weights, once for the whole decode loop
+            return sample(
+                self.policy.lm,
+                self.tokenizer,
+                prompt_ids,
+                prompt_mask,
+                c.max_new_tokens,
+                c.temperature,
+                c.top_k,
+                c.top_p,
+            )
+
+    def score(self, samples: Samples, examples: list) -> torch.Tensor:
+        """Scores (B,) from the reward function; optionally a fixed score for truncated responses."""
+        scores = torch.tensor(self.reward_fn(samples.texts, examples), dtype=torch.float32, device=self.device)
+        if self.config.missing_eos_score is not None:
+            scores = torch.where(
+                samples.truncated.to(self.device), torch.full_like(scores, self.config.missing_eos_score), scores
+            )
+        return scores
+
+    @torch.no_grad()
+    def forward_rollouts(self, samples: Samples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """old_logprobs, old_values and ref_logprobs, all (B, T), recomputed by forward passes.
+
+        Recomputing (rather than trusting `generate`'s scores) gives exactly the numbers the update will compare
+        against, computed the same way. Runs in micro-batches to bound memory.
+        """
+        c, T, out = self.config, samples.response_len, ([], [], [])
+        for s in range(0, samples.input_ids.shape[0], c.micro_batch_size):
+            ids, mask = (
+                samples.input_ids[s : s + c.micro_batch_size],
+                samples.attention_mask[s : s + c.micro_batch_size],
+            )
+            logprobs, values, _ = self.policy.logprobs_and_values(
+                ids, mask, T, c.temperature, top_k=c.top_k, top_p=c.top_p
+            )
+            out[0].append(logprobs)
+            out[1].append(values)
+            out[2].append(self.reference.logprobs(ids, mask, T, c.temperature))
+        mask = samples.response_mask
+        return tuple(torch.cat(parts) * mask for parts in out)
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        """ppo_epochs passes of shuffled minibatches; each minibatch is one optimizer step, its gradient
+        accumulated over micro-batches so the result does not depend on micro_batch_size.
+
+        Each micro-batch's loss is weighted by its share of the minibatch's sequences or tokens, counted over all
+        ranks, and the gradients are summed over ranks: the sum is the gradient of the whole minibatch's loss."""
+        c, stats = self.config, []
+        for _ in range(c.ppo_epochs):
+            for mini in batch.minibatches(self.mini_size, self.generator):
+                self.optimizer.zero_grad(set_to_none=True)
+                size = distributed.all_reduce(aggregate_size(mini.response_mask, c.loss_aggregation)).clamp(min=1.0)
+                for micro in mini.chunks(c.micro_batch_size):
+                    loss, micro_stats = self.loss(micro)
+                    check_finite("loss", loss)
+                    (loss * aggregate_size(micro.response_mask, c.loss_aggregation) / size).backward()
+                    stats.append(micro_stats)
+                distributed.all_reduce_gradients(self.params)
+                grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
+                check_finite("gradients", grad_norm)  # checked before the weights move, never after
+                stats.append({"policy/grad_norm": float(grad_norm)})
+                self.optimizer.step()
+        return mean_stats(stats)
+
+    def loss(self, mb: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """L = L_policy + vf_coef * L_value - entropy_coef * H, on one micro-batch."""
+        c = self.config
+        logprobs, values, ent = self.policy.logprobs_and_values(
+            mb.input_ids,
+            mb.attention_mask,
+            mb.response_len,
+            c.temperature,
+            with_entropy=True,
+            entropy_grad=c.entropy_coef > 0,
+            top_k=c.top_k,
+            top_p=c.top_p,
+        )
+        pg_loss, pg_stats = policy_loss(
+            logprobs, mb.old_logprobs, mb.advantages, mb.response_mask, c.clip_eps, c.loss_aggregation
+        )
+        vf_loss, vf_stats = value_loss(
+            values, mb.old_values, mb.returns, mb.response_mask, c.value_clip_eps, c.loss_aggregation
+        )
+        entropy = entropy_bonus(ent, mb.response_mask, c.loss_aggregation)
+        loss = total_loss(pg_loss, vf_loss, entropy, c.vf_coef, c.entropy_coef)
+        return loss, {
+            "loss/policy": pg_loss.item(),
+            "loss/value": vf_loss.item(),
+            "loss/total": loss.item(),
+            "policy/entropy": entropy.item(),
+            **pg_stats,
+            **vf_stats,
+        }
+
+    def skip(self, err: NonFiniteError) -> dict[str, float]:
+        """A step with NaN/inf: no optimizer step is taken from it (minibatch steps already taken had finite
+        losses and gradients, and stay). Warn, count, and stop the run after config.max_bad_steps of them."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.bad_steps += 1
+        self.step_count += 1
+        message = f"step {self.step_count} skipped: {err} ({self.bad_steps} of at most {self.config.max_bad_steps})"
+        if self.bad_steps >= self.config.max_bad_steps:
+            raise RuntimeError(
+                f"{message}; stopping. The last good checkpoint is kept (resume from it with a lower "
+                f"lr, or check the data and the reward)."
+            ) from err
+        warnings.warn(message, RuntimeWarning)
+        return {"health/skipped": 1.0, "health/bad_steps": float(self.bad_steps)}
+
+    def rollout_stats(self, batch: RolloutBatch, kl: torch.Tensor, samples: Samples) -> dict[str, float]:
+        """What the rollout looked like: score, KL to the reference, lengths, and how good the critic is."""
+        mask = batch.response_mask
+        return {
+            "objective/score": batch.scores.mean().item(),
+            "objective/kl": (kl * mask).sum(1).mean().item(),  # mean sequence KL, sum over tokens
+            "objective/kl_coef": self.kl_ctl.value,
+            "objective/reward": (batch.rewards * mask).sum(1).mean().item(),
+            "objective/accuracy": (batch.scores >= self.config.correct_score).float().mean().item(),
+            "response/length": mask.sum(1).mean().item(),
+            "response/truncated_frac": samples.truncated.float().mean().item(),
+            "value/mean": masked_mean(batch.old_values, mask).item(),
+            "value/explained_var": explained_variance(batch.old_values, batch.returns, mask),
+        }
+
+    def train(self, examples: list, output_dir: str | Path | None = None, dev_fn: DevFn | None = None) -> list[dict]:
+        """Run config.steps PPO steps over a seeded shuffle of `examples`, logging to metrics.jsonl.
+
+        With `dev_fn` and config.eval_every, the policy is scored on dev every eval_every steps and the best one
+        is kept in output_dir/best."""
+        c = self.config
+        if not examples:
+            raise ValueError("no training examples")
+        out = Path(output_dir or c.output_dir)
+        save_config(c, out / "config.json")
+        truncate_log(out / "metrics.jsonl", self.step_count)  # drop steps logged after the checkpoint we resumed
+        logger, history = JsonlLogger(out / "metrics.jsonl"), []
+        bar = tqdm(
+            range(self.step_count, c.steps),
+            desc="ppo",
+            unit="step",
+            initial=self.step_count,
+            total=c.steps,
+            disable=not distributed.is_main(),
+        )
+        for step in bar:  # under torchrun each rank takes its block of the step's questions
+            order = distributed.split_evenly(batch_indices(len(examples), c.rollout_batch_size, step, c.seed))
+            batch = [examples[i] for i in order]
+            metrics = {"step": step + 1, **self.step(batch)}
+            if dev_fn is not None and c.eval_every and (step + 1) % c.eval_every == 0:
+                metrics["eval/dev_score"] = self.select(dev_fn, out / "best")
+            logger.log(metrics)
+            history.append(metrics)
+            bar.set_postfix_str(format_metrics(metrics, PPO_BAR_KEYS))
+            if c.save_every and (step + 1) % c.save_every == 0:
+                self.save(out / f"checkpoint-{step + 1}")
+        self.save(out / "final")
+        return history
+
+    def select(self, dev_fn: DevFn, path: Path) -> float:
+        """Model selection on dev: score the policy, and keep it in `path` when it beats the best so far."""
+        score = dev_fn(self.policy.lm, self.tokenizer)
+        if score > self.best_dev:
+            self.best_dev = score
+            save_checkpoint(
+                path, self.policy, self.tokenizer, {"step": self.step_count, "dev_score": score}, prune=False
+            )
+        return score
+
+    def save(self, path: str | Path) -> None:
+        """An atomic checkpoint: policy (HF format, value head beside it), tokenizer and trainer state."""
+        check_finite("policy weights (not saved)", *self.params)
+        save_checkpoint(
+            path,
+            self.policy,
+            self.tokenizer,
+            {
+                "step": self.step_count,
+                "optimizer": optimizer_state(self.policy, self.optimizer),
+                "kl_ctl": self.kl_ctl.state_dict(),
+                "generator": self.generator.get_state(),
+                "best_dev": self.best_dev,
+                "bad_steps": self.bad_steps,
+            },
+        )
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint written by `save` (the policy weights must already be loaded from it)."""
+        state = load_state(path)
+        self.step_count = state["step"]
+        load_optimizer_state(self.policy, self.optimizer, state["optimizer"])
+        self.kl_ctl.load_state_dict(state["kl_ctl"])
+        self.generator.set_state(state["generator"])
+        self.best_dev = state["best_dev"]
+        self.bad_steps = state.get("bad_steps", 0)
