@@ -126,7 +126,7 @@ def test_sft_and_ppo_runs_turn_it_on_from_their_settings(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("entropy_grad", [False, True])
 def test_recomputed_logits_give_the_same_numbers_and_none_is_stored(entropy_grad):
-    from ppo.lm.policy import logprobs_from_hidden
+    from ppo.lm.logprobs import logprobs_from_hidden
 
     torch.manual_seed(0)
     V, head = 50, torch.nn.Linear(8, 50)

@@ -14,7 +14,8 @@ from ppo.adapters.loading import attach, ensure_adapter, load_model, load_policy
 from ppo.adapters.loreft import cached_positions, edit_groups
 from ppo.lm import decode
 from ppo.lm.hook import adapter_of, prompt_positions
-from ppo.lm.policy import PolicyWithValue, lm_logprobs
+from ppo.lm.logprobs import lm_logprobs
+from ppo.lm.policy import PolicyWithValue
 from ppo.lm.rollout import encode_prompts
 from ppo.tasks.stages import prompt_fn
 

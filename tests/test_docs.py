@@ -49,7 +49,7 @@ def test_the_block_finder_reads_fences_marks_and_checked_lines():
     assert [b["skip"] for b in blocks] == [None, "<!-- not run: needs a GPU -->\n"]
     want = "assert (f(2)) == ([4, None]), 'f(2)'\n    g()  # -> 1\n"
     assert checked("f(2)   # -> [4, None]\n    g()  # -> 1\n") == want
-    assert len(python_blocks()) >= 2  # the README's sandbox and library examples
+    assert len(python_blocks()) >= 3  # the sandbox, library and custom-task examples of docs/
 
 
 @pytest.fixture(scope="module")

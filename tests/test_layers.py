@@ -171,3 +171,28 @@ def test_a_planted_cycle_is_caught(planted):
     plant(planted / "core" / "masked.py", "from .losses import policy_loss", inside_function=True)
     found = violations(planted)
     assert found == ["import cycle: ppo.core.losses -> ppo.core.masked -> ppo.core.losses"], found
+
+
+def test_old_module_paths_name_the_same_modules_and_old_pickles_load():
+    import pickle
+
+    import ppo
+    import ppo.sandbox
+    import ppo.train.config
+    from ppo.tasks import sandbox
+    from ppo.trainer import PPOTrainer
+
+    assert ppo.sandbox is sandbox and ppo.sandbox.run_programs is ppo.run_programs
+    assert PPOTrainer is ppo.PPOTrainer is ppo.train.trainer.PPOTrainer
+    # A pickle written before the move names the class by its old path, ppo.config.PPOConfig.
+    old = pickle.dumps(ppo.PPOConfig(steps=3), protocol=2).replace(b"ppo.train.config", b"ppo.config")
+    assert b"ppo.config" in old and pickle.loads(old) == ppo.PPOConfig(steps=3)
+
+
+def test_an_old_command_says_what_it_is_now():
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "ppo.sft", "--help"], capture_output=True, text=True)
+    assert out.returncode == 1 and "python -m ppo.sft is now python -m ppo sft" in out.stderr, out.stderr
+    out = subprocess.run([sys.executable, "-m", "ppo"], capture_output=True, text=True)
+    assert out.returncode == 1 and "usage: python -m ppo {sft,evaluate,metrics,bench}" in out.stderr

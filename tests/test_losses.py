@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ppo.core.losses import explained_variance, policy_loss, value_loss
+from ppo.core.losses import entropy_bonus, explained_variance, policy_loss, total_loss, value_loss
 from ppo.core.masked import aggregate, aggregate_size
 
 EPS = 0.2
@@ -81,3 +81,16 @@ def test_explained_variance():
     mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
     assert explained_variance(returns, returns, mask) == pytest.approx(1.0)
     assert explained_variance(torch.full_like(returns, 2.0), returns, mask) == pytest.approx(0.0)
+
+
+def test_the_total_loss_is_policy_plus_weighted_value_minus_weighted_entropy():
+    # L = L_pi + c_v L_V - c_e H = 1 + 0.5 * 2 - 0.01 * 3
+    assert_close(total_loss(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0), 0.5, 0.01), torch.tensor(1.97))
+    assert_close(total_loss(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0), 0.0, 0.0), torch.tensor(1.0))
+
+
+def test_the_entropy_bonus_is_aggregated_over_valid_tokens_only():
+    ent = torch.tensor([[1.0, 3.0, 100.0], [2.0, 100.0, 100.0]])  # 100: padding, never counted
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    assert_close(entropy_bonus(ent, mask, "seq_mean_token_mean"), torch.tensor((2.0 + 2.0) / 2))
+    assert_close(entropy_bonus(ent, mask, "token_mean"), torch.tensor(6.0 / 3))

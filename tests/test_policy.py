@@ -4,7 +4,8 @@ from conftest import make_lm
 from torch.testing import assert_close
 
 from ppo.adapters.loading import load_policy
-from ppo.lm.policy import PolicyWithValue, lm_logprobs, logprobs_from_hidden, position_ids_from_mask
+from ppo.lm.logprobs import lm_logprobs, logprobs_from_hidden, position_ids_from_mask
+from ppo.lm.policy import PolicyWithValue
 from ppo.lm.reference import frozen_copy
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ppo.lm.policy import lm_logprobs
+from ppo.lm.logprobs import lm_logprobs
 from ppo.lm.rollout import encode_prompts, response_mask_from_tokens, sample
 
 

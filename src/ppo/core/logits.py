@@ -1,7 +1,7 @@
 """From next-token logits to what PPO reads: the log-prob of the sampled token, and the entropy.
 
 The logits at position t predict the token at t + 1. The caller takes the states that predict the response
-(`ppo.lm.policy.response_states`: positions P-1 .. L-2 for tokens P .. L-1), so here logits[:, t] and tokens[:, t]
+(`ppo.lm.logprobs.response_states`: positions P-1 .. L-2 for tokens P .. L-1), so here logits[:, t] and tokens[:, t]
 already belong together.
 
 Shapes: B = rollouts, T = response length (or a chunk of it), V = vocab.

@@ -2,7 +2,8 @@
 
 models     loading and saving LMs, devices and dtypes, dropout, activation checkpointing
 hook       the one hook point where an adapter plugs in (this layer never imports ppo.adapters)
-policy     log-probs from hidden states, and PolicyWithValue
+logprobs   log-probs of response tokens from hidden states (the one-token shift)
+policy     PolicyWithValue: the LM and its value head
 reference  the frozen reference of the KL penalty
 rollout    prompts in, sampled responses and their masks out
 decode     a lean decode loop for Llama-family models

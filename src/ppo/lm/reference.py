@@ -21,8 +21,8 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from .hook import adapter_of
+from .logprobs import lm_logprobs
 from .models import disable_dropout
-from .policy import lm_logprobs
 
 
 def freeze(lm: PreTrainedModel) -> PreTrainedModel:

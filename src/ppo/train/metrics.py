@@ -1,4 +1,4 @@
-"""Metrics: averaging per-minibatch stats, writing one JSON line per step, and timing."""
+"""Metrics: what a rollout looked like, averaging per-minibatch stats, one JSON line per step, and timing."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from ..core.losses import explained_variance
+from ..core.masked import masked_mean
 from . import distributed
 
 
@@ -22,6 +24,23 @@ def mean_over_ranks(metrics: dict[str, float]) -> dict[str, float]:
     """Each metric averaged over ranks. Ranks hold equal numbers of rollouts, so a per-rollout mean is exact;
     a per-token one (value/mean, explained variance) is the mean of the ranks' values."""
     return metrics if distributed.world_size() == 1 else mean_stats(distributed.gather([metrics]))
+
+
+def rollout_stats(batch, kl: torch.Tensor, truncated: torch.Tensor, kl_coef: float, correct_score: float) -> dict:
+    """What a PPO step's rollout looked like (a `RolloutBatch` and its per-token KL, (B, T)): score, KL to the
+    reference, lengths, and how good the critic is."""
+    mask = batch.response_mask  # (B, T)
+    return {
+        "objective/score": batch.scores.mean().item(),
+        "objective/kl": (kl * mask).sum(1).mean().item(),  # mean sequence KL, sum over tokens
+        "objective/kl_coef": kl_coef,
+        "objective/reward": (batch.rewards * mask).sum(1).mean().item(),
+        "objective/accuracy": (batch.scores >= correct_score).float().mean().item(),
+        "response/length": mask.sum(1).mean().item(),
+        "response/truncated_frac": truncated.float().mean().item(),
+        "value/mean": masked_mean(batch.old_values, mask).item(),
+        "value/explained_var": explained_variance(batch.old_values, batch.returns, mask),
+    }
 
 
 def all_finite(metrics: dict[str, float]) -> bool:

@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 
 from ..adapters.base import param_groups
 from ..lm.hook import prompt_positions
+from ..lm.logprobs import logprobs_from_hidden, trunk_hidden
 from ..lm.models import checkpointed
-from ..lm.policy import logprobs_from_hidden, trunk_hidden
 from . import distributed
 from .checkpoint import load_state, save_checkpoint, truncate_log
 from .cli import save_config

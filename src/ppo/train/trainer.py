@@ -17,8 +17,8 @@ from ..adapters.base import param_groups
 from ..core.buffer import RolloutBatch
 from ..core.gae import compute_gae, masked_whiten
 from ..core.kl import AdaptiveKLController, FixedKLController, kl_estimate, shape_rewards
-from ..core.losses import entropy_bonus, explained_variance, policy_loss, total_loss, value_loss
-from ..core.masked import aggregate_size, masked_mean
+from ..core.losses import entropy_bonus, policy_loss, total_loss, value_loss
+from ..core.masked import aggregate_size
 from ..lm.policy import PolicyWithValue
 from ..lm.reference import FrozenLM, SameNetwork, check_reference
 from ..lm.rollout import Samples, encode_prompts, sample
@@ -27,8 +27,9 @@ from .checkpoint import load_state, save_checkpoint, truncate_log
 from .cli import save_config
 from .config import PPOConfig
 from .data_order import batch_indices
-from .fsdp import clip_grad_norm, gathered, load_optimizer_state, local, optimizer_state
-from .metrics import PPO_BAR_KEYS, JsonlLogger, Timer, format_metrics, mean_over_ranks, mean_stats
+from .fsdp import clip_grad_norm, gathered, load_optimizer_state, optimizer_state
+from .health import NonFiniteError, check_finite
+from .metrics import PPO_BAR_KEYS, JsonlLogger, Timer, format_metrics, mean_over_ranks, mean_stats, rollout_stats
 
 # The task, handed in (ppo.tasks.stages builds the math one): an example is whatever these two understand.
 # prompt_fn(example) -> the prompt text the policy is asked
@@ -37,16 +38,6 @@ PromptFn = Callable[[Any], str]
 RewardFn = Callable[[list[str], list[Any]], list[float]]
 # dev_fn(policy LM, tokenizer) -> a dev score to maximise (model selection; never the test split)
 DevFn = Callable[[PreTrainedModel, PreTrainedTokenizerBase], float]
-
-
-class NonFiniteError(RuntimeError):
-    """NaN or inf where a step cannot use it: the step is skipped (see `PPOTrainer.skip`)."""
-
-
-def check_finite(what: str, *tensors: torch.Tensor) -> None:
-    """Raise NonFiniteError if any rank has a NaN or inf in `tensors` (so all ranks skip the step together)."""
-    if not distributed.all_true(all(bool(torch.isfinite(local(t)).all()) for t in tensors)):
-        raise NonFiniteError(f"NaN or inf in the {what}")
 
 
 class PPOTrainer:
@@ -89,30 +80,23 @@ class PPOTrainer:
         # 1. Sample: several responses per question, from the current policy.
         examples = [ex for ex in examples for _ in range(c.samples_per_prompt)]
         samples = self.sample_responses(examples)
+        mask = samples.response_mask  # (B, T)
         timer.lap("time/rollout_s")
         # 2. Score each response against its gold answer.
         scores = self.score(samples, examples)
         timer.lap("time/score_s")
         # 3. Shape the rewards with the KL: old log-probs, values and reference log-probs from forward passes.
         old_logprobs, old_values, ref_logprobs = self.forward_rollouts(samples)
-        kl = kl_estimate(old_logprobs, ref_logprobs, c.kl_estimator) * samples.response_mask  # (B, T)
-        rewards = shape_rewards(scores, kl, samples.response_mask, self.kl_ctl.value)  # (B, T)
+        kl = kl_estimate(old_logprobs, ref_logprobs, c.kl_estimator) * mask  # (B, T)
+        rewards = shape_rewards(scores, kl, mask, self.kl_ctl.value)  # (B, T)
         timer.lap("time/forward_s")
         # 4. Run GAE, and whiten the advantages over every valid token of the rollout.
-        advantages, returns = compute_gae(rewards, old_values, samples.response_mask, c.gamma, c.lam)
+        advantages, returns = compute_gae(rewards, old_values, mask, c.gamma, c.lam)  # (B, T) each
         if c.whiten_advantages:
-            advantages = masked_whiten(advantages, samples.response_mask, all_reduce=distributed.all_reduce)
+            advantages = masked_whiten(advantages, mask, all_reduce=distributed.all_reduce)
+        ids, attn = samples.input_ids, samples.attention_mask  # (B, L) each
         batch = RolloutBatch(
-            samples.input_ids,
-            samples.attention_mask,
-            samples.response_mask,
-            old_logprobs,
-            ref_logprobs,
-            old_values,
-            scores,
-            rewards,
-            advantages,
-            returns,
+            ids, attn, mask, old_logprobs, ref_logprobs, old_values, scores, rewards, advantages, returns
         )
         # 5. Run K epochs of minibatch updates (unless NaN/inf got in: then skip the step, and count it).
         try:
@@ -124,7 +108,8 @@ class PPOTrainer:
             return self.skip(err)
         timer.lap("time/update_s")
         # 6. Log, and let an adaptive controller move beta.
-        metrics = mean_over_ranks({**self.rollout_stats(batch, kl, samples), **update_stats, **timer.laps})
+        rollout = rollout_stats(batch, kl, samples.truncated, self.kl_ctl.value, c.correct_score)
+        metrics = mean_over_ranks({**rollout, **update_stats, **timer.laps})
         self.kl_ctl.update(metrics["objective/kl"], len(batch))
         self.step_count += 1
         return metrics
@@ -136,16 +121,13 @@ class PPOTrainer:
         prompts = [self.prompt_fn(ex) for ex in examples]
         prompt_ids, prompt_mask = encode_prompts(self.tokenizer, prompts, self.device)
         with gathered(self.policy.lm):  # FSDP2: every layer's full weights, once for the whole decode loop
-            return sample(
-                self.policy.lm,
-                self.tokenizer,
-                prompt_ids,
-                prompt_mask,
-                c.max_new_tokens,
-                c.temperature,
-                c.top_k,
-                c.top_p,
-            )
+            lm, tokenizer = self.policy.lm, self.tokenizer
+            return sample(lm, tokenizer, prompt_ids, prompt_mask, c.max_new_tokens, c.temperature, c.top_k, c.top_p)
+
+    @property
+    def truncation(self) -> dict:
+        """The sampler's top-k / top-p: the log-probs are those of the distribution it draws from."""
+        return {"top_k": self.config.top_k, "top_p": self.config.top_p}
 
     def score(self, samples: Samples, examples: list) -> torch.Tensor:
         """Scores (B,) from the reward function; optionally a fixed score for truncated responses."""
@@ -169,9 +151,7 @@ class PPOTrainer:
                 samples.input_ids[s : s + c.micro_batch_size],
                 samples.attention_mask[s : s + c.micro_batch_size],
             )
-            logprobs, values, _ = self.policy.logprobs_and_values(
-                ids, mask, T, c.temperature, top_k=c.top_k, top_p=c.top_p
-            )
+            logprobs, values, _ = self.policy.logprobs_and_values(ids, mask, T, c.temperature, **self.truncation)
             out[0].append(logprobs)
             out[1].append(values)
             out[2].append(self.reference.logprobs(ids, mask, T, c.temperature))
@@ -204,15 +184,9 @@ class PPOTrainer:
     def loss(self, mb: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
         """L = L_policy + vf_coef * L_value - entropy_coef * H, on one micro-batch."""
         c = self.config
+        ids, attn, T = mb.input_ids, mb.attention_mask, mb.response_len
         logprobs, values, ent = self.policy.logprobs_and_values(
-            mb.input_ids,
-            mb.attention_mask,
-            mb.response_len,
-            c.temperature,
-            with_entropy=True,
-            entropy_grad=c.entropy_coef > 0,
-            top_k=c.top_k,
-            top_p=c.top_p,
+            ids, attn, T, c.temperature, with_entropy=True, entropy_grad=c.entropy_coef > 0, **self.truncation
         )
         pg_loss, pg_stats = policy_loss(
             logprobs, mb.old_logprobs, mb.advantages, mb.response_mask, c.clip_eps, c.loss_aggregation
@@ -222,14 +196,8 @@ class PPOTrainer:
         )
         entropy = entropy_bonus(ent, mb.response_mask, c.loss_aggregation)
         loss = total_loss(pg_loss, vf_loss, entropy, c.vf_coef, c.entropy_coef)
-        return loss, {
-            "loss/policy": pg_loss.item(),
-            "loss/value": vf_loss.item(),
-            "loss/total": loss.item(),
-            "policy/entropy": entropy.item(),
-            **pg_stats,
-            **vf_stats,
-        }
+        losses = {"loss/policy": pg_loss, "loss/value": vf_loss, "loss/total": loss, "policy/entropy": entropy}
+        return loss, {**{k: v.item() for k, v in losses.items()}, **pg_stats, **vf_stats}
 
     def skip(self, err: NonFiniteError) -> dict[str, float]:
         """A step with NaN/inf: no optimizer step is taken from it (minibatch steps already taken had finite
@@ -245,21 +213,6 @@ class PPOTrainer:
             ) from err
         warnings.warn(message, RuntimeWarning)
         return {"health/skipped": 1.0, "health/bad_steps": float(self.bad_steps)}
-
-    def rollout_stats(self, batch: RolloutBatch, kl: torch.Tensor, samples: Samples) -> dict[str, float]:
-        """What the rollout looked like: score, KL to the reference, lengths, and how good the critic is."""
-        mask = batch.response_mask
-        return {
-            "objective/score": batch.scores.mean().item(),
-            "objective/kl": (kl * mask).sum(1).mean().item(),  # mean sequence KL, sum over tokens
-            "objective/kl_coef": self.kl_ctl.value,
-            "objective/reward": (batch.rewards * mask).sum(1).mean().item(),
-            "objective/accuracy": (batch.scores >= self.config.correct_score).float().mean().item(),
-            "response/length": mask.sum(1).mean().item(),
-            "response/truncated_frac": samples.truncated.float().mean().item(),
-            "value/mean": masked_mean(batch.old_values, mask).item(),
-            "value/explained_var": explained_variance(batch.old_values, batch.returns, mask),
-        }
 
     def train(self, examples: list, output_dir: str | Path | None = None, dev_fn: DevFn | None = None) -> list[dict]:
         """Run config.steps PPO steps over a seeded shuffle of `examples`, logging to metrics.jsonl.
