@@ -11,7 +11,7 @@ TORCH   ?= torch
 LOCK    ?= requirements-lock.txt
 PINS     = $(VENV)/constraints.txt
 PIN      = --constraint $(PINS)
-MODEL    = import ppo.models as m; print('[ppo] default model in', m.resolve_model_path(m.DEFAULT_MODEL))
+MODEL    = import ppo.lm.models as m; print('[ppo] default model in', m.resolve_model_path(m.DEFAULT_MODEL))
 
 install: $(BIN)/python
 	grep -v $(if $(filter file,$(origin TORCH)),-e '^$$',-e '^torch==') $(LOCK) > $(PINS)
@@ -57,7 +57,7 @@ lock: latest-venv
 test-slow:
 	$(BIN)/python -m pytest -q -m slow
 
-# Two PPO steps of the default SmolLM2 on a few GSM8K training questions (a CPU smoke run; see README).
+# Two PPO steps of the default SmolLM2 on a few GSM8K training questions (a CPU smoke run; see docs/usage.md).
 DATA ?= ../shared/data/gsm8k
 PPO_SMOKE = --data-dir $(DATA) --steps 2 --rollout-batch-size 4 --samples-per-prompt 2 \
 	--mini-batch-size 4 --micro-batch-size 4 --max-new-tokens 192 --temperature 0.7 --lr 3e-6 --prompt-template chat --output-dir runs/ppo-smoke
@@ -73,7 +73,7 @@ LAUNCH = $(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --nproc_per_nod
 train-gsm8k:
 	$(LAUNCH) experiments/run_reft.py --data-dir $(DATA) $(ARGS)
 
-# The paper's hyper-parameters for a GPU (see README: untested here, and a 7B model needs more than one 80 GB GPU).
+# The paper's hyper-parameters for a GPU (docs/usage.md: untested here, and a 7B model needs more than one 80 GB GPU).
 PAPER_MODEL ?= codellama/CodeLlama-7b-hf
 train-gsm8k-paper:
 	$(LAUNCH) experiments/run_reft.py --model $(PAPER_MODEL) --data-dir $(DATA) \
@@ -82,13 +82,13 @@ train-gsm8k-paper:
 	--ppo-steps 2273 --ppo-eval-every 114 --rollout-batch-size 32 --samples-per-prompt 1 --ppo-lr 3e-7 --kl-coef 0.05 \
 	--max-new-tokens 400 --micro-batch-size 8 --eval-batch-size 64 --output-dir runs/train-gsm8k-paper $(ARGS)
 
-# P-CoT on SVAMP: SFT on Python programs, PPO with rewards from running the sampled programs in ppo.sandbox.
+# P-CoT on SVAMP: SFT on Python programs, PPO with rewards from running the sampled programs in ppo.tasks.sandbox.
 SVAMP ?= ../shared/data/svamp
 train-svamp-pcot:
 	$(BIN)/python experiments/run_reft.py --dataset svamp --answer-format pcot --data-dir $(SVAMP) \
 	--train-questions 800 --kl-coef 0.01 --max-new-tokens 192 --output-dir runs/train-svamp-pcot $(ARGS)
 
-# Throughput of the sandboxed program executor on 64 real P-CoT programs (see README, "Sandbox").
+# Throughput of the sandboxed program executor on 64 real P-CoT programs (docs/sandbox.md).
 bench-sandbox:
 	$(BIN)/python experiments/bench_sandbox.py --data-dir $(SVAMP) $(ARGS)
 

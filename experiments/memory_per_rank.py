@@ -45,7 +45,7 @@ def count(vocab: int, hidden: int, layers: int, inter: int, heads: int, kv: int,
     return total, sum(p.numel() for p in model.model.layers.parameters())
 
 
-def per_rank(total: int, layers: int, ranks: int, fsdp: bool) -> tuple[float, float]:
+def gib_per_rank(total: int, layers: int, ranks: int, fsdp: bool) -> tuple[float, float]:
     """GiB per rank (update, decode): policy weights + grads + moments (8 B) and reference weights (2 B)."""
     share = layers / ranks if fsdp else layers
     held = total - layers + share
@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> None:
     print("|---" * (4 + 2 * sum(n > 1 for n in ranks)) + "|")
     for name, dims in MODELS.items():
         total, layers = count(*dims)
-        cells = [f"{per_rank(total, layers, 1, False)[0]:.1f}"]
+        cells = [f"{gib_per_rank(total, layers, 1, False)[0]:.1f}"]
         for n in (n for n in ranks if n > 1):
-            update, decode = per_rank(total, layers, n, True)
-            cells += [f"{per_rank(total, layers, n, False)[0]:.1f}", f"{update:.1f} ({decode:.1f} decoding)"]
+            update, decode = gib_per_rank(total, layers, n, True)
+            cells += [f"{gib_per_rank(total, layers, n, False)[0]:.1f}", f"{update:.1f} ({decode:.1f} decoding)"]
         print(f"| {name} | {total / 1e9:.2f} B | {100 * layers / total:.0f} % | " + " | ".join(cells) + " |")
 
 

@@ -1,9 +1,9 @@
 """ReFT end to end: warm-up SFT, PPO, and the comparison table (base, SFT, SFT-continued, ReFT).
 
-make train-gsm8k                                   # N-CoT GSM8K, the CPU preset (defaults of PipelineConfig)
-make train-svamp-pcot                              # P-CoT SVAMP, the CPU preset
-python experiments/run_reft.py --help           # every setting
-python experiments/run_reft.py --resume ...     # continue an interrupted run
+make train-gsm8k                             # N-CoT GSM8K, the CPU preset (defaults of PipelineConfig)
+make train-svamp-pcot                        # P-CoT SVAMP, the CPU preset
+python experiments/run_reft.py --help        # every setting
+python experiments/run_reft.py --resume ...  # continue an interrupted run
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from ppo.lm.hook import adapter_of, prompt_positions
 from ppo.lm.logprobs import lm_logprobs
 from ppo.lm.policy import PolicyWithValue
 from ppo.lm.rollout import encode_prompts
-from ppo.tasks.stages import prompt_fn
+from ppo.tasks.stages import math_prompt_fn
 
-KINDS = ["lora", "loreft", "direft", "loreft:rank=2,layers=1,first=1,last=2,tied=false"]
+ADAPTER_SPECS = ["lora", "loreft", "direft", "loreft:rank=2,layers=1,first=1,last=2,tied=false"]
 PROMPTS = ["a b c", "x", "a b c y z", "y z"]  # left padding of 0 to 4 tokens
 
 
@@ -38,7 +38,7 @@ def perturb(adapter, scale: float = 0.5) -> None:
             p.add_(scale * torch.randn(p.shape, generator=g))
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ADAPTER_SPECS)
 def test_adapter_starts_exactly_at_the_base_model_and_off_is_exactly_the_base(kind, tokenizer):
     lm, (ids, mask) = make_lm(layers=3), batch(tokenizer)
     lm.requires_grad_(False)  # as attach leaves it (torch may pick other kernels for trainable weights)
@@ -57,7 +57,7 @@ def test_adapter_starts_exactly_at_the_base_model_and_off_is_exactly_the_base(ki
     assert not any(p.requires_grad for p in frozen.parameters())
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ADAPTER_SPECS)
 @pytest.mark.parametrize("engine", ["lean", "hf"])
 @pytest.mark.parametrize("prompts", [PROMPTS, ["x", "y"]], ids=["padded", "one-token"])
 def test_cached_generation_logits_equal_a_full_forward_pass(kind, engine, prompts, tokenizer, monkeypatch):
@@ -306,7 +306,9 @@ def test_a_ppo_step_moves_the_adapter_and_value_head_only_and_the_reference_stay
     ids, mask = batch(tokenizer)
     ref_before = reference.logprobs(ids, mask, 3, 1.0)
     before = {n: p.detach().clone() for n, p in policy.named_parameters()}
-    trainer = PPOTrainer(policy, reference, tokenizer, config, prompt_fn("reft", tokenizer), target_word_reward("x"))
+    trainer = PPOTrainer(
+        policy, reference, tokenizer, config, math_prompt_fn("reft", tokenizer), target_word_reward("x")
+    )
     torch.manual_seed(0)
     trainer.step(QUESTIONS)
     for n, p in policy.named_parameters():

@@ -24,7 +24,7 @@ from ppo.lm.reference import FrozenLM
 from ppo.lm.rollout import encode_prompts, sample, samples_from_output
 from ppo.tasks.data import Example
 from ppo.tasks.evaluate import decode_prompts
-from ppo.tasks.stages import pair_fn, prompt_fn
+from ppo.tasks.stages import math_pair_fn, math_prompt_fn
 from ppo.train import distributed
 from ppo.train.checkpoint import load_state
 from ppo.train.config import PPOConfig, SFTConfig
@@ -179,7 +179,10 @@ def sft_step(fsdp: bool) -> dict[str, torch.Tensor]:
     if fsdp:
         shard_layers(lm)
     trainer = SFTTrainer(
-        lm, tokenizer, SFTConfig(lr=0.1, batch_size=1, grad_accum=4, output_dir="unused"), pair_fn("reft", tokenizer)
+        lm,
+        tokenizer,
+        SFTConfig(lr=0.1, batch_size=1, grad_accum=4, output_dir="unused"),
+        math_pair_fn("reft", tokenizer),
     )
     trainer.optimizer = compared_optimizer([p for p in lm.parameters() if p.requires_grad], 0.1)
     rows = [
@@ -208,14 +211,14 @@ def fixed_responses(trainer: PPOTrainer):
     """A stand-in for sampling: each question always gets the same response, so runs can be compared."""
     tokenizer = trainer.tokenizer
 
-    def sample(examples: list[Example]):
+    def sample_responses(examples: list[Example]):
         prompt_ids, prompt_mask = encode_prompts(tokenizer, [trainer.prompt_fn(ex) for ex in examples], trainer.device)
         responses = [tokenizer(RESPONSES[ex.question], add_special_tokens=False)["input_ids"] for ex in examples]
         width = max(map(len, responses))
         ids = torch.tensor([r + [tokenizer.pad_token_id] * (width - len(r)) for r in responses])
         return samples_from_output(tokenizer, torch.cat([prompt_ids, ids], 1), prompt_ids, prompt_mask, [0])
 
-    return sample
+    return sample_responses
 
 
 def ppo_trainer(fsdp: bool, path: str | None = None, **overrides) -> PPOTrainer:
@@ -247,7 +250,7 @@ def ppo_trainer(fsdp: bool, path: str | None = None, **overrides) -> PPOTrainer:
         reference,
         tokenizer,
         config,
-        prompt_fn("reft", tokenizer),
+        math_prompt_fn("reft", tokenizer),
         reward_fn=lambda texts, examples: [float(len(t.split()) % 3) for t in texts],
     )
     trainer.sample_responses = fixed_responses(trainer)

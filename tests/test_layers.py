@@ -47,6 +47,10 @@ def imports(module: str, path: Path, known: dict[str, Path]) -> list[tuple[str, 
         if isinstance(node, ast.Import):
             for alias in node.names:
                 found.append((alias.name, node.lineno))
+                if alias.asname is None and "." in alias.name:  # `import ppo.x.y` binds `ppo` itself: the face
+                    found.append((alias.name.split(".")[0], node.lineno))
+        elif isinstance(node, ast.Call) and imported_by_name(node):  # importlib.import_module("ppo.x"), __import__
+            found.append((node.args[0].value, node.lineno))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -65,6 +69,13 @@ def imports(module: str, path: Path, known: dict[str, Path]) -> list[tuple[str, 
         else:
             resolved.append((name.split(".")[0], line))
     return resolved
+
+
+def imported_by_name(call: ast.Call) -> bool:
+    """A call that imports a module named by a constant string: `importlib.import_module("...")`, `__import__`."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+    first = call.args[0] if call.args else None
+    return name in ("import_module", "__import__") and isinstance(first, ast.Constant) and isinstance(first.value, str)
 
 
 def layer(module: str) -> int | None:
@@ -156,9 +167,12 @@ def plant(path: Path, line: str, inside_function: bool = False) -> None:
         ("core/losses.py", "from ppo.lm.policy import PolicyWithValue", True, "core sits below lm"),
         ("lm/rollout.py", "from ..adapters import loreft", True, "lm sits below adapters"),
         ("train/trainer.py", "from ..tasks.rewards import score_responses", False, "train sits below tasks"),
-        ("tasks/data.py", "import ppo.lab.report", True, "tasks sits below lab"),
+        ("tasks/data.py", "import ppo.lab.report as report", True, "tasks sits below lab"),
         ("lm/models.py", "from .. import PPOTrainer", True, "a layer never imports the top-level face"),
         ("core/kl.py", "import numpy", True, "the core imports only torch"),
+        ("lm/decode.py", "importlib.import_module('ppo.train.fsdp')", True, "lm sits below train"),
+        ("adapters/lora.py", "__import__('ppo.tasks.data')", True, "adapters sits below tasks"),
+        ("core/gae.py", "import ppo.core.masked", True, "a layer never imports the top-level face"),
     ],
 )
 def test_a_planted_wrong_way_import_is_caught(planted, where, line, lazy, expected):
@@ -183,6 +197,7 @@ def test_old_module_paths_name_the_same_modules_and_old_pickles_load():
     from ppo.trainer import PPOTrainer
 
     assert ppo.sandbox is sandbox and ppo.sandbox.run_programs is ppo.run_programs
+    assert sandbox.__spec__.name == "ppo.tasks.sandbox"  # its own spec, so importlib.reload(sandbox) works
     assert PPOTrainer is ppo.PPOTrainer is ppo.train.trainer.PPOTrainer
     # A pickle written before the move names the class by its old path, ppo.config.PPOConfig.
     old = pickle.dumps(ppo.PPOConfig(steps=3), protocol=2).replace(b"ppo.train.config", b"ppo.config")

@@ -6,12 +6,12 @@ from torch.testing import assert_close
 from ppo.lm.rollout import encode_prompts
 from ppo.tasks.data import Example
 from ppo.tasks.formats import format_prompt
-from ppo.tasks.stages import pair_fn
+from ppo.tasks.stages import math_pair_fn
 from ppo.train.config import SFTConfig
 from ppo.train.sft import SFTTrainer, collate, encode_pair, lr_factor, sft_loss_sum
 
 EXAMPLE = Example("a b c", 7.0, "x y z")
-PAIR = pair_fn("reft", None)
+PAIR = math_pair_fn("reft", None)
 
 
 def test_prompt_tokens_carry_no_loss_and_target_ends_with_eos(tokenizer):

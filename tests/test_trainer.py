@@ -10,8 +10,8 @@ from ppo.adapters.loading import load_policy
 from ppo.lm.policy import PolicyWithValue
 from ppo.lm.reference import FrozenLM
 from ppo.tasks.data import Example
-from ppo.tasks.stages import prompt_fn
-from ppo.tasks.stages import reward_fn as math_reward
+from ppo.tasks.stages import math_prompt_fn
+from ppo.tasks.stages import math_reward_fn as math_reward
 from ppo.train.config import PPOConfig
 from ppo.train.trainer import PPOTrainer
 
@@ -41,7 +41,7 @@ def make_trainer(tokenizer, config, reward_fn=None, seed=0):
         FrozenLM(lm),
         tokenizer,
         config,
-        prompt_fn(config.prompt_template, tokenizer),
+        math_prompt_fn(config.prompt_template, tokenizer),
         reward_fn or math_reward(config),
     )
 
@@ -90,7 +90,12 @@ def test_a_bare_lm_as_the_reference_is_refused_before_any_work(tokenizer):
     lm = make_lm()
     with pytest.raises(TypeError, match=r"a LlamaForCausalLM does not: pass FrozenLM\(lm\)"):
         PPOTrainer(
-            PolicyWithValue(lm), lm, tokenizer, tiny_config(), prompt_fn("reft", tokenizer), math_reward(tiny_config())
+            PolicyWithValue(lm),
+            lm,
+            tokenizer,
+            tiny_config(),
+            math_prompt_fn("reft", tokenizer),
+            math_reward(tiny_config()),
         )
 
 
@@ -177,7 +182,7 @@ def test_interrupted_and_resumed_run_gives_the_same_parameters_and_metrics(token
 
     policy, _ = load_policy(str(tmp_path / "crashed" / "checkpoint-2"), device="cpu")
     resumed = PPOTrainer(
-        policy, FrozenLM(make_lm(0)), tokenizer, config, prompt_fn("reft", tokenizer), target_word_reward("x")
+        policy, FrozenLM(make_lm(0)), tokenizer, config, math_prompt_fn("reft", tokenizer), target_word_reward("x")
     )
     resumed.resume(tmp_path / "crashed" / "checkpoint-2")
     got = resumed.train(QUESTIONS, tmp_path / "crashed")
@@ -264,3 +269,29 @@ def test_a_step_with_truncated_sampling_starts_at_ratio_one(tokenizer):
     metrics = trainer.step(QUESTIONS)
     assert metrics["policy/ratio"] == pytest.approx(1.0, abs=1e-5) and metrics["policy/clipfrac"] == 0.0
     assert all(math.isfinite(v) for k, v in metrics.items() if k != "value/explained_var")
+
+
+def test_the_trainer_samples_inside_a_gather_of_the_policy(tokenizer, monkeypatch):
+    """ppo.lm's sampler knows no processes: under FSDP2 the trainer must hold `gathered(policy.lm)` around it."""
+    import contextlib
+
+    import ppo.train.trainer as trainer_module
+
+    inside, calls = [], []
+
+    @contextlib.contextmanager
+    def recording(module):
+        inside.append(module)
+        yield
+        inside.pop()
+
+    def sample(lm, *args, **kwargs):
+        calls.append(list(inside) == [lm])
+        return real_sample(lm, *args, **kwargs)
+
+    real_sample = trainer_module.sample
+    monkeypatch.setattr(trainer_module, "gathered", recording)
+    monkeypatch.setattr(trainer_module, "sample", sample)
+    trainer = make_trainer(tokenizer, tiny_config())
+    trainer.sample_responses(QUESTIONS)
+    assert calls == [True] and inside == []

@@ -10,7 +10,8 @@ Layered packages; each imports only the layers below it (tests/test_layers.py en
     lab       ablations, benchmarks, reports
 
 The names below are imported on first use. So are the modules' paths from before the layers (`ppo.sandbox`,
-`ppo.trainer`, ...): they name the same module objects as the new paths, so old imports and old pickles load.
+`ppo.trainer`, ...): they name the same module objects as the new paths, so old module imports and old pickles
+load. Names that moved between modules are listed in docs/layout.md.
 """
 
 import importlib
@@ -89,16 +90,25 @@ class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def create_module(self, spec):
-        return importlib.import_module(f"{__name__}.{MOVED[spec.name.rpartition('.')[2]]}")
+        module = importlib.import_module(f"{__name__}.{MOVED[spec.name.rpartition('.')[2]]}")
+        self.own_spec = module.__spec__  # the import machinery is about to write the old path's over it
+        return module
 
     def exec_module(self, module):
-        pass  # it ran under its own name already
+        module.__spec__ = self.own_spec  # it ran under its own name already; its spec lets importlib.reload work
 
     def get_code(self, fullname):  # `python -m ppo.sft`: say what the command is now
         leaf = fullname.rpartition(".")[2]
-        now = f"python -m ppo {leaf}" if leaf in ("sft", "evaluate", "metrics", "bench") else "python -m ppo COMMAND"
+        now = {
+            "sft": "python -m ppo sft",
+            "evaluate": "python -m ppo evaluate",
+            "metrics": "python -m ppo metrics",
+            "bench": "python -m ppo bench",
+            "trainer": "experiments/run_ppo.py",
+            "pipeline": "experiments/run_reft.py",
+        }.get(leaf, "python -m ppo COMMAND")
         return compile(f"raise SystemExit('python -m {fullname} is now {now}')", fullname, "exec")
 
 
-if not any(isinstance(finder, _OldPaths) for finder in sys.meta_path):
+if not any(type(f).__qualname__ == _OldPaths.__qualname__ for f in sys.meta_path):  # once, even after a reload
     sys.meta_path.append(_OldPaths())

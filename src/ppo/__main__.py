@@ -23,9 +23,13 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return
     if not argv or argv[0] not in COMMANDS:
         raise SystemExit(f"usage: python -m ppo {{{','.join(COMMANDS)}}} [settings]; --help after a command lists them")
     module, function = COMMANDS[argv[0]]
+    sys.argv[0] = f"python -m ppo {argv[0]}"  # what argparse shows as the program in --help and errors
     getattr(importlib.import_module(module), function)(argv[1:])
 
 

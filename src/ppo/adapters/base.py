@@ -15,7 +15,7 @@ How it fits together:
   `prompt_positions(lm, mask)`. Generated tokens are never edited (a decode step edits nothing): they see the edit
   through the cached keys and values, at no extra cost.
 - A checkpoint holds the adapter weights only (plus the value head), with a pointer to the base model
-  (`ppo.train.checkpoint.save_model`).
+  (`Adapter.save_pretrained`, called by `ppo.lm.models.save_lm`).
 """
 
 from __future__ import annotations

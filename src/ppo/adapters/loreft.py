@@ -144,7 +144,7 @@ class LoReFT(Adapter):
         if groups is None or groups.shape[0] != B or (past == 0 and groups.shape[1] < L):
             raise RuntimeError(
                 "LoReFT needs the prompt tokens of this forward pass: run it inside "
-                "`ppo.adapters.base.prompt_positions(lm, prompt_mask)` with a (B, L) mask"
+                "`ppo.lm.hook.prompt_positions(lm, prompt_mask)` with a (B, L) mask"
             )
         window = groups[:, past : past + L]  # (B, <= L)
         return torch.cat([window, window.new_full((B, L - window.shape[1]), -1)], 1)  # (B, L)

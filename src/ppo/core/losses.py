@@ -78,13 +78,13 @@ def entropy_bonus(
 
 
 def total_loss(
-    pg_loss: torch.Tensor, vf_loss: torch.Tensor, entropy: torch.Tensor, vf_coef: float, entropy_coef: float
+    pg_loss: torch.Tensor, vf_loss: torch.Tensor, mean_entropy: torch.Tensor, vf_coef: float, entropy_coef: float
 ) -> torch.Tensor:
     """L = L_pi + c_v * L_V - c_e * H       (Schulman et al. 2017, eq. 9, as a loss to minimise)
 
     c_v = vf_coef weighs the critic against the policy on the shared trunk; c_e = entropy_coef rewards spread
     (0 in the original ReFT, so H is then only logged)."""
-    return pg_loss + vf_coef * vf_loss - entropy_coef * entropy
+    return pg_loss + vf_coef * vf_loss - entropy_coef * mean_entropy
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, response_mask: torch.Tensor) -> float:

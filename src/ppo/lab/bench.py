@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..adapters.loading import load_model
 from ..lm.models import checkpoint_activations, resolve_device
 from ..tasks.data import load_gsm8k
-from ..tasks.stages import pair_fn, prompt_fn, reward_fn
+from ..tasks.stages import math_pair_fn, math_prompt_fn, math_reward_fn
 from ..train.config import PPOConfig, SFTConfig
 from ..train.metrics import sync
 
@@ -99,8 +99,8 @@ class Ours:
             make_reference(policy, self.ppo, False),
             self.tokenizer,
             self.ppo,
-            prompt_fn(self.ppo.prompt_template, self.tokenizer),
-            reward_fn(self.ppo),
+            math_prompt_fn(self.ppo.prompt_template, self.tokenizer),
+            math_reward_fn(self.ppo),
         )
         if c.gradient_checkpointing:  # after the reference is made, as in run_ppo
             checkpoint_activations(policy.lm)
@@ -210,7 +210,7 @@ def probe(c: BenchConfig) -> dict:
             lm,
             tokenizer,
             SFTConfig(batch_size=micro, grad_accum=n // micro, prompt_template="chat"),
-            pair_fn("chat", tokenizer),
+            math_pair_fn("chat", tokenizer),
         )
         rows = []
         for ex in examples:  # prompt + exactly max_new_tokens target tokens: the PPO batch's shape

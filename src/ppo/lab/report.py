@@ -1,12 +1,12 @@
 """The report of an ablation: a table and PNG plots from each run's result.json and metrics.jsonl.
 
-collect        one row per configuration: final dev accuracy, mean reward, mean sequence KL, mean response
-               length and wall time, as mean and spread over seeds; incomplete and failed runs are listed
+collect         one row per configuration: final dev accuracy, mean reward, mean sequence KL, mean response
+                length and wall time, as mean and spread over seeds; incomplete and failed runs are listed
 write_ablation  results.csv and results.md
-plot_ablation  (matplotlib, an optional extra: `pip install -e .[plots]`)
-               curves.png             reward, KL and dev accuracy against step, one line per configuration
-               final_accuracy.png     final dev accuracy per configuration, mean and spread over seeds
-               accuracy_vs_beta.png   final dev accuracy against beta (the `beta=...` configurations)
+plot_ablation   (matplotlib, an optional extra: `pip install -e .[plots]`)
+                curves.png             reward, KL and dev accuracy against step, one line per configuration
+                final_accuracy.png     final dev accuracy per configuration, mean and spread over seeds
+                accuracy_vs_beta.png   final dev accuracy against beta (the `beta=...` configurations)
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def trunk_hidden(trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torc
     return out.last_hidden_state
 
 
-def prompt_tokens(attention_mask: torch.Tensor, response_len: int) -> torch.Tensor:
+def prompt_mask(attention_mask: torch.Tensor, response_len: int) -> torch.Tensor:
     """True on the real prompt tokens of prompt + response rows (what LoReFT edits). (B, L) -> (B, L) bool."""
     prompt = attention_mask.bool().clone()
     prompt[:, prompt.shape[1] - response_len :] = False
@@ -126,7 +126,7 @@ def lm_response_states(
     lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int
 ) -> torch.Tensor:
     """The trunk states that predict the response tokens (LoReFT told the prompt). (B, L) -> (B, T, H)."""
-    with prompt_positions(lm, prompt_tokens(attention_mask, response_len)):
+    with prompt_positions(lm, prompt_mask(attention_mask, response_len)):
         return response_states(trunk_hidden(lm.base_model, input_ids, attention_mask), response_len)
 
 

@@ -94,6 +94,9 @@ def sample(
 ) -> Samples:
     """Sample one response per prompt row (repeat the rows for several samples per prompt).
 
+    A model whose layers are sharded (FSDP2) must be whole here: the caller holds `ppo.train.fsdp.gathered(model)`
+    around the call, as `PPOTrainer.sample_responses` and `ppo.tasks.evaluate.decode_prompts` do.
+
     top_k = 0 and top_p = 1.0 mean off. Greedy decoding is for evaluation only. engine: `lean` is the loop of
     `ppo.lm.decode` (same distribution, faster; Llama-family models only), `hf` is transformers' `generate`, and
     `auto` takes lean where it applies.
@@ -143,7 +146,8 @@ def hf_generate(
         **knobs,
     )
     with prompt_positions(model, prompt_mask.bool()):  # LoReFT edits the prompt at prefill, never after
-        # synced_gpus=False: under FSDP2 `sample` has gathered the weights, so no rank waits for the others.
+        # synced_gpus=False: the caller (`PPOTrainer.sample_responses`, `decode_prompts`) holds `gathered(model)`,
+        # so no rank waits for the others.
         return model.generate(
             input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config, synced_gpus=False
         )

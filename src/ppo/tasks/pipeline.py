@@ -31,7 +31,7 @@ from .stages import run_ppo, run_sft
 
 @dataclass(frozen=True)
 class PipelineConfig(ModelSettings):
-    """ReFT end to end. The defaults are the CPU preset (see the README for the paper-scale preset). The model,
+    """ReFT end to end. The defaults are the CPU preset (docs/usage.md has the paper-scale preset). The model,
     policy kind, device and memory settings (ModelSettings) hold for every stage; `model` is the base model."""
 
     data_dir: str | None = "../shared/data/gsm8k"

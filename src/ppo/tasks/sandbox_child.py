@@ -28,26 +28,10 @@ import sandbox_kernel as kernel  # noqa: E402 -- it needs the line above; it imp
 del sys.path[0]
 # Imported before the kernel layers: afterwards no file can be opened, the standard library's included, so a
 # program can import only what is already loaded.
-PRELOAD = (
-    "math",
-    "cmath",
-    "fractions",
-    "decimal",
-    "statistics",
-    "random",
-    "itertools",
-    "functools",
-    "collections",
-    "operator",
-    "numbers",
-    "datetime",
-    "re",
-    "string",
-    "heapq",
-    "bisect",
-    "typing",
-    "copy",
-)
+# fmt: off
+PRELOAD = ("math", "cmath", "fractions", "decimal", "statistics", "random", "itertools", "functools", "collections",
+           "operator", "numbers", "datetime", "re", "string", "heapq", "bisect", "typing", "copy")
+# fmt: on
 # Modules a math program never needs, and that open a way out (their own imports of them are refused too).
 BLOCKED_IMPORTS = frozenset(
     {

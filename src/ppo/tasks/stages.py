@@ -2,7 +2,7 @@
 from the last checkpoint when interrupted.
 
 The trainers (ppo.train) know nothing of math problems. This module hands them the task: how a question is asked
-(`prompt_fn`), what SFT learns (`pair_fn`) and how an answer is scored (`reward_fn`).
+(`math_prompt_fn`), what SFT learns (`math_pair_fn`) and how an answer is scored (`math_reward_fn`).
 
     python -m ppo sft --data-dir ../shared/data/gsm8k --epochs 1 --output-dir runs/sft
 """
@@ -26,17 +26,17 @@ from .formats import drop_long_prompts, format_prompt, format_target
 from .rewards import check_executor, score_responses
 
 
-def prompt_fn(template: str, tokenizer) -> Callable[[Example], str]:
+def math_prompt_fn(template: str, tokenizer) -> Callable[[Example], str]:
     """How a question is asked: the prompt template (`reft` or `chat`) around it."""
     return lambda example: format_prompt(example.question, template, tokenizer)
 
 
-def pair_fn(template: str, tokenizer, answer_format: str = "ncot") -> Callable[[Example], tuple[str, str]]:
+def math_pair_fn(template: str, tokenizer, answer_format: str = "ncot") -> Callable[[Example], tuple[str, str]]:
     """What SFT learns: the prompt, and the annotated chain of thought (ncot) or program (pcot) after it."""
     return lambda example: (format_prompt(example.question, template, tokenizer), format_target(example, answer_format))
 
 
-def reward_fn(config: PPOConfig) -> Callable[[list[str], list[Example]], list[float]]:
+def math_reward_fn(config: PPOConfig) -> Callable[[list[str], list[Example]], list[float]]:
     """The original's rule-based reward: 1 correct, 0.1 wrong but extracted, 0 no answer (or a failed program)."""
     c = config
 
@@ -67,7 +67,9 @@ def run_sft(config: SFTConfig, examples: list[Example]) -> str:
             checkpoint_activations(lm)
         if config.fsdp:  # the decoder layers, 1/N per rank
             shard_for_training(config.adapter, lm)
-        trainer = SFTTrainer(lm, tokenizer, config, pair_fn(config.prompt_template, tokenizer, config.answer_format))
+        trainer = SFTTrainer(
+            lm, tokenizer, config, math_pair_fn(config.prompt_template, tokenizer, config.answer_format)
+        )
         if last:
             trainer.resume(last)
         trainer.train(examples)
@@ -97,7 +99,12 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
         examples, dropped = drop_long_prompts(examples, tokenizer, config.prompt_template, config.max_prompt_len)
         print(f"[ppo] {len(examples)} questions ({dropped} skipped: prompt longer than {config.max_prompt_len})")
         trainer = PPOTrainer(
-            policy, reference, tokenizer, config, prompt_fn(config.prompt_template, tokenizer), reward_fn(config)
+            policy,
+            reference,
+            tokenizer,
+            config,
+            math_prompt_fn(config.prompt_template, tokenizer),
+            math_reward_fn(config),
         )
         if last:
             trainer.resume(last)

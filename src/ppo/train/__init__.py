@@ -6,6 +6,7 @@ target formatter (SFT). ppo.tasks hands them the math ones.
     config       PPOConfig and SFTConfig            cli          settings from the command line, saved as JSON
     trainer      PPOTrainer: the PPO step            sft          SFTTrainer: the warm-up
     checkpoint   crash-safe checkpoints and resume   data_order   which examples a step trains on
+health       NaN and inf: the check, the skip
     metrics      logging and timing                  distributed  torchrun: ranks, reductions
     fsdp         FSDP2 sharding for full fine-tuning
 """

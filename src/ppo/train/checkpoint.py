@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..lm.models import save_lm
+from ..lm.policy import PolicyWithValue
 from . import distributed
 from .fsdp import full_state_dict
 
@@ -67,7 +68,10 @@ def write_checkpoint(
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_lm(model, tmp, weights)
+    if isinstance(model, PolicyWithValue):  # its LM (or only the adapter), value head and critic kind
+        model.save_pretrained(tmp, state_dict=weights)
+    else:
+        save_lm(model, tmp, weights)
     tokenizer.save_pretrained(tmp)
     torch.save(state, tmp / STATE_FILE)
     old = path.with_name(path.name + ".old")

@@ -1,5 +1,6 @@
 """Settings, one frozen dataclass per stage: `SFTConfig` for warm-up SFT, `PPOConfig` for PPO. PPO defaults are the
-original N-CoT settings (`lqtrung1998/mwp_ReFT`; README: departures). Field docstrings are the `--help` text.
+original N-CoT settings (`lqtrung1998/mwp_ReFT`; the departures: docs/faithfulness.md). Field docstrings are the
+`--help` text.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Warm-up SFT: fine-tune on (question, chain of thought) pairs before PPO.
 
 Only the answer tokens and the EOS carry loss. Prompt and answer are tokenised exactly as RL sees them: the
-prompt alone (as `rollout.encode_prompts` does), then the target, then EOS.
+prompt alone (as `ppo.lm.rollout.encode_prompts` does), then the target, then EOS.
 
 The trainer is handed its task: `pair_fn(example) -> (prompt text, target text)`. ppo.tasks.stages builds the
 math one, and runs SFT from the command line: `python -m ppo sft --data-dir ../shared/data/gsm8k`.

@@ -194,9 +194,9 @@ class PPOTrainer:
         vf_loss, vf_stats = value_loss(
             values, mb.old_values, mb.returns, mb.response_mask, c.value_clip_eps, c.loss_aggregation
         )
-        entropy = entropy_bonus(ent, mb.response_mask, c.loss_aggregation)
-        loss = total_loss(pg_loss, vf_loss, entropy, c.vf_coef, c.entropy_coef)
-        losses = {"loss/policy": pg_loss, "loss/value": vf_loss, "loss/total": loss, "policy/entropy": entropy}
+        mean_entropy = entropy_bonus(ent, mb.response_mask, c.loss_aggregation)
+        loss = total_loss(pg_loss, vf_loss, mean_entropy, c.vf_coef, c.entropy_coef)
+        losses = {"loss/policy": pg_loss, "loss/value": vf_loss, "loss/total": loss, "policy/entropy": mean_entropy}
         return loss, {**{k: v.item() for k, v in losses.items()}, **pg_stats, **vf_stats}
 
     def skip(self, err: NonFiniteError) -> dict[str, float]:
