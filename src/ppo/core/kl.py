@@ -20,7 +20,13 @@ Estimator = Literal["k1", "k2", "k3"]
 
 
 def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: Estimator = "k1") -> torch.Tensor:
-    """Per-token KL estimate, (B, T) -> (B, T). See the module docstring for the formulas."""
+    """Per-token estimate of KL(pi_old || pi_ref) on the sampled tokens (Schulman 2020), (B, T) -> (B, T).
+
+        Delta_t = logpi(y_t) - logpi_ref(y_t)
+        k1 = Delta_t;   k2 = 0.5 * Delta_t^2;   k3 = exp(-Delta_t) - 1 + Delta_t
+
+    It is an estimate, not yet a penalty: `shape_rewards` makes it one, -kl_coef * kl_t.
+    """
     delta = logprobs - ref_logprobs
     if estimator == "k1":
         return delta
