@@ -64,19 +64,19 @@ PPO_SMOKE = --data-dir $(DATA) --steps 2 --rollout-batch-size 4 --samples-per-pr
 
 ppo-smoke:
 	rm -rf runs/ppo-smoke
-	$(BIN)/python experiments/run_ppo.py $(PPO_SMOKE) $(ARGS)
+	$(BIN)/ppo-rl $(PPO_SMOKE) $(ARGS)
 
 # The whole ReFT pipeline (warm-up SFT, PPO, comparison table). The default is the CPU preset (~45 min here).
 # NPROC=N launches N processes with torchrun (DDP; add ARGS=--fsdp to shard; docs/distributed.md).
 NPROC ?= 1
-LAUNCH = $(if $(filter 1,$(NPROC)),$(BIN)/python,$(BIN)/torchrun --nproc_per_node=$(NPROC))
+REFT = $(if $(filter 1,$(NPROC)),$(BIN)/ppo-reft,$(BIN)/torchrun --nproc_per_node=$(NPROC) experiments/run_reft.py)
 train-gsm8k:
-	$(LAUNCH) experiments/run_reft.py --data-dir $(DATA) $(ARGS)
+	$(REFT) --data-dir $(DATA) $(ARGS)
 
 # The paper's hyper-parameters for a GPU (docs/usage.md: untested here, and a 7B model needs more than one 80 GB GPU).
 PAPER_MODEL ?= codellama/CodeLlama-7b-hf
 train-gsm8k-paper:
-	$(LAUNCH) experiments/run_reft.py --model $(PAPER_MODEL) --data-dir $(DATA) \
+	$(REFT) --model $(PAPER_MODEL) --data-dir $(DATA) \
 	--train-questions 100000 --dev-size 200 --dev-questions 200 --test-questions 1319 \
 	--sft-epochs 2 --sft-lr 1e-5 --sft-batch-size 32 --max-len 1024 \
 	--ppo-steps 2273 --ppo-eval-every 114 --rollout-batch-size 32 --samples-per-prompt 1 --ppo-lr 3e-7 --kl-coef 0.05 \
@@ -85,7 +85,7 @@ train-gsm8k-paper:
 # P-CoT on SVAMP: SFT on Python programs, PPO with rewards from running the sampled programs in ppo.tasks.sandbox.
 SVAMP ?= ../shared/data/svamp
 train-svamp-pcot:
-	$(BIN)/python experiments/run_reft.py --dataset svamp --answer-format pcot --data-dir $(SVAMP) \
+	$(BIN)/ppo-reft --dataset svamp --answer-format pcot --data-dir $(SVAMP) \
 	--train-questions 800 --kl-coef 0.01 --max-new-tokens 192 --output-dir runs/train-svamp-pcot $(ARGS)
 
 # Throughput of the sandboxed program executor on 64 real P-CoT programs (docs/sandbox.md).
@@ -101,7 +101,7 @@ bench:
 # The warm-up is the CPU preset's SFT stage (skipped when done); WARMUP= points at another checkpoint folder.
 WARMUP ?= runs/warmup-gsm8k
 warmup-gsm8k:
-	$(BIN)/python -m ppo sft --data-dir $(DATA) --max-questions 320 --epochs 1 --lr 2e-5 --batch-size 8 \
+	$(BIN)/ppo-sft --data-dir $(DATA) --max-questions 320 --epochs 1 --lr 2e-5 --batch-size 8 \
 	--max-len 384 --save-every 20 --output-dir $(WARMUP)
 
 ablate-kl: warmup-gsm8k

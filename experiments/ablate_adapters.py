@@ -10,9 +10,10 @@ Results land in --output-dir: results.csv, results.md and PNG plots (with the pl
 from __future__ import annotations
 
 from ppo.lab.ablate import AblationConfig, adapter_grid, run_ablation
-from ppo.train.cli import parse_config
+from ppo.train.cli import command, parse_config
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
     # The sampling grid's CPU preset: 5 steps, responses of at most 192 tokens, dev scored at the end.
     config = parse_config(

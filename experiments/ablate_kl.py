@@ -10,9 +10,10 @@ Results land in --output-dir: results.csv, results.md and PNG plots (with the pl
 from __future__ import annotations
 
 from ppo.lab.ablate import AblationConfig, kl_grid, run_ablation
-from ppo.train.cli import parse_config
+from ppo.train.cli import command, parse_config
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
     config = parse_config(AblationConfig, argv, output_dir="runs/ablate-kl")
     print(run_ablation(config, kl_grid()))

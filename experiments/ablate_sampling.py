@@ -10,9 +10,10 @@ Results land in --output-dir: results.csv, results.md and PNG plots (with the pl
 from __future__ import annotations
 
 from ppo.lab.ablate import AblationConfig, run_ablation, sampling_grid
-from ppo.train.cli import parse_config
+from ppo.train.cli import command, parse_config
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
     # 12 configurations in at most 90 min on 2 cores: 5 steps, responses of at most 192 tokens, and dev scored
     # once at the end (and once for the warm-up). Raise --steps and --max-new-tokens on a bigger machine.

@@ -66,8 +66,8 @@ def test_bad_flags_are_errors(argv):
         (dict(rollout_batch_size=3, mini_batch_size=2), "must be a multiple of mini_batch_size"),
         (dict(mini_batch_size=8, micro_batch_size=3, rollout_batch_size=8), "micro_batch_size = 3"),
         (dict(temperature=0.0), "temperature"),
-        (dict(top_p=1.5), "top_p"),
-        (dict(steps=0), "steps must be >= 1"),
+        (dict(top_p=1.5), r"--top-p must be in \(0, 1\]"),
+        (dict(steps=0), "--steps must be an integer >= 1"),
     ],
 )
 def test_cross_field_checks_name_the_numbers(kwargs, words):

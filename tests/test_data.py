@@ -30,6 +30,8 @@ def test_read_jsonl(tmp_path):
         ("{not json", "JSONDecodeError"),
         ('{"question": "q"}', "KeyError"),
         ('{"question": "q", "answer": "#### many"}', "numeric"),
+        ('{"question": 12, "answer": "#### 1"}', "the question must be a non-empty string \\(got 12\\)"),
+        ('{"question": "  ", "answer": "#### 1"}', "the question must be a non-empty string"),
     ],
 )
 def test_malformed_row_names_file_and_line(tmp_path, bad, why):
@@ -125,6 +127,7 @@ def test_pcot_without_a_program_file_names_the_missing_path(tmp_path):
         ('[\n{"question": "q",\n "answer_value": "x"}]', r"d.json:2: row 0 has a non-numeric answer_value 'x'"),
         ('{"question": "q"}', "not a JSON list"),
         ("[]", "no examples"),
+        ('[\n{"question": null, "answer_value": "1"}]', r"d.json:2: row 0: the question must be a non-empty string"),
         ('[\n{"question": "q", "answer_value": "1"},\n{"question" "q"}]', r"d.json:3: malformed JSON"),
     ],
 )

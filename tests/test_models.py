@@ -11,7 +11,7 @@ def test_dtype_rules():
     assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
     assert resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16
     assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
-    with pytest.raises(ValueError, match="unknown dtype"):
+    with pytest.raises(ValueError, match="--dtype .fp8. is not a dtype"):
         resolve_dtype("fp8", torch.device("cpu"))
 
 

@@ -1,11 +1,14 @@
 """`python -m ppo COMMAND [settings]`: the library's commands. `python -m ppo COMMAND --help` lists the settings.
 
-    sft        warm-up SFT on a math task                     (ppo.tasks.stages)
-    evaluate   accuracy of a model on a split                 (ppo.tasks.evaluate)
-    metrics    a run's curves as a Markdown table             (ppo.train.metrics)
-    bench      the memory probe of the benchmark              (ppo.lab.bench)
+    sft        warm-up SFT on a math task            ppo-sft        (ppo.tasks.stages)
+    rl         PPO from any checkpoint               ppo-rl         (ppo.tasks.stages)
+    evaluate   accuracy of a model on a split        ppo-evaluate   (ppo.tasks.evaluate)
+    reft       SFT, PPO and the comparison table     ppo-reft       (ppo.tasks.pipeline)
+    metrics    a run's curves as a Markdown table    ppo-metrics    (ppo.train.metrics)
+    bench      the memory probe of the benchmark                    (ppo.lab.bench)
 
-PPO and the whole pipeline run from their presets: experiments/run_ppo.py and experiments/run_reft.py.
+The second column: the same commands as console scripts, which `make install` puts in .venv/bin. `--debug` shows
+the traceback of an error that is otherwise one line.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import sys
 
 COMMANDS = {
     "sft": ("ppo.tasks.stages", "sft_main"),
+    "rl": ("ppo.tasks.stages", "ppo_main"),
     "evaluate": ("ppo.tasks.evaluate", "main"),
+    "reft": ("ppo.tasks.pipeline", "main"),
     "metrics": ("ppo.train.metrics", "main"),
     "bench": ("ppo.lab.bench", "main"),
 }

@@ -15,7 +15,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..lm.hook import adapter_of, plug
-from ..lm.models import DEFAULT_MODEL, load_pretrained, load_tokenizer
+from ..lm.models import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, load_pretrained, load_tokenizer
 from ..lm.policy import POLICY_CONFIG_FILE, PolicyWithValue
 from ..lm.reference import FrozenLM, SameNetwork
 from .base import ADAPTER_CONFIG, ADAPTER_FILE, Adapter, AdapterSpec
@@ -54,6 +54,31 @@ def ensure_adapter(lm: nn.Module, spec: str, base: str) -> Adapter | None:
             f"to go on training the checkpoint's adapter"
         )
     return adapter
+
+
+def check_adapter_fits(adapter: str, model: str) -> None:
+    """Before any model loads: the adapter's rank is at most the model's hidden size, and its layers exist. Read from
+    the model's config.json where it is on disk (a folder, a checkpoint's base, the embedded model's cache)."""
+    spec = AdapterSpec.parse(adapter)
+    config = model_config_file(model)
+    if spec.kind == "none" or config is None:
+        return
+    shape = json.loads(config.read_text())
+    hidden, layers = shape.get("hidden_size"), shape.get("num_hidden_layers")
+    if hidden and spec.rank > hidden:
+        raise ValueError(f"--adapter {adapter}: rank {spec.rank} is larger than the hidden size {hidden} of {model}")
+    if layers and spec.layers and not all(0 <= i < layers for i in spec.layers):
+        raise ValueError(f"--adapter {adapter}: {model} has layers 0..{layers - 1}")
+
+
+def model_config_file(model: str) -> Path | None:
+    if model in EMBEDDED_MODELS:
+        path = cache_dir() / EMBEDDED_MODELS[model][2] / "config.json"
+    elif saved := saved_adapter(model) if Path(model).is_dir() else None:
+        return model_config_file(saved["base"])
+    else:
+        path = Path(model) / "config.json"
+    return path if path.is_file() else None
 
 
 def saved_adapter(path: str | Path) -> dict | None:

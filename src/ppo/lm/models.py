@@ -9,6 +9,7 @@ returns a model flagged as quantized, which blocks training. We therefore conver
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib.util
 import os
 import shutil
@@ -45,17 +46,27 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """`auto` means bf16 on GPU and fp32 on CPU (bf16 matmuls are ~500x slower on the CPUs we measured)."""
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
-    choices = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-    }
-    if dtype not in choices:
-        raise ValueError(f"unknown dtype {dtype!r}; choose one of auto, {', '.join(choices)}")
-    return choices[dtype]
+    check_dtype(dtype)
+    return DTYPES[dtype]
+
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}  # fmt: skip
+
+
+def check_dtype(dtype: str) -> None:
+    if dtype != "auto" and dtype not in DTYPES:
+        raise ValueError(f"--dtype {dtype!r} is not a dtype: choose auto, {', '.join(DTYPES)}")
+
+
+def check_device(device: str) -> None:
+    """`auto` or a device torch knows (cpu, cuda, cuda:1, mps, ...): checked by name, nothing is allocated."""
+    if device == "auto":
+        return
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"--device {device!r} is not a device: choose auto, cpu, cuda, cuda:N or mps") from None
 
 
 def find_gguf(package: str, filename: str) -> Path:
@@ -105,6 +116,28 @@ def resolve_model_path(spec: str) -> str:
             convert_gguf(find_gguf(package, filename), out)
         return str(out)
     return spec  # a local folder, or a hub id (needs the network the first time)
+
+
+def check_model_spec(spec: str) -> None:
+    """Refuse, in one line and before any network wait, a model spec that cannot load: a folder that does not exist
+    or holds no model, or a near miss of an embedded name (`smollm2-135M`). Anything else is taken as a hub id."""
+    path = Path(spec).expanduser()
+    if spec in EMBEDDED_MODELS:
+        return
+    if path.is_dir():
+        if not any((path / name).is_file() for name in ("config.json", "adapter_config.json")):
+            raise ValueError(f"--model {spec}: the folder holds no model (no config.json or adapter_config.json)")
+        return
+    close = difflib.get_close_matches(spec.lower(), list(EMBEDDED_MODELS), n=1, cutoff=0.8)
+    if close:
+        raise ValueError(f"--model {spec!r} is not a model here: did you mean {close[0]!r}?")
+    parts = spec.split("/")
+    looks_local = spec.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
+    if path.exists() or looks_local or not all(parts):
+        raise ValueError(
+            f"--model {spec}: no such model folder (the embedded models: {', '.join(EMBEDDED_MODELS)}; a hub id "
+            f"is org/name)"
+        )
 
 
 def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:

@@ -55,6 +55,7 @@ def read_gsm8k_jsonl(path: str | Path) -> list[Example]:
                 raise ValueError(f"{path}:{line_no}: malformed GSM8K row ({type(err).__name__}: {err})") from err
             if value is None:
                 raise ValueError(f"{path}:{line_no}: the answer has no numeric '#### N' ending")
+            check_question(question, f"{path}:{line_no}")
             examples.append(Example(question, value, solution))
     if not examples:
         raise ValueError(f"{path}: no examples")
@@ -114,6 +115,7 @@ def read_reft_json(path: str | Path) -> list[Example]:
             raise ValueError(f"{where} is missing the field {err}") from err
         if value is None:
             raise ValueError(f"{where} has a non-numeric answer_value {row['answer_value']!r}")
+        check_question(question, where)
         cot = row.get("answer_cot")
         cot = re.split(r"\s*Therefore, the answer is", cot)[0].strip() if cot else None
         examples.append(Example(question, value, cot))
@@ -122,7 +124,41 @@ def read_reft_json(path: str | Path) -> list[Example]:
     return examples
 
 
+def check_question(question, where: str) -> None:
+    """A question is a non-empty string; anything else (a number, null) would be trained on as text."""
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"{where}: the question must be a non-empty string (got {question!r})")
+
+
 SVAMP_FILES = {"train": "train_nl.json", "test": "test.json"}
+GSM8K_FILES = {"train": "train.jsonl", "test": "test.jsonl"}
+
+
+def needed_files(dataset: str, answer_format: str, splits: tuple[str, ...]) -> list[str]:
+    """The files of a data folder that these splits of `dataset` read."""
+    files = SVAMP_FILES if dataset == "svamp" else GSM8K_FILES
+    return [PCOT_TRAIN_FILE if answer_format == "pcot" and s == "train" else files[s] for s in splits]
+
+
+def check_data_dir(dataset: str, data_dir: str | None, answer_format: str, splits: tuple[str, ...]) -> None:
+    """Before any model loads: the folder holds the files these splits need; a folder of the other dataset is
+    named as such (`--dataset`). No folder means the hub (GSM8K only)."""
+    if data_dir is None:
+        if dataset != "gsm8k" or answer_format == "pcot":
+            raise ValueError(f"--dataset {dataset} --answer-format {answer_format} needs a --data-dir")
+        return
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise ValueError(f"--data-dir {data_dir}: no such folder")
+    missing = [f for f in needed_files(dataset, answer_format, splits) if not (folder / f).is_file()]
+    if missing:
+        other = "svamp" if dataset == "gsm8k" else "gsm8k"
+        hint = ""
+        if all((folder / f).is_file() for f in needed_files(other, "ncot", splits)):
+            hint = f"; it holds {other} files: pass --dataset {other}"
+        raise ValueError(f"--data-dir {data_dir} has no {', '.join(missing)} for --dataset {dataset}{hint}")
+
+
 PCOT_TRAIN_FILE = "train_python_sdp.json"  # the ReFT release's name for P-CoT training data (svamp, gsm8k)
 
 

@@ -17,10 +17,23 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
+from ..adapters.loading import load_model
+from ..lm.models import check_device, check_dtype, check_model_spec
 from ..lm.rollout import encode_prompts, sample
 from ..train import distributed
+from ..train.checks import (
+    AT_LEAST_ONE,
+    COUNT,
+    NON_NEGATIVE,
+    NONE_OR_AT_LEAST_ONE,
+    POSITIVE,
+    check_choices,
+    check_fields,
+    check_run_folder,
+)
+from ..train.cli import command, parse_config, save_config
 from ..train.fsdp import gathered
-from .data import Example, load_examples, split_dev
+from .data import Example, check_data_dir, load_examples, split_dev
 from .formats import format_prompt
 from .rewards import check_executor, extract_answers
 
@@ -65,6 +78,14 @@ class EvalConfig:
     """Absolute tolerance for a correct answer."""
     output_dir: str = "runs/eval"
     """Where predictions.jsonl and summary.json go."""
+
+    def __post_init__(self) -> None:  # before any model loads
+        check_choices(self)
+        check_device(self.device)
+        check_dtype(self.dtype)
+        check_fields(self, {"limit": NONE_OR_AT_LEAST_ONE, "max_new_tokens": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE,
+                            "k": AT_LEAST_ONE, "temperature": POSITIVE, "tolerance": NON_NEGATIVE,
+                            "program_timeout_s": POSITIVE, "dev_size": COUNT})  # fmt: skip
 
 
 def majority_vote(answers: list[float | None]) -> float | None:
@@ -195,13 +216,17 @@ def load_split(
     return dev if split == "dev" else train
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
-    from ..adapters.loading import load_model
-    from ..train.cli import parse_config, save_config
-
+    """`ppo-evaluate` (or `python -m ppo evaluate`): top-1, vote@k and pass@k of a model on a split. A checkpoint
+    that holds an adapter is evaluated with it. Every check comes before the model loads."""
     c = parse_config(EvalConfig, argv)
-    distributed.init()
+    check_model_spec(c.model)
+    check_data_dir(c.dataset, c.data_dir, c.answer_format if c.split != "test" else "ncot",
+                   ("test",) if c.split == "test" else ("train",))  # fmt: skip
     check_executor(c.answer_format)
+    check_run_folder(c, Path(c.output_dir) / "config.json")
+    distributed.init()
     torch.manual_seed(c.seed + distributed.rank())  # each rank its own samples
     lm, tokenizer = load_model(c.model, c.device, c.dtype)
     examples = load_split(c.dataset, c.data_dir, c.split, c.dev_size, c.seed, c.answer_format)[: c.limit]

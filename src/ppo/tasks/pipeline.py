@@ -21,12 +21,12 @@ import torch
 from ..adapters.base import AdapterSpec
 from ..adapters.loading import load_model
 from ..train import distributed
-from ..train.cli import save_config
+from ..train.checks import check_run_folder
+from ..train.cli import command, parse_config, save_config
 from ..train.config import ModelSettings, PPOConfig, SFTConfig
 from .data import load_examples, split_dev
 from .evaluate import evaluate, write_results
-from .rewards import check_executor
-from .stages import run_ppo, run_sft
+from .stages import preflight, run_ppo, run_sft
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class PipelineConfig(ModelSettings):
     """Which data format data_dir holds."""
     answer_format: Literal["ncot", "pcot"] = "ncot"
     """ncot = chains of thought; pcot = Python programs (SFT on data_dir/train_python_sdp.json, sandboxed runs)."""
-    prompt_template: str = "reft"
+    prompt_template: Literal["reft", "chat"] = "reft"
     """reft (the original prompt) or chat."""
     train_questions: int = 320
     """Training questions used by every stage (the first N after the dev split)."""
@@ -171,12 +171,19 @@ def results_table(results: dict[str, dict]) -> str:
 
 
 def run_pipeline(c: PipelineConfig) -> dict:
-    """Run every stage; returns {config, results: {model: {split: summary}}, stage_seconds}."""
+    """Run every stage; returns {config, results: {model: {split: summary}}, stage_seconds}.
+
+    Everything that can be checked is checked before any work, and before anything is written: every stage's
+    settings, the model, the data folder, the executor, and the run folder (a rerun with other settings is refused,
+    naming them)."""
     distributed.init()
-    check_executor(c.answer_format)
     out = Path(c.output_dir)
+    warmup = sft_config(c, c.model, c.sft_epochs, out / "sft")  # each stage's settings, checked now, not minutes in
+    ppo_config(c, c.model, out / "ppo")
+    preflight(warmup, splits=("train", "test"))
     if out.exists() and any(out.iterdir()) and not c.resume:
         raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")
+    check_run_folder(c, out / "pipeline_config.json")
     distributed.barrier()  # every rank has looked before rank 0 writes
     save_config(c, out / "pipeline_config.json")
     torch.manual_seed(c.seed + distributed.rank())  # under torchrun, each rank its own samples
@@ -226,3 +233,17 @@ def run_pipeline(c: PipelineConfig) -> dict:
 def write_summary(out: Path, summary: dict) -> None:
     (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "results.md").write_text(results_table(summary["results"]) + "\n")
+
+
+@command
+def main(argv: list[str] | None = None) -> None:
+    """`ppo-reft`: warm-up SFT, PPO and the comparison table; `--resume` continues an interrupted run."""
+    config = parse_config(PipelineConfig, argv)
+    start = time.perf_counter()
+    summary = run_pipeline(config)
+    print("\n" + results_table(summary["results"]))
+    stages = ", ".join(f"{k} {v / 60:.1f}" for k, v in summary["stage_seconds"].items())
+    print(
+        f"\nthis invocation: {(time.perf_counter() - start) / 60:.1f} min; stages over all invocations, in min: "
+        f"{stages}\neverything is in {config.output_dir}/ (results.md, results.json)"
+    )

@@ -9,19 +9,24 @@ The trainers (ppo.train) know nothing of math problems. This module hands them t
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
-from ..adapters.loading import ensure_adapter, load_model, load_policy, make_reference
-from ..lm.models import checkpoint_activations
+import torch
+
+from ..adapters.loading import check_adapter_fits, ensure_adapter, load_model, load_policy, make_reference
+from ..lm.models import check_model_spec, checkpoint_activations
 from ..train import distributed
 from ..train.checkpoint import latest_checkpoint, restore_interrupted_save
-from ..train.cli import parse_config
+from ..train.checks import check_run_folder
+from ..train.cli import command, parse_config
 from ..train.config import PPOConfig, SFTConfig
 from ..train.fsdp import shard_for_training
+from ..train.metrics import CURVE_KEYS, curve_table, read_jsonl
 from ..train.sft import SFTTrainer
 from ..train.trainer import DevFn, PPOTrainer
-from .data import Example, load_examples, split_dev
+from .data import Example, check_data_dir, load_examples, split_dev
 from .formats import drop_long_prompts, format_prompt, format_target
 from .rewards import check_executor, score_responses
 
@@ -54,11 +59,23 @@ def math_reward_fn(config: PPOConfig) -> Callable[[list[str], list[Example]], li
     return reward
 
 
+def preflight(config: SFTConfig | PPOConfig, splits: tuple[str, ...] = ("train",)) -> None:
+    """Everything about a stage that can be checked before a model loads: the model specs, the data folder, the
+    program executor (P-CoT), and whether the adapter fits the model. Each failure is one line (a ValueError)."""
+    for spec in (config.model, getattr(config, "ref_model", None)):
+        if spec is not None:
+            check_model_spec(spec)
+    check_data_dir(config.dataset, config.data_dir, config.answer_format, splits)
+    check_executor(config.answer_format)
+    check_adapter_fits(config.adapter, config.model)
+
+
 def run_sft(config: SFTConfig, examples: list[Example]) -> str:
     """Run SFT as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
-    one. Returns the final checkpoint folder."""
+    one; refused when output_dir holds a run with other settings. Returns the final checkpoint folder."""
     distributed.init()
     out = Path(config.output_dir)
+    check_run_folder(config, out / "config.json")
     if not (out / "final").is_dir():
         last = latest_checkpoint(out)
         lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
@@ -78,13 +95,15 @@ def run_sft(config: SFTConfig, examples: list[Example]) -> str:
 
 def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:
     """Run PPO as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
-    one. The reference is `ref_model`, else the starting checkpoint `model`, frozen (`make_reference`).
+    one; refused when output_dir holds a run with other settings. The reference is `ref_model`, else the starting
+    checkpoint `model`, frozen (`make_reference`).
 
     Returns the policy to use: output_dir/best when dev selection ran (see `PPOTrainer.train`), else final.
     """
     distributed.init()
     check_executor(config.answer_format)
     out = Path(config.output_dir)
+    check_run_folder(config, out / "config.json")
     restore_interrupted_save(out / "best")
     if not (out / "final").is_dir():
         last = latest_checkpoint(out)
@@ -112,8 +131,25 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
     return str(out / "best") if (out / "best").is_dir() else str(out / "final")
 
 
+@command
 def sft_main(argv: list[str] | None = None) -> None:
-    """`python -m ppo sft`: warm-up SFT from the command line; rerun the same command to resume."""
+    """`ppo-sft` (or `python -m ppo sft`): warm-up SFT from the command line; rerun the same command to resume."""
     c = parse_config(SFTConfig, argv)
+    preflight(c)
     train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
     print(f"[sft] done: {run_sft(c, train[: c.max_questions])}")
+
+
+@command
+def ppo_main(argv: list[str] | None = None) -> None:
+    """`ppo-rl`: PPO from any starting checkpoint (SmolLM2, or a warm-up SFT folder); rerun the same command to
+    resume. Every flag is a field of `PPOConfig`; under `torchrun` each rank samples its own questions."""
+    config = parse_config(PPOConfig, argv)
+    preflight(config)
+    distributed.init()  # under torchrun; a no-op otherwise
+    torch.manual_seed(config.seed + distributed.rank())  # each rank its own samples
+    start = time.perf_counter()
+    examples = load_examples(config.dataset, config.data_dir, "train", config.answer_format)
+    final = run_ppo(config, examples[: config.max_questions])
+    print(f"[ppo] done in {time.perf_counter() - start:.1f} s; policy in {final}")
+    print(curve_table(read_jsonl(Path(config.output_dir) / "metrics.jsonl"), CURVE_KEYS))

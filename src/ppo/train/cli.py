@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import inspect
 import json
+import sys
 import textwrap
 import typing
 from pathlib import Path
+from typing import Callable
 
 from . import distributed
 
@@ -61,6 +64,29 @@ def build_parser(cls: type, description: str | None = None) -> argparse.Argument
             flag, dest=f.name, default=f.default, help=docs.get(f.name, ""), **_arg_options(hints[f.name])
         )
     return parser
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+
+
+def command(main: Callable[[list[str] | None], object]) -> Callable[[list[str] | None], object]:
+    """A command's entry point: a bad setting or input ends in one line on stderr and exit code 2 (as argparse's
+    own errors do), with no traceback. `--debug` anywhere on the command line shows the traceback instead."""
+
+    @functools.wraps(main)
+    def run(argv: list[str] | None = None):
+        argv = list(sys.argv[1:] if argv is None else argv)
+        debug = "--debug" in argv
+        argv = [a for a in argv if a != "--debug"]
+        try:
+            return main(argv)
+        except USER_ERRORS as err:
+            if debug:
+                raise
+            print(f"error: {err} (--debug shows the traceback)", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return run
 
 
 def parse_config(cls: type, argv: list[str] | None = None, **overrides):

@@ -9,6 +9,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..adapters.base import AdapterSpec
+from ..lm.models import check_device, check_dtype
+from .checks import (
+    AT_LEAST_ONE,
+    COUNT,
+    FINITE,
+    NON_NEGATIVE,
+    NONE_OR_AT_LEAST_ONE,
+    NONE_OR_FINITE,
+    POSITIVE,
+    UNIT,
+    check_choices,
+    check_fields,
+    finite,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,9 @@ class ModelSettings:
 
     def __post_init__(self) -> None:  # invalid settings fail here, before any model is loaded
         AdapterSpec.parse(self.adapter)
+        check_choices(self)
+        check_device(self.device)
+        check_dtype(self.dtype)
 
 
 @dataclass(frozen=True)
@@ -137,32 +154,12 @@ class PPOConfig(ModelSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in (
-            "rollout_batch_size",
-            "samples_per_prompt",
-            "max_new_tokens",
-            "ppo_epochs",
-            "steps",
-            "mini_batch_size",
-            "micro_batch_size",
-            "kl_horizon",
-            "max_prompt_len",
-            "max_bad_steps",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)})")
+        check_fields(self, PPO_RULES)
         n, mini, micro = self.rollout_batch_size * self.samples_per_prompt, self.mini_batch_size, self.micro_batch_size
         if n % mini or mini % micro:
             raise ValueError(
                 f"rollout_batch_size * samples_per_prompt = {n} must be a multiple of mini_batch_size "
                 f"= {mini}, and that a multiple of micro_batch_size = {micro}"
-            )
-        if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"temperature must be > 0 and top_p in (0, 1] (got {self.temperature}, {self.top_p})")
-        if min(self.kl_coef, self.top_k, self.lr) < 0 or self.program_timeout_s <= 0:
-            raise ValueError(
-                f"kl_coef, top_k, lr must be >= 0 and program_timeout_s > 0 (got {self.kl_coef}, "
-                f"{self.top_k}, {self.lr}, {self.program_timeout_s})"
             )
 
 
@@ -212,8 +209,52 @@ class SFTConfig(ModelSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if min(self.epochs, self.lr, self.batch_size, self.grad_accum) <= 0 or not 0 <= self.warmup_ratio < 1:
-            raise ValueError(
-                f"epochs, lr, batch_size, grad_accum must be > 0 and warmup_ratio in [0, 1) (got "
-                f"{self.epochs}, {self.lr}, {self.batch_size}, {self.grad_accum}, {self.warmup_ratio})"
-            )
+        check_fields(self, SFT_RULES)
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio!r})")
+
+
+PPO_RULES = {
+    **{
+        name: AT_LEAST_ONE
+        for name in (
+            "rollout_batch_size",
+            "samples_per_prompt",
+            "max_new_tokens",
+            "ppo_epochs",
+            "steps",
+            "mini_batch_size",
+            "micro_batch_size",
+            "kl_horizon",
+            "max_prompt_len",
+            "max_bad_steps",
+        )
+    },
+    **{
+        name: POSITIVE
+        for name in (
+            "temperature",
+            "clip_eps",
+            "value_clip_eps",
+            "max_grad_norm",
+            "lr",
+            "kl_target",
+            "program_timeout_s",
+        )
+    },
+    **{name: NON_NEGATIVE for name in ("kl_coef", "vf_coef", "entropy_coef", "answer_tolerance", "weight_decay")},
+    **{name: COUNT for name in ("top_k", "save_every", "eval_every")},
+    **{name: FINITE for name in ("correct_score", "partial_score")},
+    "gamma": UNIT,
+    "lam": UNIT,
+    "top_p": ("in (0, 1]", lambda v: finite(v) and 0 < v <= 1),
+    "max_questions": NONE_OR_AT_LEAST_ONE,
+    "missing_eos_score": NONE_OR_FINITE,
+}
+SFT_RULES = {
+    **{name: POSITIVE for name in ("epochs", "lr", "max_grad_norm")},
+    **{name: AT_LEAST_ONE for name in ("batch_size", "grad_accum", "max_len")},
+    **{name: NON_NEGATIVE for name in ("weight_decay",)},
+    **{name: COUNT for name in ("dev_size", "save_every")},
+    "max_questions": NONE_OR_AT_LEAST_ONE,
+}

@@ -12,6 +12,7 @@ import torch
 from ..core.losses import explained_variance
 from ..core.masked import masked_mean
 from . import distributed
+from .cli import command
 
 
 def mean_stats(stats: list[dict[str, float]]) -> dict[str, float]:
@@ -48,8 +49,15 @@ def all_finite(metrics: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
 
 
+def json_safe(record: dict) -> dict:
+    """NaN and infinities become null: JSON has no literal for them (explained variance is NaN for constant
+    returns), and a strict reader would reject the whole line."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
 class JsonlLogger:
-    """Append one JSON object per line to `path` (created with its folder). Under torchrun, rank 0 writes."""
+    """Append one JSON object per line to `path` (created with its folder), valid JSON: a NaN metric is written as
+    null (`json_safe`). Under torchrun, rank 0 writes."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -58,7 +66,7 @@ class JsonlLogger:
     @distributed.main_only
     def log(self, record: dict) -> None:
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+            f.write(json.dumps(json_safe(record), sort_keys=True, allow_nan=False) + "\n")
 
 
 def format_metrics(metrics: dict[str, float], keys: list[str]) -> str:
@@ -83,17 +91,21 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+def cell(record: dict, key: str) -> str:
+    """A metric for a table: 3 significant digits; blank where it is missing, null where it was NaN."""
+    value = record.get(key, "")
+    return "null" if value is None else value if isinstance(value, str) else f"{value:.3g}"
+
+
 def curve_table(records: list[dict], keys: list[str], every: int = 1) -> str:
     """A Markdown table of metrics against step, every `every` steps (and always the last)."""
     keep = [r for i, r in enumerate(records) if i % every == 0 or i == len(records) - 1]
     lines = ["| step | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    lines += [
-        "| " + " | ".join([str(r.get("step", "")), *(f"{r[k]:.3g}" if k in r else "" for k in keys)]) + " |"
-        for r in keep
-    ]
+    lines += ["| " + " | ".join([str(r.get("step", "")), *(cell(r, k) for k in keys)]) + " |" for r in keep]
     return "\n".join(lines)
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
     """`python -m ppo metrics RUN/metrics.jsonl [--every N]`: print a run's curves as a Markdown table."""
     import argparse

@@ -1,0 +1,73 @@
+"""Settings checked before any work: each field's range, and what a run folder remembers of its settings.
+
+A check fails with a ValueError of one line that names the flag, the rule and the value, so the command line
+(`ppo.train.cli.command`) can print it without a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from pathlib import Path
+from typing import Callable
+
+# A rule: what the value must be (for the message), and the test.
+Rule = tuple[str, Callable[[object], bool]]
+
+
+def finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+POSITIVE: Rule = ("a finite number > 0", lambda v: finite(v) and v > 0)
+NON_NEGATIVE: Rule = ("a finite number >= 0", lambda v: finite(v) and v >= 0)
+AT_LEAST_ONE: Rule = ("an integer >= 1", lambda v: isinstance(v, int) and v >= 1)
+COUNT: Rule = ("an integer >= 0", lambda v: isinstance(v, int) and v >= 0)
+UNIT: Rule = ("in [0, 1]", lambda v: finite(v) and 0 <= v <= 1)
+FINITE: Rule = ("a finite number", finite)
+NONE_OR_AT_LEAST_ONE: Rule = ("none or an integer >= 1", lambda v: v is None or (isinstance(v, int) and v >= 1))
+NONE_OR_FINITE: Rule = ("none or a finite number", lambda v: v is None or finite(v))
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_choices(config) -> None:
+    """Every field typed `Literal[...]` holds one of its choices, also when the dataclass is built in code (the
+    command line already refuses others): `prompt_template="Reft"` fails here, not after the model has loaded."""
+    for name, tp in typing.get_type_hints(type(config)).items():
+        if typing.get_origin(tp) is typing.Literal and getattr(config, name) not in typing.get_args(tp):
+            choices = ", ".join(map(str, typing.get_args(tp)))
+            raise ValueError(f"{flag(name)} must be one of {choices} (got {getattr(config, name)!r})")
+
+
+def check_fields(config, rules: dict[str, Rule]) -> None:
+    """Every field named in `rules` passes its test, else ValueError("--gamma must be in [0, 1] (got 2.0)")."""
+    for name, (what, test) in rules.items():
+        value = getattr(config, name)
+        if not test(value):
+            raise ValueError(f"{flag(name)} must be {what} (got {value!r})")
+
+
+# Settings that never change what a run computes: a rerun may change them.
+NOT_RESULTS = frozenset({"output_dir", "resume", "save_every", "max_bad_steps", "device"})
+
+
+def check_run_folder(config, path: str | Path, ignore: frozenset[str] = NOT_RESULTS) -> None:
+    """Refuse to go on with a run folder whose saved settings (`path`, written by `save_config`) differ from
+    `config` in a field that changes results: the old work would be reused, or mixed in, without a word."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text())
+    now = json.loads(json.dumps(dataclasses.asdict(config)))
+    changed = sorted(k for k in now.keys() | saved.keys() if k not in ignore and saved.get(k) != now.get(k))
+    if changed:
+        shown = ", ".join(f"{flag(k)} {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise ValueError(
+            f"{path.parent} holds a run with other settings ({shown}): rerun with its settings to resume it, "
+            f"or choose another --output-dir"
+        )
