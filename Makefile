@@ -78,7 +78,7 @@ PAPER_MODEL ?= codellama/CodeLlama-7b-hf
 train-gsm8k-paper:
 	$(REFT) --model $(PAPER_MODEL) --data-dir $(DATA) \
 	--train-questions 100000 --dev-size 200 --dev-questions 200 --test-questions 1319 \
-	--sft-epochs 2 --sft-lr 1e-5 --sft-batch-size 32 --max-len 1024 \
+	--sft-epochs 2 --sft-lr 1e-5 --sft-batch-size 32 --sft-max-len 1024 \
 	--ppo-steps 2273 --ppo-eval-every 114 --rollout-batch-size 32 --samples-per-prompt 1 --ppo-lr 3e-7 --kl-coef 0.05 \
 	--max-new-tokens 400 --micro-batch-size 8 --eval-batch-size 64 --output-dir runs/train-gsm8k-paper $(ARGS)
 

@@ -164,11 +164,17 @@ def test_a_resumed_pipeline_with_other_settings_is_refused_naming_them(capsys, t
     from ppo.tasks.pipeline import PipelineConfig
 
     out = tmp_path / "run"
-    save_config(PipelineConfig(data_dir=GSM8K, output_dir=str(out)), out / "pipeline_config.json")
+    from ppo.tasks.pipeline import write_settings
+
+    write_settings(PipelineConfig(data_dir=GSM8K, output_dir=str(out)).settings(), out / "pipeline_config.json")
     err = one_line_error(
         capsys, pipeline_main, ["--data-dir", GSM8K, "--output-dir", str(out), "--resume", "--model", "HuggingFaceTB/x"]
     )
     assert "--model 'smollm2-135m' -> 'HuggingFaceTB/x'" in err
+    err = one_line_error(
+        capsys, pipeline_main, ["--data-dir", GSM8K, "--output-dir", str(out), "--resume", "--top-p", "0.9"]
+    )
+    assert "(--top-p 1.0 -> 0.9)" in err
 
 
 def test_metrics_are_valid_json_with_null_for_nan(tmp_path):
@@ -183,3 +189,15 @@ def test_metrics_are_valid_json_with_null_for_nan(tmp_path):
     assert record == {"step": 1, "value/explained_var": None, "objective/kl": None, "loss/value": 0.5}
     table = curve_table(read_jsonl(tmp_path / "metrics.jsonl"), ["value/explained_var", "loss/value", "missing"])
     assert table.splitlines()[-1] == "| 1 | null | 0.5 |  |"
+
+
+@pytest.mark.parametrize(
+    "main, argv, words",
+    [
+        (pipeline_main, ["--prompt-template", "Reft"], "invalid choice: 'Reft'"),
+        (stages.ppo_main, ["--kl-coeff", "0.1"], "unrecognized arguments: --kl-coeff 0.1"),
+        (stages.sft_main, ["--epochs", "many"], "argument --epochs: invalid float value: 'many'"),
+    ],
+)
+def test_flag_errors_are_one_line_too(capsys, main, argv, words):
+    assert words in one_line_error(capsys, main, argv)

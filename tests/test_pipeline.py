@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 from conftest import make_lm, make_tokenizer
 
-from ppo.tasks.pipeline import PipelineConfig, learning_rates, run_pipeline, sft_config
+from ppo.tasks.pipeline import PipelineConfig, run_pipeline
+from ppo.tasks.pipeline_config import flag_name, parse_pipeline, pipeline_parser, reachable, stage_settings
 
 
 def write_gsm8k(folder, n):
@@ -26,14 +27,9 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
         dev_size=4,
         dev_questions=2,
         test_questions=3,
-        sft_batch_size=4,
-        max_len=64,
-        ppo_steps=2,
-        rollout_batch_size=4,
-        max_new_tokens=6,
-        micro_batch_size=2,
-        eval_batch_size=2,
-        ppo_eval_every=1,
+        sft={"batch_size": 4, "max_len": 64},
+        ppo={"steps": 2, "rollout_batch_size": 4, "max_new_tokens": 6, "micro_batch_size": 2, "eval_every": 1},
+        eval={"batch_size": 2},
         device="cpu",
         output_dir=str(out),
     )
@@ -50,8 +46,55 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
         run_pipeline(config)
 
 
+def learning_rates(c: PipelineConfig) -> tuple[float, float]:
+    return stage_settings(c, "sft", "m", Path("out")).lr, stage_settings(c, "ppo", "m", Path("out")).lr
+
+
 def test_learning_rates_follow_the_policy_kind_unless_given():
     assert learning_rates(PipelineConfig()) == (2e-5, 3e-6)
     assert learning_rates(PipelineConfig(adapter="loreft:rank=4")) == (1e-3, 3e-5)
-    assert learning_rates(PipelineConfig(adapter="lora", sft_lr=1e-4)) == (1e-4, 3e-5)
-    assert sft_config(PipelineConfig(adapter="loreft"), "m", 1.0, Path("out")).lr == 1e-3
+    assert learning_rates(PipelineConfig(adapter="lora", sft={"lr": 1e-4})) == (1e-4, 3e-5)
+
+
+def test_every_stage_setting_is_reached_by_a_flag_and_the_preset_fills_the_rest():
+    c = parse_pipeline(["--top-p", "0.9", "--kl-estimator", "k3", "--adaptive-kl", "--sft-lr", "1e-4",
+                        "--ppo-steps", "3", "--eval-k", "4", "--vf-coef", "2", "--sft-max-len", "100"])  # fmt: skip
+    ppo, sft = stage_settings(c, "ppo", "m", Path("p")), stage_settings(c, "sft", "m", Path("s"))
+    assert (ppo.top_p, ppo.kl_estimator, ppo.adaptive_kl, ppo.steps, ppo.vf_coef) == (0.9, "k3", True, 3, 2.0)
+    assert (sft.lr, sft.max_len, sft.epochs) == (1e-4, 100, 1.0)  # epochs: the preset's
+    assert ppo.max_new_tokens == 256 and ppo.mini_batch_size == 8  # the preset; one minibatch per rollout
+    assert stage_settings(c, "eval", "m", Path("e")).k == 4
+    assert stage_settings(c, "eval", "m", Path("e")).max_new_tokens == 256  # evaluation writes as PPO samples
+    parser = pipeline_parser()
+    flags = {a for action in parser._actions for a in action.option_strings}
+    for stage in ("sft", "ppo", "eval"):
+        for name in reachable(stage):
+            assert "--" + flag_name(stage, name).replace("_", "-") in flags
+    assert {"--top-p", "--kl-estimator", "--adaptive-kl", "--vf-coef", "--ppo-lr", "--sft-lr", "--eval-k"} <= flags
+
+
+def test_a_bad_stage_setting_fails_when_the_pipeline_is_built():
+    with pytest.raises(ValueError, match="--gamma must be in"):
+        PipelineConfig(ppo={"gamma": 2.0})
+    with pytest.raises(ValueError, match="no ppo setting nonsense in the pipeline"):
+        PipelineConfig(ppo={"nonsense": 1})
+
+
+def test_the_main_job_takes_ppo_sampling_and_kl_settings_from_its_command_line(tmp_path):
+    """`make train-gsm8k ARGS="--top-p 0.9 --kl-estimator k3 --adaptive-kl ..."`, on a tiny model and data."""
+    from ppo.tasks.pipeline import main
+
+    model_dir, data_dir, out = tmp_path / "model", tmp_path / "data", tmp_path / "run"
+    make_lm().save_pretrained(model_dir)
+    make_tokenizer().save_pretrained(model_dir)
+    data_dir.mkdir()
+    write_gsm8k(data_dir, 16)
+    main(["--model", str(model_dir), "--data-dir", str(data_dir), "--output-dir", str(out), "--device", "cpu",
+          "--train-questions", "8", "--dev-size", "4", "--dev-questions", "2", "--test-questions", "2",
+          "--sft-batch-size", "4", "--sft-max-len", "64", "--ppo-steps", "1", "--rollout-batch-size", "4",
+          "--max-new-tokens", "4", "--micro-batch-size", "2", "--eval-batch-size", "2",
+          "--top-p", "0.9", "--kl-estimator", "k3", "--adaptive-kl", "--vf-coef", "1"])  # fmt: skip
+    ppo = json.loads((out / "ppo" / "config.json").read_text())
+    assert (ppo["top_p"], ppo["kl_estimator"], ppo["adaptive_kl"], ppo["vf_coef"]) == (0.9, "k3", True, 1.0)
+    saved = json.loads((out / "pipeline_config.json").read_text())
+    assert saved["top_p"] == 0.9 and saved["sft_max_len"] == 64 and saved["ppo_steps"] == 1

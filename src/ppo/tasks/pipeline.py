@@ -12,147 +12,34 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal
 
 import torch
 
-from ..adapters.base import AdapterSpec
 from ..adapters.loading import load_model
 from ..train import distributed
-from ..train.checks import check_run_folder
-from ..train.cli import command, parse_config, save_config
-from ..train.config import ModelSettings, PPOConfig, SFTConfig
+from ..train.checks import NOT_RESULTS, check_run_folder
+from ..train.cli import command
 from .data import load_examples, split_dev
-from .evaluate import evaluate, write_results
+from .evaluate import EvalConfig, evaluate, write_results
+from .pipeline_config import PipelineConfig, parse_pipeline, stage_settings
 from .stages import preflight, run_ppo, run_sft
 
 
-@dataclass(frozen=True)
-class PipelineConfig(ModelSettings):
-    """ReFT end to end. The defaults are the CPU preset (docs/usage.md has the paper-scale preset). The model,
-    policy kind, device and memory settings (ModelSettings) hold for every stage; `model` is the base model."""
-
-    data_dir: str | None = "../shared/data/gsm8k"
-    """GSM8K folder (train.jsonl, test.jsonl) or SVAMP folder; `none` = openai/gsm8k from the hub."""
-    dataset: Literal["gsm8k", "svamp"] = "gsm8k"
-    """Which data format data_dir holds."""
-    answer_format: Literal["ncot", "pcot"] = "ncot"
-    """ncot = chains of thought; pcot = Python programs (SFT on data_dir/train_python_sdp.json, sandboxed runs)."""
-    prompt_template: Literal["reft", "chat"] = "reft"
-    """reft (the original prompt) or chat."""
-    train_questions: int = 320
-    """Training questions used by every stage (the first N after the dev split)."""
-    dev_size: int = 200
-    """Questions carved out of train (seeded) for model selection."""
-    dev_questions: int = 50
-    """How many dev questions to evaluate each model on."""
-    test_questions: int = 150
-    """How many test questions to evaluate each model on (the held-out comparison)."""
-    sft_epochs: float = 1.0
-    """Warm-up SFT epochs."""
-    sft_lr: float | None = None
-    """Warm-up SFT peak learning rate; none = by policy kind (LEARNING_RATES: 2e-5 full, 2e-4 LoRA, 1e-3 LoReFT)."""
-    sft_batch_size: int = 8
-    """SFT examples per optimizer step."""
-    max_len: int = 384
-    """SFT examples longer than this (prompt + target tokens) are skipped."""
-    ppo_steps: int = 24
-    """PPO steps; the SFT-continued baseline gets as many epochs over the questions as these steps make."""
-    rollout_batch_size: int = 8
-    """Questions per PPO step."""
-    samples_per_prompt: int = 1
-    """Samples per question per PPO step."""
-    ppo_eval_every: int = 0
-    """Score the dev questions every N PPO steps; ReFT is then the best-on-dev policy (0 = the last policy)."""
-    ppo_lr: float | None = None
-    """PPO learning rate; none = by policy kind (3e-6 full, the original's small-model setting; 3e-5 adapters)."""
-    kl_coef: float = 0.05
-    """KL penalty beta."""
-    max_new_tokens: int = 256
-    """Response length limit, in PPO and in evaluation."""
-    micro_batch_size: int = 4
-    """Sequences per PPO forward/backward pass."""
-    eval_batch_size: int = 25
-    """Questions decoded together in evaluation."""
-    seed: int = 0
-    """Seed for the splits, data order and sampling."""
-    output_dir: str = "runs/train-gsm8k"
-    """Where every stage writes."""
-    resume: bool = False
-    """Continue an interrupted run in output_dir (finished stages are skipped)."""
-
-
-# (SFT, PPO) learning rates of each policy kind, where --sft-lr / --ppo-lr are not given. An adapter trains far
-# fewer parameters from a zero or identity start, so it takes larger steps (the LoReFT paper: ~1e-3 in SFT).
-LEARNING_RATES = {"none": (2e-5, 3e-6), "lora": (2e-4, 3e-5), "loreft": (1e-3, 3e-5), "direft": (1e-3, 3e-5)}
-
-
-def learning_rates(c: PipelineConfig) -> tuple[float, float]:
-    sft, ppo = LEARNING_RATES[AdapterSpec.parse(c.adapter).kind]
-    return sft if c.sft_lr is None else c.sft_lr, ppo if c.ppo_lr is None else c.ppo_lr
-
-
-def model_settings(c: PipelineConfig, model: str) -> dict:
-    """The settings every stage shares (ModelSettings), for a stage that starts from `model`."""
-    return {**{f.name: getattr(c, f.name) for f in fields(ModelSettings)}, "model": model}
-
-
-def sft_config(c: PipelineConfig, model: str, epochs: float, out: Path) -> SFTConfig:
-    return SFTConfig(
-        **model_settings(c, model),
-        prompt_template=c.prompt_template,
-        dataset=c.dataset,
-        answer_format=c.answer_format,
-        epochs=epochs,
-        lr=learning_rates(c)[0],
-        batch_size=c.sft_batch_size,
-        max_len=c.max_len,
-        seed=c.seed,
-        output_dir=str(out),
-        save_every=20,
-    )
-
-
-def ppo_config(c: PipelineConfig, model: str, out: Path) -> PPOConfig:
-    return PPOConfig(
-        **model_settings(c, model),
-        prompt_template=c.prompt_template,
-        dataset=c.dataset,
-        answer_format=c.answer_format,
-        rollout_batch_size=c.rollout_batch_size,
-        samples_per_prompt=c.samples_per_prompt,
-        mini_batch_size=c.rollout_batch_size * c.samples_per_prompt,
-        micro_batch_size=c.micro_batch_size,
-        max_new_tokens=c.max_new_tokens,
-        kl_coef=c.kl_coef,
-        lr=learning_rates(c)[1],
-        steps=c.ppo_steps,
-        seed=c.seed,
-        output_dir=str(out),
-        save_every=8,
-        eval_every=c.ppo_eval_every,
-    )
+def scored(e: EvalConfig, lm, tokenizer, examples: list, desc: str, k: int | None = None) -> tuple[dict, list[dict]]:
+    """`evaluate` with the pipeline's evaluation settings (k = 1 for dev selection: greedy top-1 only)."""
+    return evaluate(lm, tokenizer, examples, e.prompt_template, e.max_new_tokens, e.batch_size, k or e.k,
+                    e.temperature, e.tolerance, desc, e.answer_format, e.program_timeout_s)  # fmt: skip
 
 
 def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) -> dict:
     """Evaluate one model on every split (skipping what is already written); returns {split: summary}."""
-    results, loaded = {}, None
+    results, loaded, e = {}, None, stage_settings(c, "eval", model, out / "eval" / name)
     for split, examples in splits.items():
         folder = out / "eval" / name / split
         if not (folder / "summary.json").is_file():
             lm, tokenizer = loaded = loaded or load_model(model, c.device, c.dtype)  # once per model, if needed
-            summary, records = evaluate(
-                lm,
-                tokenizer,
-                examples,
-                c.prompt_template,
-                c.max_new_tokens,
-                c.eval_batch_size,
-                desc=f"{name}/{split}",
-                answer_format=c.answer_format,
-            )
+            summary, records = scored(e, lm, tokenizer, examples, f"{name}/{split}")
             write_results(folder, summary, records)
         results[split] = json.loads((folder / "summary.json").read_text())
     return results
@@ -174,18 +61,17 @@ def run_pipeline(c: PipelineConfig) -> dict:
     """Run every stage; returns {config, results: {model: {split: summary}}, stage_seconds}.
 
     Everything that can be checked is checked before any work, and before anything is written: every stage's
-    settings, the model, the data folder, the executor, and the run folder (a rerun with other settings is refused,
-    naming them)."""
+    settings (when `c` was built), the model, the data folder, the executor, and the run folder (a rerun with
+    other settings is refused, naming them)."""
     distributed.init()
     out = Path(c.output_dir)
-    warmup = sft_config(c, c.model, c.sft_epochs, out / "sft")  # each stage's settings, checked now, not minutes in
-    ppo_config(c, c.model, out / "ppo")
-    preflight(warmup, splits=("train", "test"))
+    settings = c.settings()
+    preflight(stage_settings(c, "sft", c.model, out / "sft"), splits=("train", "test"))
     if out.exists() and any(out.iterdir()) and not c.resume:
         raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")
-    check_run_folder(c, out / "pipeline_config.json")
+    check_run_folder(settings, out / "pipeline_config.json", NOT_RESULTS | {"sft_save_every", "ppo_save_every"})
     distributed.barrier()  # every rank has looked before rank 0 writes
-    save_config(c, out / "pipeline_config.json")
+    write_settings(settings, out / "pipeline_config.json")
     torch.manual_seed(c.seed + distributed.rank())  # under torchrun, each rank its own samples
     train, dev = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
     train = train[: c.train_questions]
@@ -201,30 +87,19 @@ def run_pipeline(c: PipelineConfig) -> dict:
         times[name] = round(times.get(name, 0.0) + time.perf_counter() - start, 1)
         start = time.perf_counter()
 
-    sft = run_sft(sft_config(c, c.model, c.sft_epochs, out / "sft"), train)
+    sft = run_sft(stage_settings(c, "sft", c.model, out / "sft"), train)
     lap("sft")
-    ppo_epochs_over_data = c.ppo_steps * c.rollout_batch_size / len(train)  # passes PPO makes over the questions
-    continued = run_sft(sft_config(c, sft, ppo_epochs_over_data, out / "sft_continued"), train)
+    ppo = stage_settings(c, "ppo", sft, out / "ppo")
+    ppo_epochs_over_data = ppo.steps * ppo.rollout_batch_size / len(train)  # passes PPO makes over the questions
+    continued = run_sft(stage_settings(c, "sft", sft, out / "sft_continued", epochs=ppo_epochs_over_data), train)
     lap("sft_continued")
-
-    def dev_top1(lm, tokenizer) -> float:
-        return evaluate(
-            lm,
-            tokenizer,
-            splits["dev"],
-            c.prompt_template,
-            c.max_new_tokens,
-            c.eval_batch_size,
-            desc="ppo dev",
-            answer_format=c.answer_format,
-        )[0]["top1"]
-
-    reft = run_ppo(ppo_config(c, sft, out / "ppo"), train, dev_fn=dev_top1)
+    e = stage_settings(c, "eval", sft, out / "eval")
+    reft = run_ppo(ppo, train, dev_fn=lambda lm, tok: scored(e, lm, tok, splits["dev"], "ppo dev", k=1)[0]["top1"])
     lap("ppo")
     models = {"base": c.model, "SFT": sft, "SFT-continued": continued, "ReFT": reft}
     results = {name: run_eval(c, name, path, splits, out) for name, path in models.items()}
     lap("eval")
-    summary = {"config": asdict(c), "results": results, "stage_seconds": times}
+    summary = {"config": settings, "results": results, "stage_seconds": times}
     write_summary(out, summary)
     return summary
 
@@ -238,7 +113,7 @@ def write_summary(out: Path, summary: dict) -> None:
 @command
 def main(argv: list[str] | None = None) -> None:
     """`ppo-reft`: warm-up SFT, PPO and the comparison table; `--resume` continues an interrupted run."""
-    config = parse_config(PipelineConfig, argv)
+    config = parse_pipeline(argv)
     start = time.perf_counter()
     summary = run_pipeline(config)
     print("\n" + results_table(summary["results"]))
@@ -247,3 +122,9 @@ def main(argv: list[str] | None = None) -> None:
         f"\nthis invocation: {(time.perf_counter() - start) / 60:.1f} min; stages over all invocations, in min: "
         f"{stages}\neverything is in {config.output_dir}/ (results.md, results.json)"
     )
+
+
+@distributed.main_only
+def write_settings(settings: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")

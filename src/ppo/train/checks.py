@@ -58,12 +58,13 @@ NOT_RESULTS = frozenset({"output_dir", "resume", "save_every", "max_bad_steps", 
 
 def check_run_folder(config, path: str | Path, ignore: frozenset[str] = NOT_RESULTS) -> None:
     """Refuse to go on with a run folder whose saved settings (`path`, written by `save_config`) differ from
-    `config` in a field that changes results: the old work would be reused, or mixed in, without a word."""
+    `config` (a settings dataclass, or a dict of settings by name) in a field that changes results: the old work
+    would be reused, or mixed in, without a word."""
     path = Path(path)
     if not path.is_file():
         return
     saved = json.loads(path.read_text())
-    now = json.loads(json.dumps(dataclasses.asdict(config)))
+    now = json.loads(json.dumps(config if isinstance(config, dict) else dataclasses.asdict(config)))
     changed = sorted(k for k in now.keys() | saved.keys() if k not in ignore and saved.get(k) != now.get(k))
     if changed:
         shown = ", ".join(f"{flag(k)} {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)

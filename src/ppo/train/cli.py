@@ -39,7 +39,7 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _arg_options(tp: object) -> dict:
+def arg_options(tp: object) -> dict:
     """argparse keyword arguments for a field's type: bool, Literal, Optional[...] and plain scalars."""
     if tp is bool:
         return {"action": argparse.BooleanOptionalAction}
@@ -52,16 +52,23 @@ def _arg_options(tp: object) -> dict:
     return {"type": tp}
 
 
-def build_parser(cls: type, description: str | None = None) -> argparse.ArgumentParser:
-    """An argparse parser with a `--kebab-case` flag for every field of the dataclass `cls`."""
-    parser = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (exit code 2, as before) instead of the usage text and the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (--help lists the settings)\n")
+
+
+def build_parser(cls: type, description: str | None = None, skip: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """An argparse parser with a `--kebab-case` flag for every field of the dataclass `cls` (but those in `skip`)."""
+    parser = Parser(
         description=description or (cls.__doc__ or "").strip(), formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     docs, hints = field_docs(cls), typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    for f in (f for f in dataclasses.fields(cls) if f.name not in skip):
         flag = "--" + f.name.replace("_", "-")
         parser.add_argument(
-            flag, dest=f.name, default=f.default, help=docs.get(f.name, ""), **_arg_options(hints[f.name])
+            flag, dest=f.name, default=f.default, help=docs.get(f.name, ""), **arg_options(hints[f.name])
         )
     return parser
 
