@@ -69,7 +69,7 @@ def test_run_grid_skips_finished_runs_reports_failures_and_aggregates_seeds(tmp_
     assert rows[0]["reward"] == pytest.approx(1.5) and rows[2]["seeds"] == 1
     text = write_ablation(tmp_path, rows, missing)
     assert "| beta=0.0 | 2 | 10.0 ± 7.1 |" in text and "beta=0.05 seed 1: incomplete" in text
-    with pytest.raises(ValueError, match=r"beta=0.0.seed-0 was run with other settings \(lr\)"):
+    with pytest.raises(ValueError, match=r"beta=0.0.seed-0 holds a run with other settings \(--lr 3e-07 -> 1.0\)"):
         run_grid(PPOConfig(rollout_batch_size=4, mini_batch_size=4, lr=1.0), grid, [0, 1], again, tmp_path)
     assert (tmp_path / "results.csv").read_text().splitlines()[0].startswith("name,seeds,dev_top1")
 

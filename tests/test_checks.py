@@ -110,7 +110,7 @@ def test_a_folder_without_a_model_and_a_data_folder_of_the_other_dataset(capsys,
         (["--temperature", "0", "--k", "2"], "--temperature must be a finite number > 0"),
         (["--limit", "0"], "--limit must be none or an integer >= 1"),
         (["--max-new-tokens", "0"], "--max-new-tokens must be an integer >= 1"),
-        (["--data-dir", "/no/such/data"], "--data-dir /no/such/data: no such folder"),
+        (["--data-dir", "/no/such/data"], "--data-dir '/no/such/data': no such folder"),
     ],
 )
 def test_each_bad_evaluation_setting_is_one_line_before_the_model_loads(capsys, no_model_loads, argv, words):
@@ -201,3 +201,58 @@ def test_metrics_are_valid_json_with_null_for_nan(tmp_path):
 )
 def test_flag_errors_are_one_line_too(capsys, main, argv, words):
     assert words in one_line_error(capsys, main, argv)
+
+
+@needs_data
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--ref-model", "smollm2-135M"], "did you mean 'smollm2-135m'?"),
+        (["--test-questions", "0"], "--test-questions must be an integer >= 1"),
+        (["--eval-k", "0"], "--eval-k must be an integer >= 1"),
+        (["--ppo-lr", "nan"], "--ppo-lr must be a finite number > 0"),
+        (["--eval-max-new-tokens", "0"], "--eval-max-new-tokens must be an integer >= 1"),
+        (["--dev-size", "100000"], "dev_size = 100000 must be in"),
+    ],
+)
+def test_a_bad_pipeline_setting_names_its_pipeline_flag_and_leaves_nothing(
+    capsys, no_model_loads, tmp_path, argv, words
+):
+    out = tmp_path / "run"
+    err = one_line_error(capsys, pipeline_main, ["--data-dir", GSM8K, "--output-dir", str(out), *argv])
+    assert words in err, err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_setting_one_version_lacks_is_not_compared_but_the_device_is(tmp_path):
+    saved = PPOConfig(output_dir=str(tmp_path))
+    settings = json.loads(json.dumps(__import__("dataclasses").asdict(saved)))
+    del settings["max_prompt_len"]  # an older version without it
+    settings["retired_setting"] = 3  # a newer one with it
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    check_run_folder(saved, tmp_path / "config.json")
+    with pytest.raises(ValueError, match="--device 'auto' -> 'cpu'"):
+        check_run_folder(PPOConfig(output_dir=str(tmp_path), device="cpu"), tmp_path / "config.json")
+    check_run_folder(PPOConfig(output_dir=str(tmp_path), gradient_checkpointing=True), tmp_path / "config.json")
+
+
+@needs_data
+def test_evaluation_reads_its_data_before_the_model(capsys, no_model_loads, tmp_path):
+    argv = ["--data-dir", GSM8K, "--split", "dev", "--dev-size", "100000", "--output-dir", str(tmp_path)]
+    assert "dev_size = 100000 must be in" in one_line_error(capsys, evaluate_module.main, argv)
+
+
+def test_the_metrics_table_refuses_every_zero_in_one_line(capsys, tmp_path):
+    from ppo.train.metrics import main as metrics_main
+
+    JsonlLogger(tmp_path / "m.jsonl").log({"step": 1})
+    assert "--every must be an integer >= 1" in one_line_error(
+        capsys, metrics_main, [str(tmp_path / "m.jsonl"), "--every", "0"]
+    )
+    assert "the following arguments are required: path" in one_line_error(capsys, metrics_main, [])
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a machine without CUDA")
+def test_a_cuda_device_on_a_machine_without_one_is_refused():
+    with pytest.raises(ValueError, match="--device cuda: this machine has 0 CUDA devices"):
+        PPOConfig(device="cuda")

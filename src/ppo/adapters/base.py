@@ -64,8 +64,10 @@ class AdapterSpec:
                     f"{sorted(OPTION_PARSERS)} (lists joined by +, e.g. layers=0+5)"
                 ) from None
         spec = cls(**values)
-        if spec.rank < 1 or spec.first < 0 or spec.last < 0 or spec.first + spec.last < 1:
-            raise ValueError(f"adapter rank must be >= 1 and first + last >= 1 (got {text!r})")
+        if spec.rank < 1 or spec.first < 0 or spec.last < 0 or spec.first + spec.last < 1 or not 0 < spec.alpha < 1e30:
+            raise ValueError(
+                f"adapter rank must be >= 1, alpha a finite number > 0 and first + last >= 1 (got {text!r})"
+            )
         return spec
 
     def __str__(self) -> str:

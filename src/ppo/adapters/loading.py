@@ -67,7 +67,7 @@ def check_adapter_fits(adapter: str, model: str) -> None:
     hidden, layers = shape.get("hidden_size"), shape.get("num_hidden_layers")
     if hidden and spec.rank > hidden:
         raise ValueError(f"--adapter {adapter}: rank {spec.rank} is larger than the hidden size {hidden} of {model}")
-    if layers and spec.layers and not all(0 <= i < layers for i in spec.layers):
+    if spec.kind != "lora" and layers and spec.layers and not all(0 <= i < layers for i in spec.layers):
         raise ValueError(f"--adapter {adapter}: {model} has layers 0..{layers - 1}")
 
 

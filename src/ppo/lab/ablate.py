@@ -13,10 +13,11 @@ import json
 import statistics
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..train.checks import check_run_folder
 from ..train.config import PPOConfig
 from ..train.metrics import read_jsonl
 from .report import RESULT_FILE, collect, plot_ablation, write_ablation
@@ -75,14 +76,7 @@ def check_settings(base: PPOConfig, grid: Grid, seeds: list[int], output_dir: st
     for name, overrides in grid:
         for seed in seeds:
             out = Path(output_dir) / name / f"seed-{seed}"
-            if (out / "config.json").is_file():
-                old = json.loads((out / "config.json").read_text())
-                new = json.loads(json.dumps(asdict(config_for(base, overrides, seed, out))))
-                if changed := sorted(k for k in new if old.get(k) != new[k]):
-                    raise ValueError(
-                        f"{out} was run with other settings ({', '.join(changed)}): rerun with the "
-                        f"same flags to resume, or choose another --output-dir"
-                    )
+            check_run_folder(config_for(base, overrides, seed, out), out / "config.json")  # as run_ppo will
 
 
 def run_one(base: PPOConfig, name: str, overrides: dict, seed: int, run: Callable, out: Path) -> str:

@@ -64,9 +64,11 @@ def check_device(device: str) -> None:
     if device == "auto":
         return
     try:
-        torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"--device {device!r} is not a device: choose auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA devices")
 
 
 def find_gguf(package: str, filename: str) -> Path:
@@ -115,7 +117,8 @@ def resolve_model_path(spec: str) -> str:
         if not (out / "config.json").is_file():
             convert_gguf(find_gguf(package, filename), out)
         return str(out)
-    return spec  # a local folder, or a hub id (needs the network the first time)
+    local = Path(spec).expanduser()
+    return str(local) if local.is_dir() else spec  # a local folder, or a hub id (needs the network the first time)
 
 
 def check_model_spec(spec: str) -> None:
@@ -132,8 +135,7 @@ def check_model_spec(spec: str) -> None:
     if close:
         raise ValueError(f"--model {spec!r} is not a model here: did you mean {close[0]!r}?")
     parts = spec.split("/")
-    looks_local = spec.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
-    if path.exists() or looks_local or not all(parts):
+    if path.exists() or spec.startswith((".", "/", "~")) or len(parts) > 2 or not all(parts):
         raise ValueError(
             f"--model {spec}: no such model folder (the embedded models: {', '.join(EMBEDDED_MODELS)}; a hub id "
             f"is org/name)"

@@ -72,6 +72,8 @@ def load_gsm8k(data_dir: str | None, split: str = "train") -> list[Example]:
     from datasets import load_dataset  # only hub users pay for the import
 
     rows = load_dataset("openai/gsm8k", "main", split=split)
+    for i, r in enumerate(rows):
+        check_question(r["question"], f"openai/gsm8k {split} row {i}")
     return [Example(r["question"], *reversed(parse_gsm8k_answer(r["answer"]))) for r in rows]
 
 
@@ -148,15 +150,15 @@ def check_data_dir(dataset: str, data_dir: str | None, answer_format: str, split
             raise ValueError(f"--dataset {dataset} --answer-format {answer_format} needs a --data-dir")
         return
     folder = Path(data_dir)
-    if not folder.is_dir():
-        raise ValueError(f"--data-dir {data_dir}: no such folder")
+    if not data_dir or not folder.is_dir():
+        raise ValueError(f"--data-dir {data_dir!r}: no such folder")
     missing = [f for f in needed_files(dataset, answer_format, splits) if not (folder / f).is_file()]
     if missing:
         other = "svamp" if dataset == "gsm8k" else "gsm8k"
         hint = ""
         if all((folder / f).is_file() for f in needed_files(other, "ncot", splits)):
             hint = f"; it holds {other} files: pass --dataset {other}"
-        raise ValueError(f"--data-dir {data_dir} has no {', '.join(missing)} for --dataset {dataset}{hint}")
+        raise ValueError(f"--data-dir {data_dir!r} has no {', '.join(missing)} for --dataset {dataset}{hint}")
 
 
 PCOT_TRAIN_FILE = "train_python_sdp.json"  # the ReFT release's name for P-CoT training data (svamp, gsm8k)

@@ -185,6 +185,8 @@ def evaluate(
 def summarize(records: list[dict], k: int, tolerance: float) -> dict:
     """Accuracies in percent over the records."""
     n = len(records)
+    if not n:
+        raise ValueError("no questions to evaluate")
     summary = {
         "n": n,
         "top1": 100.0 * sum(r["correct"] for r in records) / n,
@@ -228,8 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     check_run_folder(c, Path(c.output_dir) / "config.json")
     distributed.init()
     torch.manual_seed(c.seed + distributed.rank())  # each rank its own samples
-    lm, tokenizer = load_model(c.model, c.device, c.dtype)
     examples = load_split(c.dataset, c.data_dir, c.split, c.dev_size, c.seed, c.answer_format)[: c.limit]
+    lm, tokenizer = load_model(c.model, c.device, c.dtype)
     summary, records = evaluate(
         lm,
         tokenizer,

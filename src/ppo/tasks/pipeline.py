@@ -66,17 +66,17 @@ def run_pipeline(c: PipelineConfig) -> dict:
     distributed.init()
     out = Path(c.output_dir)
     settings = c.settings()
-    preflight(stage_settings(c, "sft", c.model, out / "sft"), splits=("train", "test"))
+    preflight(stage_settings(c, "ppo", c.model, out / "ppo"), splits=("train", "test"))  # model and ref_model
     if out.exists() and any(out.iterdir()) and not c.resume:
         raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")
     check_run_folder(settings, out / "pipeline_config.json", NOT_RESULTS | {"sft_save_every", "ppo_save_every"})
-    distributed.barrier()  # every rank has looked before rank 0 writes
-    write_settings(settings, out / "pipeline_config.json")
-    torch.manual_seed(c.seed + distributed.rank())  # under torchrun, each rank its own samples
     train, dev = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
     train = train[: c.train_questions]
     test = load_examples(c.dataset, c.data_dir, "test")[: c.test_questions]
     splits = {"dev": dev[: c.dev_questions], "test": test}
+    distributed.barrier()  # every rank has looked, and the data has loaded, before rank 0 writes
+    write_settings(settings, out / "pipeline_config.json")
+    torch.manual_seed(c.seed + distributed.rank())  # under torchrun, each rank its own samples
     # Stage wall times add up over resumed invocations (a skipped stage adds ~0).
     previous = out / "results.json"
     times = json.loads(previous.read_text()).get("stage_seconds", {}) if previous.is_file() else {}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..adapters.base import AdapterSpec
-from ..train.checks import AT_LEAST_ONE, COUNT, check_fields
+from ..train.checks import AT_LEAST_ONE, check_fields, flag
 from ..train.cli import arg_options, build_parser, field_docs
 from ..train.config import ModelSettings, PPOConfig, SFTConfig
 from .evaluate import EvalConfig
@@ -43,6 +43,13 @@ PRESET = {
 # (SFT, PPO) learning rates of each policy kind, where --sft-lr / --ppo-lr are not given. An adapter trains far
 # fewer parameters from a zero or identity start, so it takes larger steps (the LoReFT paper: ~1e-3 in SFT).
 LEARNING_RATES = {"none": (2e-5, 3e-6), "lora": (2e-4, 3e-5), "loreft": (1e-3, 3e-5), "direft": (1e-3, 3e-5)}
+
+
+# What --help shows as the default of a derived setting.
+DERIVED = {("sft", "lr"): "by policy kind, LEARNING_RATES: 2e-5 full, 2e-4 LoRA, 1e-3 LoReFT or DiReFT",
+           ("ppo", "lr"): "by policy kind, LEARNING_RATES: 3e-6 full, 3e-5 adapters",
+           ("ppo", "mini_batch_size"): "the whole rollout, rollout_batch_size * samples_per_prompt",
+           ("eval", "max_new_tokens"): "PPO's max_new_tokens"}  # fmt: skip
 
 
 def reachable(stage: str) -> list[str]:
@@ -91,8 +98,8 @@ class PipelineConfig(ModelSettings):
 
     def __post_init__(self) -> None:  # every stage's settings are built, and so checked, before any work
         super().__post_init__()
-        check_fields(self, {"train_questions": AT_LEAST_ONE, "dev_questions": COUNT, "test_questions": COUNT,
-                            "dev_size": COUNT})  # fmt: skip
+        check_fields(self, {"train_questions": AT_LEAST_ONE, "dev_questions": AT_LEAST_ONE,
+                            "test_questions": AT_LEAST_ONE, "dev_size": AT_LEAST_ONE})  # fmt: skip
         for stage in STAGES:
             unknown = set(getattr(self, stage)) - set(reachable(stage))
             if unknown:
@@ -130,7 +137,14 @@ def stage_settings(c: PipelineConfig, stage: str, model: str, out: Path, **pinne
     if stage == "sft":
         shared["dev_size"] = c.dev_size
     values = {**shared, **PRESET[stage], **derived, **given, "model": model, "output_dir": str(out), **pinned}
-    return STAGES[stage](**values)
+    try:
+        return STAGES[stage](**values)
+    except ValueError as err:  # "--k must be ..." is "--eval-k must be ..." here
+        message = str(err)
+        for name in reachable(stage):
+            if message.startswith(flag(name) + " "):
+                message = flag(flag_name(stage, name)) + message[len(flag(name)) :]
+        raise ValueError(message) from None
 
 
 def pipeline_parser() -> argparse.ArgumentParser:
@@ -142,9 +156,9 @@ def pipeline_parser() -> argparse.ArgumentParser:
         )
         docs, hints = field_docs(cls), typing.get_type_hints(cls)
         for name in reachable(stage):
-            preset = PRESET[stage].get(name, cls.__dataclass_fields__[name].default)
+            preset = DERIVED.get((stage, name), PRESET[stage].get(name, cls.__dataclass_fields__[name].default))
             options = arg_options(hints[name])
-            if "action" not in options:
+            if "action" not in options and "choices" not in options:
                 options.setdefault("metavar", name.upper())
             group.add_argument("--" + flag_name(stage, name).replace("_", "-"), dest=f"{stage}.{name}",
                                default=argparse.SUPPRESS, help=f"{docs.get(name, '')} (default: {preset})",

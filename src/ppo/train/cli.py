@@ -73,7 +73,7 @@ def build_parser(cls: type, description: str | None = None, skip: tuple[str, ...
     return parser
 
 
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+USER_ERRORS = (ValueError, OSError)  # a bad setting or input; OSError: files, folders and hub ids
 
 
 def command(main: Callable[[list[str] | None], object]) -> Callable[[list[str] | None], object]:

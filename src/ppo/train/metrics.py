@@ -12,7 +12,7 @@ import torch
 from ..core.losses import explained_variance
 from ..core.masked import masked_mean
 from . import distributed
-from .cli import command
+from .cli import Parser, command
 
 
 def mean_stats(stats: list[dict[str, float]]) -> dict[str, float]:
@@ -107,14 +107,14 @@ def curve_table(records: list[dict], keys: list[str], every: int = 1) -> str:
 
 @command
 def main(argv: list[str] | None = None) -> None:
-    """`python -m ppo metrics RUN/metrics.jsonl [--every N]`: print a run's curves as a Markdown table."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
+    """`ppo-metrics RUN/metrics.jsonl [--every N]`: print a run's curves as a Markdown table."""
+    parser = Parser(description=main.__doc__)
     parser.add_argument("path")
     parser.add_argument("--every", type=int, default=1, help="print every N-th step")
     parser.add_argument("--keys", nargs="+", default=CURVE_KEYS, help="metric names")
     args = parser.parse_args(argv)
+    if args.every < 1:
+        raise ValueError(f"--every must be an integer >= 1 (got {args.every})")
     print(curve_table(read_jsonl(args.path), args.keys, args.every))
 
 
