@@ -244,15 +244,11 @@ def test_adapter_spec_parses_prints_and_refuses_bad_options():
 @pytest.mark.parametrize("kind", ["loreft", "lora"])
 def test_the_pipeline_runs_sft_ppo_and_evaluation_with_one_adapter_setting(kind, tmp_path):
     from conftest import make_tokenizer
-    from test_pipeline import write_gsm8k
+    from test_pipeline import tiny_setup
 
     from ppo.tasks.pipeline import PipelineConfig, run_pipeline
 
-    model_dir, data_dir, out = tmp_path / "model", tmp_path / "data", tmp_path / "run"
-    make_lm().save_pretrained(model_dir)
-    make_tokenizer().save_pretrained(model_dir)
-    data_dir.mkdir()
-    write_gsm8k(data_dir, 16)
+    model_dir, data_dir, out = tiny_setup(tmp_path)
     summary = run_pipeline(
         PipelineConfig(
             model=str(model_dir),

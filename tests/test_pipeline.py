@@ -14,12 +14,18 @@ def write_gsm8k(folder, n):
         (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
-def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
+def tiny_setup(tmp_path):
+    """A tiny random model and 16 GSM8K-style questions: (model folder, data folder, output folder)."""
     model_dir, data_dir, out = tmp_path / "model", tmp_path / "data", tmp_path / "run"
     make_lm().save_pretrained(model_dir)
     make_tokenizer().save_pretrained(model_dir)
     data_dir.mkdir()
     write_gsm8k(data_dir, 16)
+    return model_dir, data_dir, out
+
+
+def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
+    model_dir, data_dir, out = tiny_setup(tmp_path)
     config = PipelineConfig(
         model=str(model_dir),
         data_dir=str(data_dir),
@@ -84,11 +90,7 @@ def test_the_main_job_takes_ppo_sampling_and_kl_settings_from_its_command_line(t
     """`make train-gsm8k ARGS="--top-p 0.9 --kl-estimator k3 --adaptive-kl ..."`, on a tiny model and data."""
     from ppo.tasks.pipeline import main
 
-    model_dir, data_dir, out = tmp_path / "model", tmp_path / "data", tmp_path / "run"
-    make_lm().save_pretrained(model_dir)
-    make_tokenizer().save_pretrained(model_dir)
-    data_dir.mkdir()
-    write_gsm8k(data_dir, 16)
+    model_dir, data_dir, out = tiny_setup(tmp_path)
     main(["--model", str(model_dir), "--data-dir", str(data_dir), "--output-dir", str(out), "--device", "cpu",
           "--train-questions", "8", "--dev-size", "4", "--dev-questions", "2", "--test-questions", "2",
           "--sft-batch-size", "4", "--sft-max-len", "64", "--ppo-steps", "1", "--rollout-batch-size", "4",
