@@ -11,7 +11,7 @@ TORCH   ?= torch
 LOCK    ?= requirements-lock.txt
 PINS     = $(VENV)/constraints.txt
 PIN      = --constraint $(PINS)
-MODEL    = import ppo.lm.models as m; print('[ppo] default model in', m.resolve_model_path(m.DEFAULT_MODEL))
+MODEL    = import ppo.lm.specs as m; print('[ppo] default model in', m.resolve_model_path(m.DEFAULT_MODEL))
 
 install: $(BIN)/python
 	grep -v $(if $(filter file,$(origin TORCH)),-e '^$$',-e '^torch==') $(LOCK) > $(PINS)

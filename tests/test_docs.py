@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import make_lm, make_tokenizer
 
-from ppo.lm.models import EMBEDDED_MODELS
+from ppo.lm.specs import EMBEDDED_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^(?P<skip><!-- not run: .+ -->\n)?```python\n(?P<code>.*?)^```$", re.M | re.S)

@@ -2,9 +2,10 @@ import pytest
 import torch
 
 from ppo.adapters.loading import load_model
-from ppo.lm.models import find_gguf, resolve_dtype
+from ppo.lm.models import resolve_dtype
 from ppo.lm.policy import PolicyWithValue
 from ppo.lm.rollout import encode_prompts, sample
+from ppo.lm.specs import find_gguf
 
 
 def test_dtype_rules():

@@ -15,9 +15,10 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..lm.hook import adapter_of, plug
-from ..lm.models import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, load_pretrained, load_tokenizer
+from ..lm.models import load_pretrained, load_tokenizer
 from ..lm.policy import POLICY_CONFIG_FILE, PolicyWithValue
 from ..lm.reference import FrozenLM, SameNetwork
+from ..lm.specs import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir
 from .base import ADAPTER_CONFIG, ADAPTER_FILE, Adapter, AdapterSpec
 from .lora import LoRA
 from .loreft import LoReFT

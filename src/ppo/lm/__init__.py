@@ -1,5 +1,6 @@
 """The language model side: loading, log-probs, the policy with its value head, the reference, and sampling.
 
+specs      what a model spec may name: the offline default, folders, hub ids
 models     loading and saving LMs, devices and dtypes, dropout, activation checkpointing
 hook       the one hook point where an adapter plugs in (this layer never imports ppo.adapters)
 logprobs   log-probs of response tokens from hidden states (the one-token shift)

@@ -1,7 +1,5 @@
-"""Datasets: GSM8K from a local JSONL folder or the hub, SVAMP and P-CoT program files as prepared for ReFT, and the
-dev split. The seeded data order is `ppo.train.data_order`; what the model is shown (prompts, SFT targets) is in
-`formats`.
-"""
+"""Datasets: GSM8K (local JSONL or the hub), SVAMP and P-CoT program files as prepared for ReFT, and the dev split.
+The data order is `ppo.train.data_order`; what the model is shown (prompts, SFT targets) is in `formats`."""
 
 from __future__ import annotations
 
@@ -134,6 +132,7 @@ def check_question(question, where: str) -> None:
 
 SVAMP_FILES = {"train": "train_nl.json", "test": "test.json"}
 GSM8K_FILES = {"train": "train.jsonl", "test": "test.jsonl"}
+PCOT_TRAIN_FILE = "train_python_sdp.json"  # the ReFT release's name for P-CoT training data (svamp, gsm8k)
 
 
 def needed_files(dataset: str, answer_format: str, splits: tuple[str, ...]) -> list[str]:
@@ -155,13 +154,9 @@ def check_data_dir(dataset: str, data_dir: str | None, answer_format: str, split
     missing = [f for f in needed_files(dataset, answer_format, splits) if not (folder / f).is_file()]
     if missing:
         other = "svamp" if dataset == "gsm8k" else "gsm8k"
-        hint = ""
-        if all((folder / f).is_file() for f in needed_files(other, "ncot", splits)):
-            hint = f"; it holds {other} files: pass --dataset {other}"
+        fits = all((folder / f).is_file() for f in needed_files(other, "ncot", splits))
+        hint = f"; it holds {other} files: pass --dataset {other}" if fits else ""
         raise ValueError(f"--data-dir {data_dir!r} has no {', '.join(missing)} for --dataset {dataset}{hint}")
-
-
-PCOT_TRAIN_FILE = "train_python_sdp.json"  # the ReFT release's name for P-CoT training data (svamp, gsm8k)
 
 
 def load_examples(

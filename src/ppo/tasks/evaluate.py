@@ -3,89 +3,32 @@
 The answer is extracted exactly as the reward extracts it (`rewards.extract_answers`: a trigger for N-CoT, the
 sandboxed program's return value for P-CoT).
 
-    python -m ppo evaluate --model runs/sft/final --data-dir ../shared/data/gsm8k --limit 100 --k 4
+    ppo-evaluate --model runs/sft/final --data-dir ../shared/data/gsm8k --limit 100 --k 4
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from ..adapters.loading import load_model
-from ..lm.models import check_device, check_dtype, check_model_spec
 from ..lm.rollout import encode_prompts, sample
+from ..lm.specs import check_model_spec
 from ..train import distributed
 from ..train.checks import (
-    AT_LEAST_ONE,
-    COUNT,
-    NON_NEGATIVE,
-    NONE_OR_AT_LEAST_ONE,
-    POSITIVE,
-    check_choices,
-    check_fields,
     check_run_folder,
 )
 from ..train.cli import command, parse_config, save_config
 from ..train.fsdp import gathered
 from .data import Example, check_data_dir, load_examples, split_dev
+from .eval_config import EvalConfig
 from .formats import format_prompt
 from .rewards import check_executor, extract_answers
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Evaluate a model's answers on a split."""
-
-    model: str = "smollm2-135m"
-    """Model to evaluate: `smollm2-135m`, a local folder or a hub id."""
-    device: str = "auto"
-    """Device: auto, cpu, cuda, ..."""
-    dtype: str = "auto"
-    """auto = bf16 on GPU, fp32 on CPU."""
-    data_dir: str | None = None
-    """Data folder (GSM8K JSONL or SVAMP JSON); None = openai/gsm8k from the hub."""
-    dataset: Literal["gsm8k", "svamp"] = "gsm8k"
-    """Which data format data_dir holds."""
-    answer_format: Literal["ncot", "pcot"] = "ncot"
-    """ncot = chain of thought; pcot = a Python solution(), run in ppo.tasks.sandbox."""
-    program_timeout_s: float = 3.0
-    """P-CoT: time limit per program."""
-    split: Literal["test", "dev", "train"] = "test"
-    """dev = the seeded dev split carved from train (as SFT and the pipeline carve it)."""
-    dev_size: int = 200
-    """Size of the dev split (must match the one used in training)."""
-    seed: int = 0
-    """Seed of the dev split and of sampling."""
-    limit: int | None = None
-    """Evaluate the first N questions of the split only."""
-    prompt_template: Literal["reft", "chat"] = "reft"
-    """The prompt, shared with SFT and RL."""
-    max_new_tokens: int = 400
-    """Answer length limit."""
-    batch_size: int = 16
-    """Questions decoded together."""
-    k: int = 1
-    """Samples per question for vote@k and pass@k (1 = greedy top-1 only)."""
-    temperature: float = 1.0
-    """Sampling temperature for the k samples (the paper: 1.0)."""
-    tolerance: float = 1e-2
-    """Absolute tolerance for a correct answer."""
-    output_dir: str = "runs/eval"
-    """Where predictions.jsonl and summary.json go."""
-
-    def __post_init__(self) -> None:  # before any model loads
-        check_choices(self)
-        check_device(self.device)
-        check_dtype(self.dtype)
-        check_fields(self, {"limit": NONE_OR_AT_LEAST_ONE, "max_new_tokens": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE,
-                            "k": AT_LEAST_ONE, "temperature": POSITIVE, "tolerance": NON_NEGATIVE,
-                            "program_timeout_s": POSITIVE, "dev_size": COUNT})  # fmt: skip
 
 
 def majority_vote(answers: list[float | None]) -> float | None:

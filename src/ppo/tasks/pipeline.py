@@ -21,7 +21,8 @@ from ..train import distributed
 from ..train.checks import NOT_RESULTS, check_run_folder
 from ..train.cli import command
 from .data import load_examples, split_dev
-from .evaluate import EvalConfig, evaluate, write_results
+from .eval_config import EvalConfig
+from .evaluate import evaluate, write_results
 from .pipeline_config import PipelineConfig, parse_pipeline, stage_settings
 from .stages import preflight, run_ppo, run_sft
 

@@ -25,7 +25,7 @@ from ..adapters.base import AdapterSpec
 from ..train.checks import AT_LEAST_ONE, check_fields, flag
 from ..train.cli import arg_options, build_parser, field_docs
 from ..train.config import ModelSettings, PPOConfig, SFTConfig
-from .evaluate import EvalConfig
+from .eval_config import EvalConfig
 
 STAGES = {"sft": SFTConfig, "ppo": PPOConfig, "eval": EvalConfig}
 # One value for every stage: the model settings, the data, the prompt and the seed.

@@ -16,7 +16,8 @@ from typing import Callable
 import torch
 
 from ..adapters.loading import check_adapter_fits, ensure_adapter, load_model, load_policy, make_reference
-from ..lm.models import check_model_spec, checkpoint_activations
+from ..lm.models import checkpoint_activations
+from ..lm.specs import check_model_spec
 from ..train import distributed
 from ..train.checkpoint import latest_checkpoint, restore_interrupted_save
 from ..train.checks import check_run_folder

@@ -31,6 +31,34 @@ NONE_OR_AT_LEAST_ONE: Rule = ("none or an integer >= 1", lambda v: v is None or 
 NONE_OR_FINITE: Rule = ("none or a finite number", lambda v: v is None or finite(v))
 
 
+# The range of every numeric setting of a stage, by field name (checked in the settings' __post_init__).
+# fmt: off
+PPO_RULES = {
+    **dict.fromkeys(("rollout_batch_size", "samples_per_prompt", "max_new_tokens", "ppo_epochs", "steps",
+                     "mini_batch_size", "micro_batch_size", "kl_horizon", "max_prompt_len", "max_bad_steps"),
+                    AT_LEAST_ONE),
+    **dict.fromkeys(("temperature", "clip_eps", "value_clip_eps", "max_grad_norm", "lr", "kl_target",
+                     "program_timeout_s"), POSITIVE),
+    **dict.fromkeys(("kl_coef", "vf_coef", "entropy_coef", "answer_tolerance", "weight_decay"), NON_NEGATIVE),
+    **dict.fromkeys(("top_k", "save_every", "eval_every"), COUNT),
+    **dict.fromkeys(("correct_score", "partial_score"), FINITE),
+    "gamma": UNIT, "lam": UNIT, "top_p": ("in (0, 1]", lambda v: finite(v) and 0 < v <= 1),
+    "max_questions": NONE_OR_AT_LEAST_ONE, "missing_eos_score": NONE_OR_FINITE,
+}
+SFT_RULES = {
+    **dict.fromkeys(("epochs", "lr", "max_grad_norm"), POSITIVE),
+    **dict.fromkeys(("batch_size", "grad_accum", "max_len"), AT_LEAST_ONE),
+    **dict.fromkeys(("dev_size", "save_every"), COUNT),
+    "weight_decay": NON_NEGATIVE, "max_questions": NONE_OR_AT_LEAST_ONE,
+}
+EVAL_RULES = {
+    **dict.fromkeys(("max_new_tokens", "batch_size", "k"), AT_LEAST_ONE),
+    **dict.fromkeys(("temperature", "program_timeout_s"), POSITIVE),
+    "limit": NONE_OR_AT_LEAST_ONE, "tolerance": NON_NEGATIVE, "dev_size": COUNT,
+}
+# fmt: on
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

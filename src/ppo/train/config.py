@@ -1,7 +1,5 @@
-"""Settings, one frozen dataclass per stage: `SFTConfig` for warm-up SFT, `PPOConfig` for PPO. PPO defaults are the
-original N-CoT settings (`lqtrung1998/mwp_ReFT`; the departures: docs/faithfulness.md). Field docstrings are the
-`--help` text.
-"""
+"""Settings, one frozen dataclass per stage: `SFTConfig` for warm-up SFT, `PPOConfig` for PPO (the original N-CoT
+settings, `lqtrung1998/mwp_ReFT`; departures: docs/faithfulness.md). Field docstrings are the `--help` text."""
 
 from __future__ import annotations
 
@@ -10,19 +8,7 @@ from typing import Literal
 
 from ..adapters.base import AdapterSpec
 from ..lm.models import check_device, check_dtype
-from .checks import (
-    AT_LEAST_ONE,
-    COUNT,
-    FINITE,
-    NON_NEGATIVE,
-    NONE_OR_AT_LEAST_ONE,
-    NONE_OR_FINITE,
-    POSITIVE,
-    UNIT,
-    check_choices,
-    check_fields,
-    finite,
-)
+from .checks import PPO_RULES, SFT_RULES, check_choices, check_fields
 
 
 @dataclass(frozen=True)
@@ -212,49 +198,3 @@ class SFTConfig(ModelSettings):
         check_fields(self, SFT_RULES)
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio!r})")
-
-
-PPO_RULES = {
-    **{
-        name: AT_LEAST_ONE
-        for name in (
-            "rollout_batch_size",
-            "samples_per_prompt",
-            "max_new_tokens",
-            "ppo_epochs",
-            "steps",
-            "mini_batch_size",
-            "micro_batch_size",
-            "kl_horizon",
-            "max_prompt_len",
-            "max_bad_steps",
-        )
-    },
-    **{
-        name: POSITIVE
-        for name in (
-            "temperature",
-            "clip_eps",
-            "value_clip_eps",
-            "max_grad_norm",
-            "lr",
-            "kl_target",
-            "program_timeout_s",
-        )
-    },
-    **{name: NON_NEGATIVE for name in ("kl_coef", "vf_coef", "entropy_coef", "answer_tolerance", "weight_decay")},
-    **{name: COUNT for name in ("top_k", "save_every", "eval_every")},
-    **{name: FINITE for name in ("correct_score", "partial_score")},
-    "gamma": UNIT,
-    "lam": UNIT,
-    "top_p": ("in (0, 1]", lambda v: finite(v) and 0 < v <= 1),
-    "max_questions": NONE_OR_AT_LEAST_ONE,
-    "missing_eos_score": NONE_OR_FINITE,
-}
-SFT_RULES = {
-    **{name: POSITIVE for name in ("epochs", "lr", "max_grad_norm")},
-    **{name: AT_LEAST_ONE for name in ("batch_size", "grad_accum", "max_len")},
-    **{name: NON_NEGATIVE for name in ("weight_decay",)},
-    **{name: COUNT for name in ("dev_size", "save_every")},
-    "max_questions": NONE_OR_AT_LEAST_ONE,
-}
