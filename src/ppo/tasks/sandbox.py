@@ -114,16 +114,10 @@ def start(index: int, program: str, root: str, timeout_s: float, memory_mb: int,
     scratch = tempfile.mkdtemp(dir=root)
     os.chmod(scratch, 0o755)  # the trainer's own: nobody may list it, never change it (its flags, its mode)
     limits = [str(max(1, math.ceil(timeout_s))), str(memory_mb << 20), str(file_mb << 20), str(int(unsafe))]
-    process = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(CHILD), *limits],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=scratch,
-        env={"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch},
-        start_new_session=True,
-        close_fds=True,
-    )
+    process = subprocess.Popen([sys.executable, "-I", "-S", str(CHILD), *limits], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=scratch,
+                               env={"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch},
+                               start_new_session=True, close_fds=True)  # fmt: skip
     try:
         process.stdin.write(program.encode("utf-8", "replace"))
         process.stdin.close()

@@ -92,14 +92,9 @@ def libc():
 
 def limit_resources(cpu_s: int, memory: int, file_bytes: int) -> None:
     """RLIMIT_NPROC = 0 stops forks for non-root users (root ignores it: seccomp covers root)."""
-    for name, value in [
-        ("RLIMIT_CPU", cpu_s),
-        ("RLIMIT_AS", memory),
-        ("RLIMIT_FSIZE", file_bytes),
-        ("RLIMIT_NOFILE", 32),
-        ("RLIMIT_CORE", 0),
-        ("RLIMIT_NPROC", 0),
-    ]:
+    limits = [("RLIMIT_CPU", cpu_s), ("RLIMIT_AS", memory), ("RLIMIT_FSIZE", file_bytes), ("RLIMIT_NOFILE", 32),
+              ("RLIMIT_CORE", 0), ("RLIMIT_NPROC", 0)]  # fmt: skip
+    for name, value in limits:
         resource.setrlimit(getattr(resource, name), (value, value))
 
 
