@@ -130,3 +130,24 @@ def test_warmup_score_is_computed_once_per_checkpoint_and_dev_set(tmp_path):
     assert warmup_score(c, score) == 5.0 and warmup_score(c, score) == 5.0 and len(calls) == 1  # rerun: cached
     assert warmup_score(AblationConfig(warmup="a", dev_questions=20, output_dir=str(tmp_path)), score) == 6.0
     assert warmup_score(AblationConfig(warmup="b", dev_questions=20, output_dir=str(tmp_path)), score) == 7.0
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--steps", "0"], "--steps must be an integer >= 1 (got 0)"),
+        (["--completions-per-step", "-8"], "--completions-per-step must be an integer >= 1"),
+        (["--eval-every", "-1"], "--eval-every must be an integer >= 0"),
+        (["--lr", "nan"], "--lr must be a finite number > 0"),
+        (["--seeds", "0,x"], "--seeds must be comma-separated integers >= 0, like 0,1 (got '0,x')"),
+        (["--device", "tpu"], "--device 'tpu' is not a device"),
+    ],
+)
+def test_bad_ablation_settings_are_one_line_before_the_warmup_loads(capsys, argv, words):
+    from ppo.train.cli import command, parse_config
+
+    main = command(lambda argv: run_ablation(parse_config(AblationConfig, argv), kl_grid()))  # as experiments/ does
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--warmup", "/no/such/warmup", *argv])  # checked before the missing warm-up is even noticed
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and words in err, err

@@ -12,7 +12,7 @@ from ppo.tasks.pipeline import main as pipeline_main
 from ppo.train.checks import check_run_folder
 from ppo.train.cli import save_config
 from ppo.train.config import PPOConfig, SFTConfig
-from ppo.train.metrics import JsonlLogger, curve_table, read_jsonl
+from ppo.train.metrics import MetricsLogger, curve_table, read_jsonl
 
 DATA = SHARED_DATA
 GSM8K, SVAMP = str(DATA / "gsm8k"), str(DATA / "svamp")
@@ -178,7 +178,7 @@ def test_a_resumed_pipeline_with_other_settings_is_refused_naming_them(capsys, t
 
 
 def test_metrics_are_valid_json_with_null_for_nan(tmp_path):
-    logger = JsonlLogger(tmp_path / "metrics.jsonl")
+    logger = MetricsLogger(tmp_path / "metrics.jsonl")
     logger.log({"step": 1, "value/explained_var": math.nan, "objective/kl": math.inf, "loss/value": 0.5})
     line = (tmp_path / "metrics.jsonl").read_text()
 
@@ -195,7 +195,9 @@ def test_metrics_are_valid_json_with_null_for_nan(tmp_path):
     "main, argv, words",
     [
         (pipeline_main, ["--prompt-template", "Reft"], "invalid choice: 'Reft'"),
-        (stages.ppo_main, ["--kl-coeff", "0.1"], "unrecognized arguments: --kl-coeff 0.1"),
+        (stages.ppo_main, ["--kl-coeff", "0.1"], "unrecognized arguments: --kl-coeff 0.1; did you mean --kl-coef?"),
+        (pipeline_main, ["--max-len", "384"], "--max-len 384; did you mean --sft-max-len?"),
+        (pipeline_main, ["--kl-coeff=0.1"], "--kl-coeff=0.1; did you mean --kl-coef?"),
         (stages.sft_main, ["--epochs", "many"], "argument --epochs: invalid float value: 'many'"),
     ],
 )
@@ -245,7 +247,7 @@ def test_evaluation_reads_its_data_before_the_model(capsys, no_model_loads, tmp_
 def test_the_metrics_table_refuses_every_zero_in_one_line(capsys, tmp_path):
     from ppo.train.metrics import main as metrics_main
 
-    JsonlLogger(tmp_path / "m.jsonl").log({"step": 1})
+    MetricsLogger(tmp_path / "m.jsonl").log({"step": 1})
     assert "--every must be an integer >= 1" in one_line_error(
         capsys, metrics_main, [str(tmp_path / "m.jsonl"), "--every", "0"]
     )
@@ -256,3 +258,13 @@ def test_the_metrics_table_refuses_every_zero_in_one_line(capsys, tmp_path):
 def test_a_cuda_device_on_a_machine_without_one_is_refused():
     with pytest.raises(ValueError, match="--device cuda: this machine has 0 CUDA devices"):
         PPOConfig(device="cuda")
+
+
+def test_tensorboard_without_its_package_is_one_line_before_any_work(capsys, monkeypatch, no_model_loads):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    for main in (stages.ppo_main, stages.sft_main, pipeline_main):
+        err = one_line_error(capsys, main, ["--tensorboard"])
+        assert "--tensorboard needs the tensorboard package: pip install -e '.[tensorboard]'" in err, err

@@ -1,6 +1,6 @@
 import math
 
-from ppo.train.metrics import JsonlLogger, all_finite, curve_table, mean_stats, read_jsonl
+from ppo.train.metrics import MetricsLogger, all_finite, curve_table, mean_stats, read_jsonl
 
 
 def test_mean_stats_averages_each_key_over_the_dicts_that_have_it():
@@ -12,7 +12,7 @@ def test_all_finite():
 
 
 def test_jsonl_round_trip_and_curve_table(tmp_path):
-    logger = JsonlLogger(tmp_path / "deep" / "metrics.jsonl")
+    logger = MetricsLogger(tmp_path / "deep" / "metrics.jsonl")
     for step in (1, 2, 3):
         logger.log({"step": step, "objective/score": step / 10})
     records = read_jsonl(tmp_path / "deep" / "metrics.jsonl")
@@ -20,3 +20,36 @@ def test_jsonl_round_trip_and_curve_table(tmp_path):
     table = curve_table(records, ["objective/score", "missing"], every=2).splitlines()
     assert table[0] == "| step | objective/score | missing |"
     assert table[2:] == ["| 1 | 0.1 |  |", "| 3 | 0.3 |  |"]
+
+
+def scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """What TensorBoard shows of a log folder: each tag's (step, value) pairs, purged steps left out."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [(s.step, s.value) for s in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_tensorboard_gets_every_finite_number_under_its_jsonl_name(tmp_path):
+    logger = MetricsLogger(tmp_path / "metrics.jsonl", tmp_path / "tb")
+    logger.log({"step": 1, "objective/score": 0.25, "value/explained_var": math.nan, "note": "text"})
+    logger.log({"step": 2, "objective/score": 0.5, "value/explained_var": 0.75})
+    logger.close()
+    assert scalars(tmp_path / "tb") == {"objective/score": [(1, 0.25), (2, 0.5)], "value/explained_var": [(2, 0.75)]}
+
+
+def test_tensorboard_drops_what_a_crashed_try_logged_after_the_resumed_step(tmp_path):
+    first = MetricsLogger(tmp_path / "metrics.jsonl", tmp_path / "tb")
+    for step in (1, 2, 3):
+        first.log({"step": step, "loss": float(step)})
+    first.close()
+    resumed = MetricsLogger(tmp_path / "metrics.jsonl", tmp_path / "tb", start_step=2)  # checkpoint of step 2
+    resumed.log({"step": 3, "loss": 30.0})
+    resumed.close()
+    assert scalars(tmp_path / "tb") == {"loss": [(1, 1.0), (2, 2.0), (3, 30.0)]}
+
+
+def test_no_tensorboard_folder_unless_asked(tmp_path):
+    MetricsLogger(tmp_path / "metrics.jsonl").log({"step": 1, "loss": 1.0})
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]

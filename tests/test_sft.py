@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from conftest import make_lm
@@ -71,7 +73,10 @@ def test_resumed_sft_matches_uninterrupted(tokenizer, tmp_path):
     straight.train(examples)
 
     crashed = SFTTrainer(
-        make_lm(), tokenizer, SFTConfig(**{**config.__dict__, "output_dir": str(tmp_path / "b")}), PAIR
+        make_lm(),
+        tokenizer,
+        SFTConfig(**{**config.__dict__, "output_dir": str(tmp_path / "b"), "tensorboard": True}),
+        PAIR,
     )
     real_step = crashed.step
 
@@ -91,3 +96,8 @@ def test_resumed_sft_matches_uninterrupted(tokenizer, tmp_path):
     resumed.train(examples)
     for a, b in zip(straight.lm.parameters(), resumed.lm.parameters()):
         assert_close(a, b)
+    # TensorBoard shows each step once, as the straight run logged it: the crashed try's step 6 is dropped.
+    from test_metrics import scalars
+
+    logged = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").open()]
+    assert scalars(tmp_path / "b" / "tensorboard")["loss"] == [(r["step"], pytest.approx(r["loss"])) for r in logged]

@@ -295,3 +295,14 @@ def test_the_trainer_samples_inside_a_gather_of_the_policy(tokenizer, monkeypatc
     trainer = make_trainer(tokenizer, tiny_config())
     trainer.sample_responses(QUESTIONS)
     assert calls == [True] and inside == []
+
+
+def test_tensorboard_holds_the_same_numbers_as_metrics_jsonl(tokenizer, tmp_path):
+    from test_metrics import scalars
+
+    trainer = make_trainer(tokenizer, tiny_config(steps=2, tensorboard=True), target_word_reward("x"))
+    trainer.train(QUESTIONS, tmp_path)
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open()]
+    board = scalars(tmp_path / "tensorboard")
+    for name in ("objective/score", "objective/kl", "loss/policy", "loss/value", "policy/clipfrac"):
+        assert board[name] == [(r["step"], pytest.approx(r[name], rel=1e-6, abs=1e-12)) for r in logged], name

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..train.checks import check_run_folder
+from ..lm.models import check_device, check_dtype
+from ..train.checks import AT_LEAST_ONE, COUNT, POSITIVE, check_fields, check_run_folder
 from ..train.config import PPOConfig
 from ..train.metrics import read_jsonl
 from .report import RESULT_FILE, collect, plot_ablation, write_ablation
@@ -157,6 +158,15 @@ class AblationConfig:
     """auto = bf16 on GPU, fp32 on CPU."""
     output_dir: str = "runs/ablate"
     """One folder per configuration and seed, plus results.csv, results.md and the plots."""
+
+    def __post_init__(self) -> None:  # checked before the warm-up loads, like every stage's settings
+        counts = ("train_questions", "dev_size", "dev_questions", "steps", "completions_per_step", "max_new_tokens",
+                  "micro_batch_size", "eval_batch_size")  # fmt: skip
+        check_fields(self, {**dict.fromkeys(counts, AT_LEAST_ONE), "eval_every": COUNT, "lr": POSITIVE})
+        if not all(s.strip().isdigit() for s in self.seeds.split(",")):
+            raise ValueError(f"--seeds must be comma-separated integers >= 0, like 0,1 (got {self.seeds!r})")
+        check_device(self.device)
+        check_dtype(self.dtype)
 
 
 def run_ablation(c: AblationConfig, grid: Grid) -> str:

@@ -7,6 +7,7 @@ A check fails with a ValueError of one line that names the flag, the rule and th
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import typing
@@ -72,6 +73,12 @@ def check_choices(config) -> None:
             raise ValueError(f"{flag(name)} must be one of {choices} (got {getattr(config, name)!r})")
 
 
+def check_installed(enabled: bool, name: str, module: str, extra: str) -> None:
+    """A setting that needs an optional package fails before any work when the package is missing."""
+    if enabled and importlib.util.find_spec(module) is None:
+        raise ValueError(f"{flag(name)} needs the {module} package: pip install -e '.[{extra}]'")
+
+
 def check_fields(config, rules: dict[str, Rule]) -> None:
     """Every field named in `rules` passes its test, else ValueError("--gamma must be in [0, 1] (got 2.0)")."""
     for name, (what, test) in rules.items():
@@ -81,7 +88,9 @@ def check_fields(config, rules: dict[str, Rule]) -> None:
 
 
 # Settings that never change what a run computes: a rerun may change them.
-NOT_RESULTS = frozenset({"output_dir", "resume", "save_every", "max_bad_steps", "gradient_checkpointing", "fsdp"})
+NOT_RESULTS = frozenset(
+    {"output_dir", "resume", "save_every", "max_bad_steps", "gradient_checkpointing", "fsdp", "tensorboard"}
+)
 
 
 def check_run_folder(config, path: str | Path, ignore: frozenset[str] = NOT_RESULTS) -> None:

@@ -19,6 +19,7 @@ import json
 import sys
 import textwrap
 import typing
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Callable
 
@@ -56,7 +57,21 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its errors in one line (exit code 2, as before) instead of the usage text and the error."""
 
     def error(self, message: str):
-        self.exit(2, f"error: {message} (--help lists the settings)\n")
+        self.exit(2, f"error: {message}{self.near_miss(message)} (--help lists the settings)\n")
+
+    def near_miss(self, message: str) -> str:
+        """For an unknown flag, the flags it may have meant: the same name under a stage's prefix (the pipeline's
+        --sft-max-len for --max-len), else the closest spelling."""
+        if not message.startswith("unrecognized arguments:"):
+            return ""
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        for word in message.partition(":")[2].split():
+            name = word.split("=")[0]
+            if name.startswith("--"):
+                near = [o for o in options if o.endswith("-" + name[2:])] or get_close_matches(name, options, n=1)
+                if near:
+                    return f"; did you mean {' or '.join(near[:3])}?"
+        return ""
 
 
 def build_parser(cls: type, description: str | None = None, skip: tuple[str, ...] = ()) -> argparse.ArgumentParser:

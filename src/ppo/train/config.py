@@ -8,12 +8,13 @@ from typing import Literal
 
 from ..adapters.base import AdapterSpec
 from ..lm.models import check_device, check_dtype
-from .checks import PPO_RULES, SFT_RULES, check_choices, check_fields
+from .checks import PPO_RULES, SFT_RULES, check_choices, check_fields, check_installed
 
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """What every stage that trains shares: the model, the policy kind, the device and the memory layout."""
+    """What every stage that trains shares: the model, the policy kind, the device, the memory layout and the
+    logging."""
 
     model: str = "smollm2-135m"
     """The model: `smollm2-135m` (offline default), a local folder, a hub id, or a checkpoint of this library."""
@@ -28,12 +29,16 @@ class ModelSettings:
     gradient_checkpointing: bool = False
     """Recompute each decoder layer's activations, and the log-prob logits, in the backward pass instead of storing
     them: less memory, a slower update (ppo.lm.models.checkpoint_activations; docs/adapters.md)."""
+    tensorboard: bool = False
+    """Also log every metric of metrics.jsonl to output_dir/tensorboard (`tensorboard --logdir runs`); needs the
+    tensorboard package (pip install -e '.[tensorboard]')."""
 
     def __post_init__(self) -> None:  # invalid settings fail here, before any model is loaded
         AdapterSpec.parse(self.adapter)
         check_choices(self)
         check_device(self.device)
         check_dtype(self.dtype)
+        check_installed(self.tensorboard, "tensorboard", "tensorboard", "tensorboard")
 
 
 @dataclass(frozen=True)

@@ -55,18 +55,35 @@ def json_safe(record: dict) -> dict:
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
 
 
-class JsonlLogger:
+class MetricsLogger:
     """Append one JSON object per line to `path` (created with its folder), valid JSON: a NaN metric is written as
-    null (`json_safe`). Under torchrun, rank 0 writes."""
+    null (`json_safe`). With `tensorboard` (a folder), every number is also a TensorBoard scalar under the same
+    name, at the record's "step"; a run resumed after `start_step` steps first tells TensorBoard to drop what an
+    earlier try logged past that step, as `truncate_log` does for the JSONL. Under torchrun, rank 0 writes."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, tensorboard: str | Path | None = None, start_step: int = 0):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = None
+        if distributed.is_main():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if tensorboard is not None:
+                from torch.utils.tensorboard import SummaryWriter  # optional: checked by ModelSettings
+
+                self.writer = SummaryWriter(str(tensorboard), purge_step=start_step + 1 if start_step else None)
 
     @distributed.main_only
     def log(self, record: dict) -> None:
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(json_safe(record), sort_keys=True, allow_nan=False) + "\n")
+        if self.writer is not None:
+            for name, value in record.items():
+                if name != "step" and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.writer.add_scalar(name, value, record["step"])
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def format_metrics(metrics: dict[str, float], keys: list[str]) -> str:
@@ -118,10 +135,6 @@ def main(argv: list[str] | None = None) -> None:
     print(curve_table(read_jsonl(args.path), args.keys, args.every))
 
 
-if __name__ == "__main__":
-    main()
-
-
 class Timer:
     """Wall time of consecutive phases: lap(name) records the seconds since the previous lap."""
 
@@ -151,3 +164,7 @@ def matmul_peak(device, dtype) -> float:
 def sync(device) -> None:  # GPU work is asynchronous: wait for it before reading the clock
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
+
+
+if __name__ == "__main__":
+    main()

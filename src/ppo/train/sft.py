@@ -28,7 +28,7 @@ from .cli import save_config
 from .config import SFTConfig
 from .data_order import batch_indices
 from .fsdp import clip_grad_norm, load_optimizer_state, optimizer_state
-from .metrics import JsonlLogger
+from .metrics import MetricsLogger
 
 # pair_fn(example) -> (prompt text, target text): what the task asks, and the answer to learn
 PairFn = Callable[[Any], tuple[str, str]]
@@ -136,7 +136,8 @@ class SFTTrainer:
         print(f"[sft] {len(kept)} examples ({len(encoded) - len(kept)} skipped: longer than {c.max_len} tokens)")
         save_config(c, out / "config.json")
         truncate_log(out / "metrics.jsonl", self.step_count)  # drop steps logged after the checkpoint we resumed
-        logger, history = JsonlLogger(out / "metrics.jsonl"), []
+        board = out / "tensorboard" if c.tensorboard else None
+        logger, history = MetricsLogger(out / "metrics.jsonl", board, self.step_count), []
         total, per_step = self.total_steps(len(kept)), c.batch_size * c.grad_accum
         warmup = int(c.warmup_ratio * total)
         bar = tqdm(
@@ -156,6 +157,7 @@ class SFTTrainer:
             bar.set_postfix_str(f"loss={metrics['loss']:.3f}")
             if c.save_every and (step + 1) % c.save_every == 0 and step + 1 < total:
                 self.save(out / f"checkpoint-{step + 1}")
+        logger.close()
         self.save(out / "final")
         return history
 

@@ -29,7 +29,7 @@ from .config import PPOConfig
 from .data_order import batch_indices
 from .fsdp import clip_grad_norm, gathered, load_optimizer_state, optimizer_state
 from .health import NonFiniteError, check_finite
-from .metrics import PPO_BAR_KEYS, JsonlLogger, Timer, format_metrics, mean_over_ranks, mean_stats, rollout_stats
+from .metrics import PPO_BAR_KEYS, MetricsLogger, Timer, format_metrics, mean_over_ranks, mean_stats, rollout_stats
 
 # The task, handed in (ppo.tasks.stages builds the math one): an example is whatever these two understand.
 # prompt_fn(example) -> the prompt text the policy is asked
@@ -225,7 +225,8 @@ class PPOTrainer:
         out = Path(output_dir or c.output_dir)
         save_config(c, out / "config.json")
         truncate_log(out / "metrics.jsonl", self.step_count)  # drop steps logged after the checkpoint we resumed
-        logger, history = JsonlLogger(out / "metrics.jsonl"), []
+        board = out / "tensorboard" if c.tensorboard else None
+        logger, history = MetricsLogger(out / "metrics.jsonl", board, self.step_count), []
         bar = tqdm(
             range(self.step_count, c.steps),
             desc="ppo",
@@ -245,6 +246,7 @@ class PPOTrainer:
             bar.set_postfix_str(format_metrics(metrics, PPO_BAR_KEYS))
             if c.save_every and (step + 1) % c.save_every == 0:
                 self.save(out / f"checkpoint-{step + 1}")
+        logger.close()
         self.save(out / "final")
         return history
 
