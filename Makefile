@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch
 
-.PHONY: install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k ablate-kl ablate-sampling ablate-adapters bench-adapters
+.PHONY: install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
 
 # The exact versions the suite passed on (`make lock` refreshes it), applied as pip constraints. The lock's torch
 # is the default; TORCH=... given by hand (another version or build) replaces that one line.
@@ -104,6 +104,12 @@ warmup-gsm8k:
 	$(BIN)/ppo-sft --data-dir $(DATA) --max-questions 320 --epochs 1 --lr 2e-5 --batch-size 8 \
 	--max-len 384 --save-every 20 --output-dir $(WARMUP)
 
+# The SVAMP P-CoT warm-up (the estimators grid starts from it): SFT on 800 programs, one epoch, as train-svamp-pcot.
+WARMUP_PCOT ?= runs/warmup-svamp-pcot
+warmup-svamp-pcot:
+	$(BIN)/ppo-sft --dataset svamp --answer-format pcot --data-dir $(SVAMP) --max-questions 800 --epochs 1 \
+	--lr 2e-5 --batch-size 8 --max-len 384 --save-every 20 --output-dir $(WARMUP_PCOT)
+
 ablate-kl: warmup-gsm8k
 	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_kl.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
@@ -115,6 +121,12 @@ ablate-sampling: warmup-gsm8k
 ablate-adapters: warmup-gsm8k
 	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_adapters.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
+
+# GAE, GRPO, RLOO and Dr. GRPO from the SVAMP P-CoT warm-up (made first when missing), 4 answers per question.
+ablate-estimators:
+	test -d $(WARMUP_PCOT)/final || $(MAKE) warmup-svamp-pcot
+	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
+	$(BIN)/python experiments/ablate_estimators.py --warmup $(WARMUP_PCOT)/final --data-dir $(SVAMP) $(ARGS)
 
 # Full fine-tuning, LoRA, LoReFT and DiReFT in one PPO step on make bench's batch: parameters, time, peak memory.
 bench-adapters:

@@ -13,13 +13,13 @@ import statistics
 from dataclasses import asdict
 from pathlib import Path
 
-from ppo.lab.bench import BenchConfig, Ours, run_probe, run_trl
+from ppo.lab.bench import GRPO, BenchConfig, Ours, run_probe, run_trl
 from ppo.train.cli import parse_config
 from ppo.train.metrics import matmul_peak
 
 
-def summarize(c: BenchConfig, ours: Ours, trl_times: list[float], peak: float, memory: dict) -> dict:
-    """Medians and the four target ratios."""
+def summarize(c: BenchConfig, ours: Ours, grpo: Ours | None, trl_times: list[float], peak: float, memory: dict):
+    """Medians and the five target ratios."""
 
     def med(key):
         return statistics.median(r[key] for r in ours.records)
@@ -40,6 +40,8 @@ def summarize(c: BenchConfig, ours: Ours, trl_times: list[float], peak: float, m
     s["update_flops_per_s"] = ours.update_flops / s["ours_phases_s"]["update"]
     s["a_step_ratio_vs_trl"] = s["ours_step_s"] / statistics.median(trl_times) if trl_times else None
     s["trl_step_s"] = statistics.median(trl_times) if trl_times else None
+    s["grpo_step_s"] = statistics.median(r["time/step_s"] for r in grpo.records) if grpo else None
+    s["e_grpo_ratio_vs_trl"] = s["grpo_step_s"] / s["trl_step_s"] if grpo and trl_times else None
     s["b_rollout_ratio_vs_generate"] = rollout_rate / s["hf_generate_tokens_per_s"]
     s["c_update_fraction_of_peak"] = s["update_flops_per_s"] / peak
     s["d_memory_ratio_vs_sft"] = memory["ppo"]["peak_bytes"] / memory["sft"]["peak_bytes"] if memory else None
@@ -55,6 +57,11 @@ def table(s: dict) -> str:
             "(a) PPO step / TRL GRPO step, same work (target <= 0.5)",
             fmt(s["a_step_ratio_vs_trl"], "{:.2f}"),
             f"{s['ours_step_s']:.1f} s vs {fmt(s['trl_step_s'], '{:.1f} s')}",
+        ),
+        (
+            "(e) our GRPO step / TRL GRPO step, same algorithm (target <= 0.5)",
+            fmt(s["e_grpo_ratio_vs_trl"], "{:.2f}"),
+            f"{fmt(s['grpo_step_s'], '{:.1f} s')} vs {fmt(s['trl_step_s'], '{:.1f} s')}",
         ),
         (
             "(b) rollout / plain generate, tokens/s (target >= 2)",
@@ -89,14 +96,18 @@ def table(s: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     c = parse_config(BenchConfig, argv)
     ours = Ours(c)
+    grpo = Ours(c, **GRPO) if c.grpo else None
+    measured = [m for m in (ours, grpo) if m is not None]
     peak = matmul_peak(ours.device, next(ours.trainer.policy.parameters()).dtype)
-    trl_times = run_trl(c, ours) if c.trl else []
-    while len(ours.records) < c.repeats:  # without TRL: warm-up and repetitions back to back
-        ours.step()
+    trl_times = run_trl(c, *measured) if c.trl else []
+    for m in measured:
+        while len(m.records) < c.repeats:  # without TRL: warm-up and repetitions back to back
+            m.step()
     memory = {k: run_probe(c, k) for k in ("ppo", "sft")} if c.memory else {}
-    s = summarize(c, ours, trl_times, peak, memory)
+    s = summarize(c, ours, grpo, trl_times, peak, memory)
+    records = {"records": ours.records, "grpo_records": grpo.records if grpo else [], "trl_times": trl_times}
     Path(c.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(c.output).write_text(json.dumps({**s, "records": ours.records, "trl_times": trl_times}, indent=2) + "\n")
+    Path(c.output).write_text(json.dumps({**s, **records}, indent=2) + "\n")
     print(table(s))
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 from conftest import SHARED_DATA, make_lm
 
-from ppo.lab.ablate import AblationConfig, adapter_grid, kl_grid, run_ablation, run_grid, sampling_grid
+from ppo.lab.ablate import AblationConfig, adapter_grid, estimator_grid, kl_grid, run_ablation, run_grid, sampling_grid
 from ppo.lab.report import collect, write_ablation
 from ppo.train.cli import save_config
 from ppo.train.config import PPOConfig
@@ -27,6 +27,13 @@ def test_grids_hold_everything_else_fixed():
         sampling_grid(6)
     for name, o in adapter_grid():  # full fine-tuning, LoRA, LoReFT: each a valid PPO setting
         assert PPOConfig(**o).adapter == {"full": "none"}.get(name, name)
+    grid = estimator_grid(8)  # only the estimator changes: the same 4 answers to each of 2 questions
+    assert [name for name, _ in grid] == ["gae", "grpo", "rloo", "dr_grpo"]
+    for name, o in grid:
+        assert PPOConfig(**o, mini_batch_size=8).advantage == name
+        assert {k: v for k, v in o.items() if k != "advantage"} == {"samples_per_prompt": 4, "rollout_batch_size": 2}
+    with pytest.raises(ValueError, match="not a multiple of 4"):
+        estimator_grid(6)
 
 
 def fake_run(fail_on: set[str]):
@@ -92,8 +99,13 @@ def test_run_ablation_end_to_end_on_a_tiny_model(tmp_path, tokenizer):
         device="cpu",
         output_dir=str(tmp_path / "ablate"),
     )
-    text = run_ablation(c, kl_grid()[:2])
-    assert "| beta=0.0 | 1 |" in text and "| beta=0.01 | 1 |" in text
+    text = run_ablation(c, kl_grid()[:2] + estimator_grid(4, samples=2)[1:2])
+    assert "| beta=0.0 | 1 |" in text and "| beta=0.01 | 1 |" in text and "| grpo | 1 |" in text
+    assert "| vs beta=0.0 (points, p) |" in text and "| baseline |" in text
+    grpo = json.loads((tmp_path / "ablate" / "grpo" / "seed-0" / "result.json").read_text())
+    assert len(grpo["dev_correct"]) == 2 and grpo["step_s"] > 0  # the final policy's answer to each dev question
+    grpo_log = (tmp_path / "ablate" / "grpo" / "seed-0" / "metrics.jsonl").read_text()
+    assert '"objective/equal_groups"' in grpo_log and '"loss/value"' not in grpo_log
     warmup_top1 = json.loads((tmp_path / "ablate" / "warmup.json").read_text())["dev_top1"]
     assert f"before any PPO step: dev top-1 {warmup_top1:.1f} %" in text
     first = json.loads((tmp_path / "ablate" / "beta=0.0" / "seed-0" / "result.json").read_text())
@@ -151,3 +163,21 @@ def test_bad_ablation_settings_are_one_line_before_the_warmup_loads(capsys, argv
         main(["--warmup", "/no/such/warmup", *argv])  # checked before the missing warm-up is even noticed
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and words in err, err
+
+
+def test_the_table_gives_each_accuracy_its_interval_and_a_paired_test_against_the_first_row(tmp_path):
+    right = [True] * 10 + [False] * 40  # 50 dev questions, 1 seed
+    better = [True] * 10 + [True] * 10 + [False] * 30  # the same 10 right, 10 more
+    rows = [
+        {"name": "gae", "seeds": 1, "dev_top1": 20.0, "dev_top1_std": 0.0, "dev_correct": right},
+        {"name": "grpo", "seeds": 1, "dev_top1": 40.0, "dev_top1_std": 0.0, "dev_correct": better},
+        {"name": "rloo", "seeds": 1, "dev_top1": 30.0, "dev_top1_std": 0.0},  # an older result: no answers kept
+    ]
+    for r in rows:
+        r.update({m: 1.0 for m in ("reward", "kl", "length", "step_s", "wall_s")}, reward_std=0.0, kl_std=0.0,
+                 length_std=0.0, step_s_std=0.0, wall_s_std=0.0)  # fmt: skip
+    text = write_ablation(tmp_path, rows, [], warmup_top1=16.0)
+    assert "| gae | 1 | 20.0 | [11.2, 33.0] (50) | baseline |" in text
+    assert "| grpo | 1 | 40.0 | [27.6, 53.8] (50) | +20.0, p = 0.002 |" in text  # 10 to 0 discordant: 2 / 2^10
+    assert "| rloo | 1 | 30.0 | – | – |" in text
+    assert "dev top-1 16.0 % [8.3, 28.5], n = 50." in text

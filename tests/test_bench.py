@@ -1,4 +1,5 @@
 import torch
+from conftest import SHARED_DATA
 
 from ppo.lab import bench
 from ppo.train.cli import parse_config
@@ -31,3 +32,12 @@ def test_the_memory_probe_receives_every_setting_that_shapes_the_batch(monkeypat
     assert bench.run_probe(c, "sft") == {"peak_bytes": 1}
     expected = {k: v for k, v in vars(c).items() if k not in ("probe", "trl", "memory", "output", "repeats")}
     assert {k: getattr(seen["config"], k) for k in expected} == expected and seen["config"].probe == "sft"
+
+
+def test_our_grpo_in_the_benchmark_is_trls_algorithm_on_the_same_work():
+    c = bench.BenchConfig(data_dir=str(SHARED_DATA / "gsm8k"), prompts=2, completions=3, max_new_tokens=17)
+    ppo, _, _ = bench.setup(c)
+    grpo, _, _ = bench.setup(c, **bench.GRPO)
+    assert (grpo.advantage, grpo.kl_in, grpo.kl_estimator, grpo.aggregation) == ("grpo", "loss", "k3", "token_mean")
+    same = ("rollout_batch_size", "samples_per_prompt", "mini_batch_size", "max_new_tokens", "ppo_epochs", "kl_coef")
+    assert all(getattr(grpo, k) == getattr(ppo, k) for k in same) and ppo.advantage == "gae"

@@ -68,6 +68,11 @@ def tiny_model(tmp_path) -> str:
         (["--dtype", "int8"], "--dtype 'int8' is not a dtype"),
         (["--max-questions", "-5"], "--max-questions must be none or an integer >= 1"),
         (["--model", "smollm2-135M"], "did you mean 'smollm2-135m'?"),
+        (["--advantage", "grpo"], "--advantage grpo needs --samples-per-prompt of at least 2"),
+        (["--advantage", "rloo", "--samples-per-prompt", "1"], "compares each answer with the other answers"),
+        (["--advantage", "dr_grpo", "--samples-per-prompt", "2", "--critic", "separate"], "needs --advantage gae"),
+        (["--kl-in", "loss"], "--kl-in loss needs --kl-estimator k2 or k3"),
+        (["--clip-eps-high", "-1"], "--clip-eps-high must be none or a finite number > 0 (got -1.0)"),
         (["--model", "runs/no/such/folder"], "--model runs/no/such/folder: no such model folder"),
         (
             ["--dataset", "svamp"],

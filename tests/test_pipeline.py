@@ -77,6 +77,10 @@ def test_every_stage_setting_is_reached_by_a_flag_and_the_preset_fills_the_rest(
         for name in reachable(stage):
             assert "--" + flag_name(stage, name).replace("_", "-") in flags
     assert {"--top-p", "--kl-estimator", "--adaptive-kl", "--vf-coef", "--ppo-lr", "--sft-lr", "--eval-k"} <= flags
+    grpo = parse_pipeline(["--advantage", "grpo", "--samples-per-prompt", "4", "--kl-in", "loss", "--kl-estimator",
+                           "k3", "--clip-eps-high", "0.28"])  # fmt: skip
+    ppo = stage_settings(grpo, "ppo", "m", Path("p"))
+    assert (ppo.advantage, ppo.kl_in, ppo.clip_eps_high, ppo.mini_batch_size) == ("grpo", "loss", 0.28, 32)
 
 
 def test_a_bad_stage_setting_fails_when_the_pipeline_is_built():

@@ -306,3 +306,55 @@ def test_tensorboard_holds_the_same_numbers_as_metrics_jsonl(tokenizer, tmp_path
     board = scalars(tmp_path / "tensorboard")
     for name in ("objective/score", "objective/kl", "loss/policy", "loss/value", "policy/clipfrac"):
         assert board[name] == [(r["step"], pytest.approx(r[name], rel=1e-6, abs=1e-12)) for r in logged], name
+
+
+@pytest.mark.parametrize("advantage", ["grpo", "rloo", "dr_grpo"])
+def test_a_group_estimator_neither_runs_nor_trains_the_value_head(tokenizer, advantage):
+    trainer = make_trainer(tokenizer, tiny_config(advantage=advantage), target_word_reward("x"))
+    calls = []
+    trainer.policy.value_head.register_forward_hook(lambda *args: calls.append(1))
+    head_before = [p.detach().clone() for p in trainer.policy.value_head.parameters()]
+    lm_before = [p.detach().clone() for p in trainer.policy.lm.parameters()]
+    torch.manual_seed(0)
+    metrics = trainer.step(QUESTIONS)
+    assert calls == [] and all(p.grad is None for p in trainer.policy.value_head.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(head_before, trainer.policy.value_head.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(lm_before, trainer.policy.lm.parameters()))
+    assert not any(k.startswith(("loss/value", "value/")) for k in metrics)
+    assert 0.0 <= metrics["objective/equal_groups"] <= 1.0 and math.isfinite(metrics["loss/total"])
+
+
+def test_gae_still_runs_the_value_head():
+    config = tiny_config()
+    assert config.advantage == "gae" and config.aggregation == "seq_mean_token_mean"
+
+
+def test_the_trainer_gives_each_response_its_group_advantage_on_every_token(tokenizer):
+    from ppo.core.group import rloo_advantages
+
+    trainer = make_trainer(tokenizer, tiny_config(advantage="rloo", samples_per_prompt=2))
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    rewards = torch.tensor([[-0.1, 1.0, 0.0], [0.0, -0.1, 0.1], [0.0, 0.0, 0.0], [-0.2, 0.0, 0.0]]) * mask
+    advantages, returns = trainer.advantages(rewards, None, mask)
+    # total rewards 0.9, 0.0 | 0.0, -0.2 -> RLOO 0.9, -0.9 | 0.2, -0.2
+    expected = rloo_advantages(torch.tensor([0.9, 0.0, 0.0, -0.2]), 2)
+    assert_close(expected, torch.tensor([0.9, -0.9, 0.2, -0.2]))
+    assert_close(advantages, expected[:, None] * mask)
+    assert torch.equal(returns, torch.zeros_like(rewards))
+
+
+def test_with_the_kl_in_the_loss_the_reward_is_the_score_and_the_loss_holds_the_kl(tokenizer):
+    config = tiny_config(advantage="grpo", kl_in="loss", kl_estimator="k3", kl_coef=0.1)
+    trainer = make_trainer(tokenizer, config, target_word_reward("x"))
+    torch.manual_seed(0)
+    metrics = trainer.step(QUESTIONS)
+    assert metrics["objective/reward"] == pytest.approx(metrics["objective/score"], abs=1e-6)
+    assert metrics["loss/kl"] >= 0.0  # k3 of the policy against the reference it starts equal to
+    first = metrics["loss/total"] - metrics["loss/policy"] + metrics["policy/entropy"] * config.entropy_coef
+    assert first == pytest.approx(0.1 * metrics["loss/kl"], abs=1e-5)
+
+
+def test_dr_grpo_divides_the_loss_by_the_response_limit_unless_told_otherwise():
+    assert tiny_config(advantage="dr_grpo").aggregation == "seq_mean_token_sum_norm"
+    assert tiny_config(advantage="dr_grpo", loss_aggregation="token_mean").aggregation == "token_mean"
+    assert tiny_config(advantage="grpo").aggregation == "seq_mean_token_mean"

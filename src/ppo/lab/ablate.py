@@ -1,7 +1,7 @@
 """Ablations: PPO from one warm-up checkpoint over a grid of settings, with everything else held fixed.
 
 grid      a list of (name, PPOConfig overrides): `kl_grid()` (beta and the estimator), `sampling_grid()`,
-          `adapter_grid()` (full fine-tuning, LoRA, LoReFT)
+          `adapter_grid()` (full fine-tuning, LoRA, LoReFT), `estimator_grid()` (GAE, GRPO, RLOO, Dr. GRPO)
 run_grid  each configuration x seed in its own folder, sequentially; a finished one (result.json) is skipped,
           an interrupted one resumes from its checkpoint, a failing one leaves error.txt and the grid goes on
 report    (ppo.lab.report) the table and the plots
@@ -15,15 +15,16 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 from ..lm.models import check_device, check_dtype
-from ..train.checks import AT_LEAST_ONE, COUNT, POSITIVE, check_fields, check_run_folder
+from ..train.checks import AT_LEAST_ONE, COUNT, NON_NEGATIVE, POSITIVE, check_choices, check_fields, check_run_folder
 from ..train.config import PPOConfig
 from ..train.metrics import read_jsonl
 from .report import RESULT_FILE, collect, plot_ablation, write_ablation
 
 Grid = list[tuple[str, dict]]
+DEV_FILE = "dev_predictions.jsonl"  # each run's last dev scoring, one record per question
 
 
 def kl_grid() -> Grid:
@@ -68,6 +69,16 @@ def sampling_grid(completions_per_step: int) -> Grid:
     return grid
 
 
+def estimator_grid(completions_per_step: int, samples: int = 4) -> Grid:
+    """PPO with GAE and the value head (the paper's), GRPO, RLOO and Dr. GRPO, each with `samples` answers per
+    question and the same completions per step; the KL stays in the reward for all four, so that only the
+    advantage estimator changes."""
+    if completions_per_step % samples:
+        raise ValueError(f"completions_per_step = {completions_per_step} is not a multiple of {samples}")
+    group = {"samples_per_prompt": samples, "rollout_batch_size": completions_per_step // samples}
+    return [(name, {**group, "advantage": name}) for name in ("gae", "grpo", "rloo", "dr_grpo")]
+
+
 def config_for(base: PPOConfig, overrides: dict, seed: int, out: Path) -> PPOConfig:
     return PPOConfig(**{**vars(base), **overrides, "seed": seed, "output_dir": str(out)})
 
@@ -93,16 +104,19 @@ def run_one(base: PPOConfig, name: str, overrides: dict, seed: int, run: Callabl
         (out / "error.txt").write_text(traceback.format_exc())
         return "failed"
     rows = [r for r in read_jsonl(out / "metrics.jsonl") if "objective/reward" in r]
+    answers = out / DEV_FILE  # which dev questions the final policy got right, when `run` wrote them
     result = {
         "name": name,
         "seed": seed,
         "dev_top1": dev_top1,
         "wall_s": time.perf_counter() - start,
-        **{
-            k: statistics.fmean(r[m] for r in rows)
-            for k, m in (("reward", "objective/reward"), ("kl", "objective/kl"), ("length", "response/length"))
-        },
     }
+    for key, metric in (("reward", "objective/reward"), ("kl", "objective/kl"), ("length", "response/length"),
+                        ("step_s", "time/step_s")):  # fmt: skip
+        if values := [r[metric] for r in rows if metric in r]:
+            result[key] = statistics.fmean(values)
+    if answers.is_file():
+        result["dev_correct"] = [bool(r["correct"]) for r in read_jsonl(answers)]
     (out / "error.txt").unlink(missing_ok=True)
     (out / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n")
     return "done"
@@ -129,7 +143,11 @@ class AblationConfig:
     warmup: str = "runs/train-gsm8k/sft/final"
     """Warm-up checkpoint every configuration starts from, and the frozen reference (make train-gsm8k writes it)."""
     data_dir: str | None = "../shared/data/gsm8k"
-    """GSM8K folder; `none` = the hub."""
+    """GSM8K or SVAMP folder; `none` = GSM8K from the hub."""
+    dataset: Literal["gsm8k", "svamp"] = "gsm8k"
+    """Which data format data_dir holds."""
+    answer_format: Literal["ncot", "pcot"] = "ncot"
+    """ncot = chains of thought; pcot = Python programs, run in the sandbox (as the warm-up was trained)."""
     train_questions: int = 320
     """Training questions (the first N after the dev split, as in the pipeline)."""
     dev_size: int = 200
@@ -146,6 +164,8 @@ class AblationConfig:
     """Response length limit, in PPO and on dev."""
     lr: float = 3e-6
     """PPO learning rate."""
+    kl_coef: float = 0.05
+    """beta where the grid does not set it (the paper: 0.05 for N-CoT, 0.01 for P-CoT)."""
     micro_batch_size: int = 4
     """Sequences per forward/backward pass."""
     eval_batch_size: int = 25
@@ -162,7 +182,9 @@ class AblationConfig:
     def __post_init__(self) -> None:  # checked before the warm-up loads, like every stage's settings
         counts = ("train_questions", "dev_size", "dev_questions", "steps", "completions_per_step", "max_new_tokens",
                   "micro_batch_size", "eval_batch_size")  # fmt: skip
-        check_fields(self, {**dict.fromkeys(counts, AT_LEAST_ONE), "eval_every": COUNT, "lr": POSITIVE})
+        rules = {**dict.fromkeys(counts, AT_LEAST_ONE), "eval_every": COUNT, "lr": POSITIVE, "kl_coef": NON_NEGATIVE}
+        check_fields(self, rules)
+        check_choices(self)
         if not all(s.strip().isdigit() for s in self.seeds.split(",")):
             raise ValueError(f"--seeds must be comma-separated integers >= 0, like 0,1 (got {self.seeds!r})")
         check_device(self.device)
@@ -180,22 +202,32 @@ def run_ablation(c: AblationConfig, grid: Grid) -> str:
         raise FileNotFoundError(
             f"no warm-up checkpoint at {c.warmup}: run `make train-gsm8k` (its sft/final) or pass --warmup"
         )
-    train, dev = split_dev(load_examples("gsm8k", c.data_dir, "train"), c.dev_size, 0)
+    train, dev = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, 0)
     train, dev, seeds = train[: c.train_questions], dev[: c.dev_questions], [int(s) for s in c.seeds.split(",")]
 
-    def dev_top1(lm, tokenizer) -> float:
-        return evaluate(lm, tokenizer, dev, "reft", c.max_new_tokens, c.eval_batch_size, desc="dev")[0]["top1"]
+    def dev_top1(lm, tokenizer, answers: Path | None = None) -> float:
+        """Dev top-1 %; with `answers`, the per-question records are written there (the last call's stay)."""
+        summary, records = evaluate(
+            lm, tokenizer, dev, "reft", c.max_new_tokens, c.eval_batch_size, desc="dev", answer_format=c.answer_format
+        )
+        if answers is not None:
+            answers.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return summary["top1"]
 
     def run(config: PPOConfig) -> float:
-        run_ppo(config, train, dev_fn=dev_top1)
-        last = read_jsonl(Path(config.output_dir) / "metrics.jsonl")[-1]
-        if "eval/dev_score" in last:
+        out = Path(config.output_dir)
+        run_ppo(config, train, dev_fn=lambda lm, tokenizer: dev_top1(lm, tokenizer, out / DEV_FILE))
+        last = read_jsonl(out / "metrics.jsonl")[-1]
+        if "eval/dev_score" in last:  # the final policy was scored at the last step
             return last["eval/dev_score"]
-        return dev_top1(*load_model(str(Path(config.output_dir) / "final"), c.device, c.dtype))
+        return dev_top1(*load_model(str(out / "final"), c.device, c.dtype), out / DEV_FILE)
 
     base = PPOConfig(
         model=c.warmup,
         data_dir=c.data_dir,
+        dataset=c.dataset,
+        answer_format=c.answer_format,
+        kl_coef=c.kl_coef,
         device=c.device,
         dtype=c.dtype,
         steps=c.steps,

@@ -55,6 +55,8 @@ class BenchConfig:
     """Our policy recomputes layer activations and logits in backward (ppo.lm.models.checkpoint_activations)."""
     trl: bool = True
     """Run TRL's GRPOTrainer side by side (needs the bench extra)."""
+    grpo: bool = True
+    """Also time our GRPO (advantage grpo, KL k3 in the loss, as TRL's): the same algorithm as TRL's on both sides."""
     memory: bool = True
     """Measure peak memory of a PPO step and an SFT step, each in a fresh process."""
     output: str = "runs/bench/results.json"
@@ -63,7 +65,12 @@ class BenchConfig:
     """Internal: `ppo` or `sft` runs one step and prints its peak memory (see run_probe)."""
 
 
-def setup(c: BenchConfig):
+# Our GRPO as TRL's GRPOTrainer (1.16) runs it: group advantages scaled by the std, no critic, beta * k3 in the loss,
+# and one token mean over the batch (its default loss_type "dapo").
+GRPO = {"advantage": "grpo", "kl_in": "loss", "kl_estimator": "k3", "loss_aggregation": "token_mean"}
+
+
+def setup(c: BenchConfig, **overrides):
     n = c.prompts * c.completions  # one minibatch of every completion: one optimizer step
     ppo = PPOConfig(
         model=c.model,
@@ -81,18 +88,20 @@ def setup(c: BenchConfig):
         lr=3e-6,
         steps=1,
         gradient_checkpointing=c.gradient_checkpointing,
+        **overrides,
     )
     return ppo, load_gsm8k(c.data_dir, "train")[: c.prompts], resolve_device(c.device)
 
 
 class Ours:
-    """Our PPO step, the plain-generate baseline and the update's FLOPs, on the same questions."""
+    """Our PPO step (or, with GRPO's overrides, our GRPO step), the plain-generate baseline and the update's FLOPs,
+    on the same questions."""
 
-    def __init__(self, c: BenchConfig):
+    def __init__(self, c: BenchConfig, **overrides):
         from ..adapters.loading import load_policy, make_reference
         from ..train.trainer import PPOTrainer
 
-        self.ppo, self.examples, self.device = setup(c)
+        self.ppo, self.examples, self.device = setup(c, **overrides)
         policy, self.tokenizer = load_policy(c.model, "shared", c.device, c.dtype, c.adapter)
         self.trainer = PPOTrainer(
             policy,
@@ -136,8 +145,8 @@ class Ours:
         return out.response_mask.sum().item() / (time.perf_counter() - start)
 
 
-def run_trl(c: BenchConfig, ours: Ours) -> list[float]:
-    """TRL GRPO steps of the same work (seconds each); `ours` takes one measurement after each of them."""
+def run_trl(c: BenchConfig, *ours: Ours) -> list[float]:
+    """TRL GRPO steps of the same work (seconds each); each of `ours` takes one measurement after each of them."""
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -146,7 +155,7 @@ def run_trl(c: BenchConfig, ours: Ours) -> list[float]:
 
     lm, tokenizer = load_model(c.model, c.device, c.dtype)
     data = Dataset.from_list(
-        [{"prompt": [{"role": "user", "content": ex.question}], "gold": ex.answer} for ex in ours.examples]
+        [{"prompt": [{"role": "user", "content": ex.question}], "gold": ex.answer} for ex in ours[0].examples]
     )
 
     def reward(completions, gold, **_) -> list[float]:  # the same 1 / 0.1 / 0 score as ours
@@ -156,13 +165,14 @@ def run_trl(c: BenchConfig, ours: Ours) -> list[float]:
 
     class Alternate(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
-            sync(ours.device)
+            sync(ours[0].device)
             self.start = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
-            sync(ours.device)
+            sync(ours[0].device)
             times.append(time.perf_counter() - self.start)
-            ours.step()
+            for measured in ours:
+                measured.step()
 
     args = GRPOConfig(
         output_dir="runs/bench/trl",
@@ -178,8 +188,8 @@ def run_trl(c: BenchConfig, ours: Ours) -> list[float]:
         logging_steps=1,
         save_strategy="no",
         report_to="none",
-        use_cpu=ours.device.type == "cpu",
-        bf16=ours.device.type == "cuda",
+        use_cpu=ours[0].device.type == "cpu",
+        bf16=ours[0].device.type == "cuda",
         seed=0,
     )
     trainer = GRPOTrainer(

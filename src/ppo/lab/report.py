@@ -1,8 +1,12 @@
 """The report of an ablation: a table and PNG plots from each run's result.json and metrics.jsonl.
 
 collect         one row per configuration: final dev accuracy, mean reward, mean sequence KL, mean response
-                length and wall time, as mean and spread over seeds; incomplete and failed runs are listed
-write_ablation  results.csv and results.md
+                length, step time and wall time, as mean and spread over seeds; incomplete and failed runs are
+                listed. Each row also keeps which dev questions the final policy got right (every seed's, in
+                order), for the interval and the paired test.
+write_ablation  results.csv and results.md: dev top-1 with its 95 % Wilson interval over all seeds' answers, and
+                each configuration against the first (the baseline) on the same questions and seeds, with
+                McNemar's exact p (ppo.tasks.stats)
 plot_ablation   (matplotlib, an optional extra: `pip install -e .[plots]`)
                 curves.png             reward, KL and dev accuracy against step, one line per configuration
                 final_accuracy.png     final dev accuracy per configuration, mean and spread over seeds
@@ -16,10 +20,11 @@ import json
 import statistics
 from pathlib import Path
 
+from ..tasks.stats import interval_text, paired, wilson_interval
 from ..train.metrics import read_jsonl
 
 RESULT_FILE = "result.json"
-METRICS = ["dev_top1", "reward", "kl", "length", "wall_s"]
+METRICS = ["dev_top1", "reward", "kl", "length", "step_s", "wall_s"]
 
 CURVES = [
     ("objective/reward", "mean reward (score - beta KL)"),
@@ -49,9 +54,11 @@ def collect(output_dir: str | Path, grid: list[tuple[str, dict]], seeds: list[in
         if results:
             row = {"name": name, "seeds": len(results)}
             for m in METRICS:
-                values = [r[m] for r in results]
-                row[m] = statistics.fmean(values)
+                values = [r[m] for r in results if m in r]  # step_s: not in results of older versions
+                row[m] = statistics.fmean(values) if values else None
                 row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            if all("dev_correct" in r for r in results):
+                row["dev_correct"] = [c for r in results for c in r["dev_correct"]]
             rows.append(row)
     return rows, missing
 
@@ -63,30 +70,59 @@ def write_ablation(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if rows:
+        fields = sorted({k for r in rows for k in r if k != "dev_correct"}, key=list(rows[0]).index)
         with (out / "results.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
+    base = rows[0] if rows else None
     lines = [
-        "| configuration | seeds | dev top-1 % | mean reward | mean KL (nats/seq) | mean length | wall min |",
-        "|---|---|---|---|---|---|---|",
+        "| configuration | seeds | dev top-1 % | 95 % interval (n) | vs "
+        + (base["name"] if base else "baseline")
+        + " (points, p) | mean reward | mean KL (nats/seq) | mean length | step s | wall min |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
 
         def cell(m, f):
+            if r[m] is None:
+                return "–"
             return f"{r[m]:{f}} ± {r[m + '_std']:{f}}" if r["seeds"] > 1 else f"{r[m]:{f}}"
 
         lines.append(
-            f"| {r['name']} | {r['seeds']} | {cell('dev_top1', '.1f')} | {cell('reward', '.3f')} | "
-            f"{cell('kl', '.2f')} | {cell('length', '.0f')} | {r['wall_s'] / 60:.1f} |"
+            f"| {r['name']} | {r['seeds']} | {cell('dev_top1', '.1f')} | {interval(r)} | {versus(base, r)} | "
+            f"{cell('reward', '.3f')} | {cell('kl', '.2f')} | {cell('length', '.0f')} | {cell('step_s', '.1f')} | "
+            f"{r['wall_s'] / 60:.1f} |"
         )
     if warmup_top1 is not None:
-        lines += ["", f"The warm-up checkpoint itself, before any PPO step: dev top-1 {warmup_top1:.1f} %."]
+        shown = f"{warmup_top1:.1f} %"
+        if base and "dev_correct" in base:  # the warm-up is scored once, on one seed's questions
+            n = len(base["dev_correct"]) // base["seeds"]
+            shown = interval_text(round(warmup_top1 * n / 100), n)
+        lines += ["", f"The warm-up checkpoint itself, before any PPO step: dev top-1 {shown}."]
     if missing:
         lines += ["", "Missing runs (not in the table):", *(f"- {m}" for m in missing)]
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     return text
+
+
+def interval(row: dict) -> str:
+    """The 95 % Wilson interval of the row's dev answers, all seeds pooled: '[10.9, 25.5] (100)'."""
+    if "dev_correct" not in row:
+        return "–"
+    lo, hi = wilson_interval(sum(row["dev_correct"]), len(row["dev_correct"]))
+    return f"[{100 * lo:.1f}, {100 * hi:.1f}] ({len(row['dev_correct'])})"
+
+
+def versus(base: dict, row: dict) -> str:
+    """The row against the baseline on the same (seed, question) pairs: '+4.0, p = 0.39'."""
+    if row is base:
+        return "baseline"
+    if "dev_correct" not in row or len(row["dev_correct"]) != len(base.get("dev_correct", [])):
+        return "–"
+    test = paired(base["dev_correct"], row["dev_correct"])
+    return f"{test['gain']:+.1f}, p = {test['p']:.2g}"
 
 
 def plot_ablation(

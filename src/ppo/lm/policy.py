@@ -51,13 +51,17 @@ class PolicyWithValue(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         response_len: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        with_values: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Hidden states and values at the positions that predict the response tokens.
 
-        values[:, t] is V(s_t), the value of the state just before response token t is emitted.
+        values[:, t] is V(s_t), the value of the state just before response token t is emitted; None without
+        `with_values` (a critic-free estimator: the value head is not run).
         Shape: (B, L) -> states (B, T, H), values (B, T).
         """
         states = lm_response_states(self.lm, input_ids, attention_mask, response_len)
+        if not with_values:
+            return states, None
         critic_states = (
             states
             if self.critic_trunk is None
@@ -76,12 +80,14 @@ class PolicyWithValue(nn.Module):
         entropy_grad: bool = False,
         top_k: int = 0,
         top_p: float = 1.0,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """log pi of the response tokens, V(s_t), and optionally the entropy, from one trunk pass.
+        with_values: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """log pi of the response tokens, V(s_t) (None without `with_values`), and optionally the entropy, from one
+        trunk pass.
 
-        Shape: (B, L) -> logprobs (B, T), values (B, T), entropy (B, T) or None.
+        Shape: (B, L) -> logprobs (B, T), values (B, T) or None, entropy (B, T) or None.
         """
-        states, values = self(input_ids, attention_mask, response_len)
+        states, values = self(input_ids, attention_mask, response_len, with_values)
         tokens = input_ids[:, -response_len:]  # (B, T)
         logprobs, ent = logprobs_from_hidden(
             states,

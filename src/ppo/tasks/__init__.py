@@ -6,6 +6,7 @@ rewards         answers extracted and scored
 sandbox         untrusted programs run under kernel limits (sandbox_kernel, sandbox_child)
 eval_config     the settings of an evaluation
 evaluate        top-1, vote@k and pass@k on a split
+stats           95 % intervals, and paired tests of two models on the same questions
 stages          run_sft and run_ppo, handed the math task; the sft and rl commands
 pipeline_config the pipeline's settings, built from the stages'
 pipeline        warm-up SFT, PPO and the comparison table

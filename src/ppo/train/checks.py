@@ -30,6 +30,7 @@ UNIT: Rule = ("in [0, 1]", lambda v: finite(v) and 0 <= v <= 1)
 FINITE: Rule = ("a finite number", finite)
 NONE_OR_AT_LEAST_ONE: Rule = ("none or an integer >= 1", lambda v: v is None or (type(v) is int and v >= 1))
 NONE_OR_FINITE: Rule = ("none or a finite number", lambda v: v is None or finite(v))
+NONE_OR_POSITIVE: Rule = ("none or a finite number > 0", lambda v: v is None or (finite(v) and v > 0))
 
 
 # The range of every numeric setting of a stage, by field name (checked in the settings' __post_init__).
@@ -44,7 +45,7 @@ PPO_RULES = {
     **dict.fromkeys(("top_k", "save_every", "eval_every"), COUNT),
     **dict.fromkeys(("correct_score", "partial_score"), FINITE),
     "gamma": UNIT, "lam": UNIT, "top_p": ("in (0, 1]", lambda v: finite(v) and 0 < v <= 1),
-    "max_questions": NONE_OR_AT_LEAST_ONE, "missing_eos_score": NONE_OR_FINITE,
+    "max_questions": NONE_OR_AT_LEAST_ONE, "missing_eos_score": NONE_OR_FINITE, "clip_eps_high": NONE_OR_POSITIVE,
 }
 SFT_RULES = {
     **dict.fromkeys(("epochs", "lr", "max_grad_norm"), POSITIVE),

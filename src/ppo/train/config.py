@@ -49,7 +49,7 @@ class PPOConfig(ModelSettings):
     ref_model: str | None = None
     """Frozen reference for the KL penalty; None means a frozen copy of the initial policy (the original)."""
     critic: Literal["shared", "separate"] = "shared"
-    """Value head on the policy's own trunk (original), or on a separate copy of the trunk (2x compute)."""
+    """Value head on the policy's own trunk (original), or on a separate copy of the trunk (2x compute); GAE only."""
     # --- data ---
     data_dir: str | None = None
     """Data folder (GSM8K JSONL, or SVAMP JSON as prepared for ReFT); None = openai/gsm8k from the hub."""
@@ -92,6 +92,9 @@ class PPOConfig(ModelSettings):
     """beta, the per-token KL penalty weight (original: 0.05 N-CoT, 0.01 P-CoT)."""
     kl_estimator: Literal["k1", "k2", "k3"] = "k1"
     """KL estimator on the sampled tokens; k1 = logpi_old - logpi_ref (original)."""
+    kl_in: Literal["reward", "loss"] = "reward"
+    """Where the KL to the reference goes: a per-token penalty in the reward (original ReFT), or beta * KL added to
+    the loss on the current policy (GRPO; needs kl_estimator k2 or k3, GRPO's is k3)."""
     adaptive_kl: bool = False
     """Steer beta towards kl_target (Ziegler et al. 2019) instead of keeping it fixed (original: fixed)."""
     kl_target: float = 6.0
@@ -99,12 +102,15 @@ class PPOConfig(ModelSettings):
     kl_horizon: int = 10000
     """Horizon of the adaptive controller, in sampled sequences."""
     # --- advantages ---
+    advantage: Literal["gae", "grpo", "rloo", "dr_grpo"] = "gae"
+    """gae = GAE on the value head (the paper's PPO); grpo, rloo, dr_grpo = each answer against the other answers
+    to its question (ppo.core.group: no critic is run or trained; samples_per_prompt >= 2)."""
     gamma: float = 1.0
     """Discount (the code's gamma; the paper's text swaps the names)."""
     lam: float = 0.95
     """GAE lambda."""
     whiten_advantages: bool = True
-    """Whiten advantages over all valid tokens of the rollout (mean removed, not added back)."""
+    """GAE: whiten advantages over all valid tokens of the rollout (mean removed, not added back)."""
     # --- PPO update ---
     ppo_epochs: int = 2
     """Passes over each rollout batch."""
@@ -113,15 +119,19 @@ class PPOConfig(ModelSettings):
     micro_batch_size: int = 4
     """Sequences per forward/backward pass; gradients accumulate up to mini_batch_size."""
     clip_eps: float = 0.2
-    """Policy ratio clip."""
+    """Policy ratio clip: the ratio is kept in [1 - clip_eps, 1 + clip_eps_high]."""
+    clip_eps_high: float | None = None
+    """Upper ratio clip; none = clip_eps. Larger (DAPO's clip-higher: 0.28 against 0.2) lets rare tokens gain mass."""
     value_clip_eps: float = 0.2
     """Value clip around the rollout values."""
     vf_coef: float = 5.0
     """Weight of the value loss: L = L_policy + vf_coef * L_value - entropy_coef * H."""
     entropy_coef: float = 0.0
     """Entropy bonus weight (original: none)."""
-    loss_aggregation: Literal["seq_mean_token_mean", "token_mean"] = "seq_mean_token_mean"
-    """Token mean per sequence then batch mean (original), or one mean over all tokens."""
+    loss_aggregation: Literal["auto", "seq_mean_token_mean", "token_mean", "seq_mean_token_sum_norm"] = "auto"
+    """seq_mean_token_mean = token mean per sequence, then batch mean (original); token_mean = one mean over all
+    tokens; seq_mean_token_sum_norm = token sum / max_new_tokens per sequence, then batch mean (Dr. GRPO).
+    auto = the last for dr_grpo, the first otherwise."""
     # --- optimiser ---
     lr: float = 3e-7
     """AdamW learning rate, constant (original: 3e-7 for 7B; 3e-6 for small models)."""
@@ -146,12 +156,31 @@ class PPOConfig(ModelSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_fields(self, PPO_RULES)
+        if self.advantage != "gae" and self.samples_per_prompt < 2:
+            raise ValueError(
+                f"--advantage {self.advantage} needs --samples-per-prompt of at least 2: it compares each answer "
+                f"with the other answers to its question (got {self.samples_per_prompt})"
+            )
+        if self.advantage != "gae" and self.critic == "separate":
+            raise ValueError(f"--critic separate needs --advantage gae: {self.advantage} runs no critic")
+        if self.kl_in == "loss" and self.kl_estimator == "k1":
+            raise ValueError(
+                "--kl-in loss needs --kl-estimator k2 or k3: the gradient of k1 has expectation 0 under the "
+                "sampling policy (GRPO uses k3)"
+            )
         n, mini, micro = self.rollout_batch_size * self.samples_per_prompt, self.mini_batch_size, self.micro_batch_size
         if n % mini or mini % micro:
             raise ValueError(
                 f"rollout_batch_size * samples_per_prompt = {n} must be a multiple of mini_batch_size "
                 f"= {mini}, and that a multiple of micro_batch_size = {micro}"
             )
+
+    @property
+    def aggregation(self) -> str:
+        """The loss aggregation in force: loss_aggregation, with auto resolved by the estimator."""
+        if self.loss_aggregation != "auto":
+            return self.loss_aggregation
+        return "seq_mean_token_sum_norm" if self.advantage == "dr_grpo" else "seq_mean_token_mean"
 
 
 @dataclass(frozen=True)

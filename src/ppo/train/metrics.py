@@ -27,11 +27,13 @@ def mean_over_ranks(metrics: dict[str, float]) -> dict[str, float]:
     return metrics if distributed.world_size() == 1 else mean_stats(distributed.gather([metrics]))
 
 
-def rollout_stats(batch, kl: torch.Tensor, truncated: torch.Tensor, kl_coef: float, correct_score: float) -> dict:
+def rollout_stats(
+    batch, kl: torch.Tensor, truncated: torch.Tensor, kl_coef: float, correct_score: float, critic: bool = True
+) -> dict:
     """What a PPO step's rollout looked like (a `RolloutBatch` and its per-token KL, (B, T)): score, KL to the
-    reference, lengths, and how good the critic is."""
+    reference, lengths, and how good the critic is (when there is one)."""
     mask = batch.response_mask  # (B, T)
-    return {
+    stats = {
         "objective/score": batch.scores.mean().item(),
         "objective/kl": (kl * mask).sum(1).mean().item(),  # mean sequence KL, sum over tokens
         "objective/kl_coef": kl_coef,
@@ -39,9 +41,11 @@ def rollout_stats(batch, kl: torch.Tensor, truncated: torch.Tensor, kl_coef: flo
         "objective/accuracy": (batch.scores >= correct_score).float().mean().item(),
         "response/length": mask.sum(1).mean().item(),
         "response/truncated_frac": truncated.float().mean().item(),
-        "value/mean": masked_mean(batch.old_values, mask).item(),
-        "value/explained_var": explained_variance(batch.old_values, batch.returns, mask),
     }
+    if critic:
+        stats["value/mean"] = masked_mean(batch.old_values, mask).item()
+        stats["value/explained_var"] = explained_variance(batch.old_values, batch.returns, mask)
+    return stats
 
 
 def all_finite(metrics: dict[str, float]) -> bool:

@@ -16,8 +16,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..adapters.base import param_groups
 from ..core.buffer import RolloutBatch
 from ..core.gae import compute_gae, masked_whiten
+from ..core.group import equal_groups, group_advantages, per_token
 from ..core.kl import AdaptiveKLController, FixedKLController, kl_estimate, shape_rewards
-from ..core.losses import entropy_bonus, policy_loss, total_loss, value_loss
+from ..core.losses import entropy_bonus, kl_loss, policy_loss, total_loss, value_loss
 from ..core.masked import aggregate_size
 from ..lm.policy import PolicyWithValue
 from ..lm.reference import FrozenLM, SameNetwork, check_reference
@@ -42,7 +43,8 @@ DevFn = Callable[[PreTrainedModel, PreTrainedTokenizerBase], float]
 
 class PPOTrainer:
     """PPO for a causal LM with a value head, against a frozen reference (ppo.lm.reference), on the task that
-    `prompt_fn` (how an example is asked) and `reward_fn` (how the answers are scored) describe.
+    `prompt_fn` (how an example is asked) and `reward_fn` (how the answers are scored) describe. With a group
+    estimator (config.advantage grpo, rloo or dr_grpo) the value head is neither run nor trained.
 
     Under torchrun each rank takes rollout_batch_size / N questions and minibatches of mini_batch_size / N rollouts;
     the update equals one process's on the whole batch (`ppo.train.distributed` says how)."""
@@ -61,6 +63,8 @@ class PPOTrainer:
         self.prompt_fn, self.reward_fn = prompt_fn, reward_fn
         distributed.per_rank(config.rollout_batch_size, "rollout_batch_size")  # refused here if it does not split
         self.mini_size = distributed.per_rank(config.mini_batch_size, "mini_batch_size")
+        self.critic = config.advantage == "gae"  # GAE needs the value head; the group estimators need none
+        policy.value_head.requires_grad_(self.critic)
         distributed.broadcast_parameters(policy)  # every replica starts from rank 0's weights
         self.params = [p for p in policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(param_groups(policy, config.weight_decay), lr=config.lr)
@@ -88,12 +92,11 @@ class PPOTrainer:
         # 3. Shape the rewards with the KL: old log-probs, values and reference log-probs from forward passes.
         old_logprobs, old_values, ref_logprobs = self.forward_rollouts(samples)
         kl = kl_estimate(old_logprobs, ref_logprobs, c.kl_estimator) * mask  # (B, T)
-        rewards = shape_rewards(scores, kl, mask, self.kl_ctl.value)  # (B, T)
+        beta = self.kl_ctl.value if c.kl_in == "reward" else 0.0  # else the KL goes in the loss, step 5
+        rewards = shape_rewards(scores, kl, mask, beta)  # (B, T)
         timer.lap("time/forward_s")
-        # 4. Run GAE, and whiten the advantages over every valid token of the rollout.
-        advantages, returns = compute_gae(rewards, old_values, mask, c.gamma, c.lam)  # (B, T) each
-        if c.whiten_advantages:
-            advantages = masked_whiten(advantages, mask, all_reduce=distributed.all_reduce)
+        # 4. Estimate the advantages: GAE on the critic's values, or each answer against its group's.
+        advantages, returns = self.advantages(rewards, old_values, mask)  # (B, T) each
         ids, attn = samples.input_ids, samples.attention_mask  # (B, L) each
         batch = RolloutBatch(
             ids, attn, mask, old_logprobs, ref_logprobs, old_values, scores, rewards, advantages, returns
@@ -108,11 +111,33 @@ class PPOTrainer:
             return self.skip(err)
         timer.lap("time/update_s")
         # 6. Log, and let an adaptive controller move beta.
-        rollout = rollout_stats(batch, kl, samples.truncated, self.kl_ctl.value, c.correct_score)
+        rollout = rollout_stats(batch, kl, samples.truncated, self.kl_ctl.value, c.correct_score, self.critic)
+        if c.samples_per_prompt > 1:  # groups whose answers all scored alike: no signal for a group estimator
+            rollout["objective/equal_groups"] = equal_groups(scores, c.samples_per_prompt)
         metrics = mean_over_ranks({**rollout, **update_stats, **timer.laps})
         self.kl_ctl.update(metrics["objective/kl"], len(batch))
         self.step_count += 1
         return metrics
+
+    @torch.no_grad()
+    def advantages(
+        self, rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Advantages and value targets, (B, T) each.
+
+        gae: the GAE recursion on the shaped rewards and the critic's values, then whitened over every valid token
+        of the rollout. grpo, rloo, dr_grpo: each response's total reward (its score, less beta * its summed KL when
+        the KL is in the reward) against the other responses to its question, the same on each of its tokens; no
+        value targets (zeros). A question's samples are consecutive rows, and a rank holds whole questions."""
+        c = self.config
+        if not self.critic:
+            sequence_reward = rewards.sum(1)  # (B,) = score - beta * sum_t kl_t: gamma = 1 over one answer
+            advantages = per_token(group_advantages(sequence_reward, c.samples_per_prompt, c.advantage), mask)
+            return advantages, torch.zeros_like(rewards)
+        advantages, returns = compute_gae(rewards, values, mask, c.gamma, c.lam)
+        if c.whiten_advantages:
+            advantages = masked_whiten(advantages, mask, all_reduce=distributed.all_reduce)
+        return advantages, returns
 
     @torch.no_grad()
     def sample_responses(self, examples: list) -> Samples:
@@ -140,7 +165,8 @@ class PPOTrainer:
 
     @torch.no_grad()
     def forward_rollouts(self, samples: Samples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """old_logprobs, old_values and ref_logprobs, all (B, T), recomputed by forward passes.
+        """old_logprobs, old_values and ref_logprobs, all (B, T), recomputed by forward passes (old_values are
+        zeros without a critic: the value head is not run).
 
         Recomputing (rather than trusting `generate`'s scores) gives exactly the numbers the update will compare
         against, computed the same way. Runs in micro-batches to bound memory.
@@ -151,9 +177,11 @@ class PPOTrainer:
                 samples.input_ids[s : s + c.micro_batch_size],
                 samples.attention_mask[s : s + c.micro_batch_size],
             )
-            logprobs, values, _ = self.policy.logprobs_and_values(ids, mask, T, c.temperature, **self.truncation)
+            logprobs, values, _ = self.policy.logprobs_and_values(
+                ids, mask, T, c.temperature, with_values=self.critic, **self.truncation
+            )
             out[0].append(logprobs)
-            out[1].append(values)
+            out[1].append(torch.zeros_like(logprobs) if values is None else values)
             out[2].append(self.reference.logprobs(ids, mask, T, c.temperature))
         mask = samples.response_mask
         return tuple(torch.cat(parts) * mask for parts in out)
@@ -168,11 +196,11 @@ class PPOTrainer:
         for _ in range(c.ppo_epochs):
             for mini in batch.minibatches(self.mini_size, self.generator):
                 self.optimizer.zero_grad(set_to_none=True)
-                size = distributed.all_reduce(aggregate_size(mini.response_mask, c.loss_aggregation)).clamp(min=1.0)
+                size = distributed.all_reduce(aggregate_size(mini.response_mask, c.aggregation)).clamp(min=1.0)
                 for micro in mini.chunks(c.micro_batch_size):
                     loss, micro_stats = self.loss(micro)
                     check_finite("loss", loss)
-                    (loss * aggregate_size(micro.response_mask, c.loss_aggregation) / size).backward()
+                    (loss * aggregate_size(micro.response_mask, c.aggregation) / size).backward()
                     stats.append(micro_stats)
                 distributed.all_reduce_gradients(self.params)
                 grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
@@ -182,21 +210,34 @@ class PPOTrainer:
         return mean_stats(stats)
 
     def loss(self, mb: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        """L = L_policy + vf_coef * L_value - entropy_coef * H, on one micro-batch."""
-        c = self.config
+        """L = L_policy + vf_coef * L_value + beta * L_KL - entropy_coef * H, on one micro-batch (L_value with a
+        critic only, L_KL when the KL goes in the loss)."""
+        c, mask = self.config, mb.response_mask
+        agg, max_tokens = c.aggregation, c.max_new_tokens  # max_tokens: seq_mean_token_sum_norm's constant
         ids, attn, T = mb.input_ids, mb.attention_mask, mb.response_len
         logprobs, values, ent = self.policy.logprobs_and_values(
-            ids, attn, T, c.temperature, with_entropy=True, entropy_grad=c.entropy_coef > 0, **self.truncation
+            ids,
+            attn,
+            T,
+            c.temperature,
+            with_entropy=True,
+            entropy_grad=c.entropy_coef > 0,
+            with_values=self.critic,
+            **self.truncation,
         )
         pg_loss, pg_stats = policy_loss(
-            logprobs, mb.old_logprobs, mb.advantages, mb.response_mask, c.clip_eps, c.loss_aggregation
+            logprobs, mb.old_logprobs, mb.advantages, mask, c.clip_eps, agg, c.clip_eps_high, max_tokens
         )
-        vf_loss, vf_stats = value_loss(
-            values, mb.old_values, mb.returns, mb.response_mask, c.value_clip_eps, c.loss_aggregation
+        losses, vf_loss, vf_stats, kl = {"loss/policy": pg_loss}, None, {}, None
+        if self.critic:
+            vf_loss, vf_stats = value_loss(values, mb.old_values, mb.returns, mask, c.value_clip_eps, agg, max_tokens)
+            losses["loss/value"] = vf_loss
+        if c.kl_in == "loss":
+            losses["loss/kl"] = kl = kl_loss(logprobs, mb.ref_logprobs, mask, c.kl_estimator, agg, max_tokens)
+        losses["policy/entropy"] = mean_entropy = entropy_bonus(ent, mask, agg, max_tokens)
+        losses["loss/total"] = loss = total_loss(
+            pg_loss, vf_loss, mean_entropy, c.vf_coef, c.entropy_coef, kl, self.kl_ctl.value
         )
-        mean_entropy = entropy_bonus(ent, mb.response_mask, c.loss_aggregation)
-        loss = total_loss(pg_loss, vf_loss, mean_entropy, c.vf_coef, c.entropy_coef)
-        losses = {"loss/policy": pg_loss, "loss/value": vf_loss, "loss/total": loss, "policy/entropy": mean_entropy}
         return loss, {**{k: v.item() for k, v in losses.items()}, **pg_stats, **vf_stats}
 
     def skip(self, err: NonFiniteError) -> dict[str, float]:
