@@ -243,6 +243,20 @@ def test_a_setting_one_version_lacks_is_not_compared_but_the_device_is(tmp_path)
     check_run_folder(PPOConfig(output_dir=str(tmp_path), gradient_checkpointing=True), tmp_path / "config.json")
 
 
+def test_an_auto_setting_compares_by_the_value_it_stands_for(tmp_path):
+    before = json.loads(json.dumps(__import__("dataclasses").asdict(PPOConfig())))
+    before["loss_aggregation"] = "seq_mean_token_mean"  # written before the default became auto
+    (tmp_path / "config.json").write_text(json.dumps(before))
+    check_run_folder(PPOConfig(), tmp_path / "config.json")  # the same run: resumes
+    with pytest.raises(ValueError, match="--loss-aggregation 'seq_mean_token_mean' -> 'token_mean'"):
+        check_run_folder(PPOConfig(loss_aggregation="token_mean"), tmp_path / "config.json")
+    save_config(PPOConfig(advantage="dr_grpo", samples_per_prompt=2), tmp_path / "config.json")  # auto
+    check_run_folder(
+        PPOConfig(advantage="dr_grpo", samples_per_prompt=2, loss_aggregation="seq_mean_token_sum_norm"),
+        tmp_path / "config.json",
+    )
+
+
 @needs_data
 def test_evaluation_reads_its_data_before_the_model(capsys, no_model_loads, tmp_path):
     argv = ["--data-dir", GSM8K, "--split", "dev", "--dev-size", "100000", "--output-dir", str(tmp_path)]

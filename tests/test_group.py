@@ -141,3 +141,15 @@ def test_the_kl_loss_is_k3_on_the_current_policy_with_its_gradient():
     assert loss.item() == pytest.approx(sum(k3) / 2)
     loss.backward()  # d k3 / d logpi = 1 - exp(-delta)
     assert_close(logprobs.grad, torch.tensor([[(1 - math.exp(-0.5)) / 2, (1 - math.exp(0.2)) / 2]]))
+
+
+def test_the_kl_penalty_is_centred_in_its_group_and_never_divided_by_the_std():
+    from ppo.core.group import with_kl_penalty
+
+    scores, kl = torch.tensor([1.0, 1.0, 1.0, 1.0]), torch.tensor([0.1, 0.3, 0.2, 0.2])
+    assert_close(with_kl_penalty(scores, kl, 0.1, 4, "grpo"), torch.tensor([0.01, -0.01, 0.0, 0.0]))
+    assert_close(with_kl_penalty(scores, kl, 0.1, 4, "rloo"), torch.tensor([0.01, -0.01, 0.0, 0.0]) * 4 / 3)
+    torch.manual_seed(0)  # RLOO and Dr. GRPO are linear: the same as the estimator on the penalised totals
+    s, k = torch.rand(8), torch.rand(8)
+    for name in ("rloo", "dr_grpo"):
+        assert_close(with_kl_penalty(s, k, 0.3, 4, name), group_advantages(s - 0.3 * k, 4, name))

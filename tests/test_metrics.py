@@ -53,3 +53,14 @@ def test_tensorboard_drops_what_a_crashed_try_logged_after_the_resumed_step(tmp_
 def test_no_tensorboard_folder_unless_asked(tmp_path):
     MetricsLogger(tmp_path / "metrics.jsonl").log({"step": 1, "loss": 1.0})
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
+
+
+def test_tensorboard_drops_a_crashed_try_that_never_reached_a_checkpoint(tmp_path):
+    first = MetricsLogger(tmp_path / "metrics.jsonl", tmp_path / "tb")
+    for step in (1, 2):
+        first.log({"step": step, "loss": float(step)})
+    first.close()
+    again = MetricsLogger(tmp_path / "metrics.jsonl", tmp_path / "tb")  # a fresh start: metrics.jsonl is emptied
+    again.log({"step": 1, "loss": 10.0})
+    again.close()
+    assert scalars(tmp_path / "tb") == {"loss": [(1, 10.0)]}

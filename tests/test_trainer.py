@@ -324,23 +324,58 @@ def test_a_group_estimator_neither_runs_nor_trains_the_value_head(tokenizer, adv
     assert 0.0 <= metrics["objective/equal_groups"] <= 1.0 and math.isfinite(metrics["loss/total"])
 
 
-def test_gae_still_runs_the_value_head():
-    config = tiny_config()
-    assert config.advantage == "gae" and config.aggregation == "seq_mean_token_mean"
+def test_gae_still_runs_and_trains_the_value_head(tokenizer):
+    trainer = make_trainer(tokenizer, tiny_config(), target_word_reward("x"))
+    assert trainer.config.advantage == "gae" and trainer.config.aggregation == "seq_mean_token_mean"
+    calls = []
+    trainer.policy.value_head.register_forward_hook(lambda *args: calls.append(1))
+    head_before = [p.detach().clone() for p in trainer.policy.value_head.parameters()]
+    torch.manual_seed(0)
+    metrics = trainer.step(QUESTIONS)
+    assert len(calls) > 0 and "loss/value" in metrics and "value/explained_var" in metrics
+    assert any(not torch.equal(a, b) for a, b in zip(head_before, trainer.policy.value_head.parameters()))
 
 
 def test_the_trainer_gives_each_response_its_group_advantage_on_every_token(tokenizer):
     from ppo.core.group import rloo_advantages
+    from ppo.core.kl import shape_rewards
 
-    trainer = make_trainer(tokenizer, tiny_config(advantage="rloo", samples_per_prompt=2))
+    trainer = make_trainer(tokenizer, tiny_config(advantage="rloo", samples_per_prompt=2, kl_coef=1.0))
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
-    rewards = torch.tensor([[-0.1, 1.0, 0.0], [0.0, -0.1, 0.1], [0.0, 0.0, 0.0], [-0.2, 0.0, 0.0]]) * mask
-    advantages, returns = trainer.advantages(rewards, None, mask)
+    scores = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    kl = torch.tensor([[0.1, 0.0, 0.0], [0.0, 0.1, -0.1], [0.0, 0.0, 0.0], [0.2, 0.0, 0.0]]) * mask
+    rewards = shape_rewards(scores, kl, mask, 1.0)
+    advantages, returns = trainer.advantages(scores, kl, rewards, None, mask)
     # total rewards 0.9, 0.0 | 0.0, -0.2 -> RLOO 0.9, -0.9 | 0.2, -0.2
-    expected = rloo_advantages(torch.tensor([0.9, 0.0, 0.0, -0.2]), 2)
+    expected = rloo_advantages(rewards.sum(1), 2)
     assert_close(expected, torch.tensor([0.9, -0.9, 0.2, -0.2]))
     assert_close(advantages, expected[:, None] * mask)
     assert torch.equal(returns, torch.zeros_like(rewards))
+
+
+def test_grpo_with_the_kl_in_the_reward_keeps_a_group_of_equal_scores_at_the_kl_scale(tokenizer):
+    trainer = make_trainer(tokenizer, tiny_config(advantage="grpo", samples_per_prompt=2, kl_coef=0.01))
+    mask = torch.ones(4, 2)
+    scores = torch.tensor([1.0, 1.0, 0.0, 1.0])  # group 1: all right; group 2: one right
+    kl = torch.tensor([[0.1, 0.2], [0.0, 0.1], [0.3, 0.0], [0.1, 0.0]])  # sequence KL 0.3, 0.1 | 0.3, 0.1
+    advantages, _ = trainer.advantages(scores, kl, torch.zeros(4, 2), None, mask)
+    # group 1: no signal from the scores, so only -0.01 * (KL - mean KL) = -0.01 * (+-0.1); dividing the totals
+    # (0.997, 0.999) by their std instead would give it a full -0.707, +0.707
+    # group 2: GRPO of the scores (-0.707, +0.707), less the same small centred KL term
+    g = 0.5 / (math.sqrt(0.5) + 1e-6)
+    assert_close(advantages[:, 0], torch.tensor([-0.001, 0.001, -g - 0.001, g + 0.001]), atol=1e-6, rtol=1e-5)
+
+
+def test_the_kl_in_the_loss_pulls_the_policy(tokenizer):
+    def trained(kl_coef):
+        config = tiny_config(advantage="grpo", kl_in="loss", kl_estimator="k3", kl_coef=kl_coef)
+        trainer = make_trainer(tokenizer, config, target_word_reward("x"))
+        torch.manual_seed(0)
+        trainer.step(QUESTIONS)  # the same samples and scores for both: the KL is not in the reward
+        return [p.detach() for p in trainer.policy.lm.parameters()]
+
+    # Four optimizer steps per PPO step: from the second on, the policy has left the reference, so k3 has a gradient
+    assert any(not torch.equal(a, b) for a, b in zip(trained(0.0), trained(10.0)))
 
 
 def test_with_the_kl_in_the_loss_the_reward_is_the_score_and_the_loss_holds_the_kl(tokenizer):

@@ -9,7 +9,8 @@ its tokens (`per_token`): no value head is trained, and none is run.
     Dr. GRPO  A_i = s_i - mean_j s_j                            Liu et al. 2025, Understanding R1-Zero-like training
 
 A group whose scores are all equal carries no signal: every estimator gives it zero advantage (GRPO's eps keeps
-0 / 0 away). `equal_groups` counts them.
+0 / 0 away). `equal_groups` counts them. With the KL in the reward, `with_kl_penalty` adds the penalty at its own
+scale: only the small KL term is left in such a group.
 
 Shapes: B = rollouts (G groups of k), T = response length.
 """
@@ -76,6 +77,20 @@ def group_advantages(scores: torch.Tensor, group_size: int, estimator: Estimator
 def per_token(advantages: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
     """A_it = A_i on every valid token of response i, 0 on padding. Shape: (B,), (B, T) -> (B, T)."""
     return advantages[:, None].to(response_mask.dtype) * response_mask
+
+
+def with_kl_penalty(
+    scores: torch.Tensor, sequence_kl: torch.Tensor, kl_coef: float, group_size: int, estimator: Estimator
+) -> torch.Tensor:
+    """A_i = est(s)_i - kl_coef * base(KL)_i: the score's advantage by the estimator, less the sequence KL
+    (sum_t kl_t) centred in its group by the estimator's baseline, never divided by the std.
+
+    For RLOO and Dr. GRPO, which are linear, this is exactly est(s - kl_coef * KL). GRPO is not: dividing the
+    penalised totals by their std would blow the tiny KL differences of a group of equal scores up to +-1, a full
+    advantage made of noise. Here that group keeps only its KL term, at the scale kl_coef gives it.
+    Shape: (B,), (B,) -> (B,)."""
+    penalty = group_advantages(sequence_kl, group_size, "rloo" if estimator == "rloo" else "dr_grpo")
+    return group_advantages(scores, group_size, estimator) - kl_coef * penalty
 
 
 def equal_groups(scores: torch.Tensor, group_size: int) -> float:

@@ -65,8 +65,9 @@ class BenchConfig:
     """Internal: `ppo` or `sft` runs one step and prints its peak memory (see run_probe)."""
 
 
-# Our GRPO as TRL's GRPOTrainer (1.16) runs it: group advantages scaled by the std, no critic, beta * k3 in the loss,
-# and one token mean over the batch (its default loss_type "dapo").
+# Our GRPO as TRL's GRPOTrainer (1.16) runs it here: group advantages scaled by the std, no critic, beta * k3 in the
+# loss, and one token mean over the batch (its default loss_type "dapo"). Left different, at no cost in compute:
+# TRL's std eps is 1e-4 (ours 1e-6), and with one update pass TRL skips the old-policy forward pass (ours runs it).
 GRPO = {"advantage": "grpo", "kl_in": "loss", "kl_estimator": "k3", "loss_aggregation": "token_mean"}
 
 
@@ -180,6 +181,10 @@ def run_trl(c: BenchConfig, *ours: Ours) -> list[float]:
         num_generations=c.completions,
         max_completion_length=c.max_new_tokens,
         beta=0.05,
+        # TRL's defaults that would make it other work than ours: it recomputes activations in backward unless told
+        # not to (ours: --gradient-checkpointing), and multiplies its k3 by the ratio (ours: plain k3).
+        gradient_checkpointing=c.gradient_checkpointing,
+        use_bias_correction_kl=False,
         num_iterations=1,
         gradient_accumulation_steps=1,
         learning_rate=3e-6,

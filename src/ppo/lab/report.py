@@ -2,11 +2,12 @@
 
 collect         one row per configuration: final dev accuracy, mean reward, mean sequence KL, mean response
                 length, step time and wall time, as mean and spread over seeds; incomplete and failed runs are
-                listed. Each row also keeps which dev questions the final policy got right (every seed's, in
-                order), for the interval and the paired test.
-write_ablation  results.csv and results.md: dev top-1 with its 95 % Wilson interval over all seeds' answers, and
-                each configuration against the first (the baseline) on the same questions and seeds, with
-                McNemar's exact p (ppo.tasks.stats)
+                listed. Each row also keeps which dev questions the final policy of the first seed got right,
+                for the interval and the paired test.
+write_ablation  results.csv and results.md: dev top-1 with the 95 % Wilson interval of the first seed's answers,
+                and each configuration against the first (the baseline) on the same questions and seed, with
+                McNemar's exact p (ppo.tasks.stats). Several seeds' answers to the same questions are not
+                independent, so they are not pooled: the spread over seeds is the ± column.
 plot_ablation   (matplotlib, an optional extra: `pip install -e .[plots]`)
                 curves.png             reward, KL and dev accuracy against step, one line per configuration
                 final_accuracy.png     final dev accuracy per configuration, mean and spread over seeds
@@ -57,8 +58,9 @@ def collect(output_dir: str | Path, grid: list[tuple[str, dict]], seeds: list[in
                 values = [r[m] for r in results if m in r]  # step_s: not in results of older versions
                 row[m] = statistics.fmean(values) if values else None
                 row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-            if all("dev_correct" in r for r in results):
-                row["dev_correct"] = [c for r in results for c in r["dev_correct"]]
+            first = next((r for r in results if r["seed"] == seeds[0]), {})
+            if "dev_correct" in first:
+                row["dev_correct"] = first["dev_correct"]
             rows.append(row)
     return rows, missing
 
@@ -96,10 +98,12 @@ def write_ablation(
         )
     if warmup_top1 is not None:
         shown = f"{warmup_top1:.1f} %"
-        if base and "dev_correct" in base:  # the warm-up is scored once, on one seed's questions
-            n = len(base["dev_correct"]) // base["seeds"]
+        if base and "dev_correct" in base:  # scored once, on the same dev questions
+            n = len(base["dev_correct"])
             shown = interval_text(round(warmup_top1 * n / 100), n)
         lines += ["", f"The warm-up checkpoint itself, before any PPO step: dev top-1 {shown}."]
+    if any(r["seeds"] > 1 for r in rows):
+        lines += ["", "Dev top-1 is the mean ± spread over seeds; the interval and the paired test use the first seed."]
     if missing:
         lines += ["", "Missing runs (not in the table):", *(f"- {m}" for m in missing)]
     text = "\n".join(lines) + "\n"
@@ -108,7 +112,7 @@ def write_ablation(
 
 
 def interval(row: dict) -> str:
-    """The 95 % Wilson interval of the row's dev answers, all seeds pooled: '[10.9, 25.5] (100)'."""
+    """The 95 % Wilson interval of the row's dev answers (the first seed's): '[10.9, 25.5] (100)'."""
     if "dev_correct" not in row:
         return "–"
     lo, hi = wilson_interval(sum(row["dev_correct"]), len(row["dev_correct"]))
@@ -116,7 +120,7 @@ def interval(row: dict) -> str:
 
 
 def versus(base: dict, row: dict) -> str:
-    """The row against the baseline on the same (seed, question) pairs: '+4.0, p = 0.39'."""
+    """The row against the baseline on the same questions and seed: '+4.0, p = 0.39'."""
     if row is base:
         return "baseline"
     if "dev_correct" not in row or len(row["dev_correct"]) != len(base.get("dev_correct", [])):

@@ -94,6 +94,15 @@ NOT_RESULTS = frozenset(
 )
 
 
+def resolve_auto(settings: dict) -> dict:
+    """Settings whose `auto` stands for a value, replaced by it: a folder written before the default became auto,
+    or with the value spelled out, compares equal to one that says auto."""
+    if settings.get("loss_aggregation") == "auto":
+        dr_grpo = settings.get("advantage") == "dr_grpo"
+        settings = {**settings, "loss_aggregation": "seq_mean_token_sum_norm" if dr_grpo else "seq_mean_token_mean"}
+    return settings
+
+
 def check_run_folder(config, path: str | Path, ignore: frozenset[str] = NOT_RESULTS) -> None:
     """Refuse to go on with a run folder whose saved settings (`path`, written by `save_config`) differ from
     `config` (a settings dataclass, or a dict of settings by name) in a field that changes results: the old work
@@ -101,8 +110,8 @@ def check_run_folder(config, path: str | Path, ignore: frozenset[str] = NOT_RESU
     path = Path(path)
     if not path.is_file():
         return
-    saved = json.loads(path.read_text())
-    now = json.loads(json.dumps(config if isinstance(config, dict) else dataclasses.asdict(config)))
+    saved = resolve_auto(json.loads(path.read_text()))
+    now = resolve_auto(json.loads(json.dumps(config if isinstance(config, dict) else dataclasses.asdict(config))))
     # A setting one side lacks (added or removed by another version of this code) is not compared.
     changed = sorted(k for k in now.keys() & saved.keys() if k not in ignore and saved[k] != now[k])
     if changed:

@@ -62,8 +62,9 @@ def json_safe(record: dict) -> dict:
 class MetricsLogger:
     """Append one JSON object per line to `path` (created with its folder), valid JSON: a NaN metric is written as
     null (`json_safe`). With `tensorboard` (a folder), every number is also a TensorBoard scalar under the same
-    name, at the record's "step"; a run resumed after `start_step` steps first tells TensorBoard to drop what an
-    earlier try logged past that step, as `truncate_log` does for the JSONL. Under torchrun, rank 0 writes."""
+    name, at the record's "step"; a run (re)started after `start_step` steps (0 for a fresh start) first tells
+    TensorBoard to drop what an earlier try logged past that step, as `truncate_log` does for the JSONL. Under
+    torchrun, rank 0 writes."""
 
     def __init__(self, path: str | Path, tensorboard: str | Path | None = None, start_step: int = 0):
         self.path = Path(path)
@@ -73,7 +74,7 @@ class MetricsLogger:
             if tensorboard is not None:
                 from torch.utils.tensorboard import SummaryWriter  # optional: checked by ModelSettings
 
-                self.writer = SummaryWriter(str(tensorboard), purge_step=start_step + 1 if start_step else None)
+                self.writer = SummaryWriter(str(tensorboard), purge_step=start_step + 1)
 
     @distributed.main_only
     def log(self, record: dict) -> None:

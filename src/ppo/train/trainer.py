@@ -16,7 +16,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..adapters.base import param_groups
 from ..core.buffer import RolloutBatch
 from ..core.gae import compute_gae, masked_whiten
-from ..core.group import equal_groups, group_advantages, per_token
+from ..core.group import equal_groups, per_token, with_kl_penalty
 from ..core.kl import AdaptiveKLController, FixedKLController, kl_estimate, shape_rewards
 from ..core.losses import entropy_bonus, kl_loss, policy_loss, total_loss, value_loss
 from ..core.masked import aggregate_size
@@ -96,7 +96,7 @@ class PPOTrainer:
         rewards = shape_rewards(scores, kl, mask, beta)  # (B, T)
         timer.lap("time/forward_s")
         # 4. Estimate the advantages: GAE on the critic's values, or each answer against its group's.
-        advantages, returns = self.advantages(rewards, old_values, mask)  # (B, T) each
+        advantages, returns = self.advantages(scores, kl, rewards, old_values, mask)  # (B, T) each
         ids, attn = samples.input_ids, samples.attention_mask  # (B, L) each
         batch = RolloutBatch(
             ids, attn, mask, old_logprobs, ref_logprobs, old_values, scores, rewards, advantages, returns
@@ -121,19 +121,21 @@ class PPOTrainer:
 
     @torch.no_grad()
     def advantages(
-        self, rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor
+        self, scores: torch.Tensor, kl: torch.Tensor, rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Advantages and value targets, (B, T) each.
+        """Advantages and value targets, (B, T) each, from the scores (B,), the per-token KL and shaped rewards.
 
         gae: the GAE recursion on the shaped rewards and the critic's values, then whitened over every valid token
-        of the rollout. grpo, rloo, dr_grpo: each response's total reward (its score, less beta * its summed KL when
-        the KL is in the reward) against the other responses to its question, the same on each of its tokens; no
-        value targets (zeros). A question's samples are consecutive rows, and a rank holds whole questions."""
+        of the rollout. grpo, rloo, dr_grpo: each response's score against the other responses to its question,
+        less beta * its summed KL centred in the group when the KL is in the reward (`with_kl_penalty`), the same
+        on each of its tokens; no value targets (zeros). A question's samples are consecutive rows, and a rank
+        holds whole questions."""
         c = self.config
         if not self.critic:
-            sequence_reward = rewards.sum(1)  # (B,) = score - beta * sum_t kl_t: gamma = 1 over one answer
-            advantages = per_token(group_advantages(sequence_reward, c.samples_per_prompt, c.advantage), mask)
-            return advantages, torch.zeros_like(rewards)
+            beta = self.kl_ctl.value if c.kl_in == "reward" else 0.0
+            sequence_kl = (kl * mask).sum(1)  # (B,)
+            advantages = with_kl_penalty(scores, sequence_kl, beta, c.samples_per_prompt, c.advantage)
+            return per_token(advantages, mask), torch.zeros_like(rewards)
         advantages, returns = compute_gae(rewards, values, mask, c.gamma, c.lam)
         if c.whiten_advantages:
             advantages = masked_whiten(advantages, mask, all_reduce=distributed.all_reduce)
@@ -234,10 +236,12 @@ class PPOTrainer:
             losses["loss/value"] = vf_loss
         if c.kl_in == "loss":
             losses["loss/kl"] = kl = kl_loss(logprobs, mb.ref_logprobs, mask, c.kl_estimator, agg, max_tokens)
-        losses["policy/entropy"] = mean_entropy = entropy_bonus(ent, mask, agg, max_tokens)
+        mean_entropy = entropy_bonus(ent, mask, agg, max_tokens)
         losses["loss/total"] = loss = total_loss(
             pg_loss, vf_loss, mean_entropy, c.vf_coef, c.entropy_coef, kl, self.kl_ctl.value
         )
+        # Logged as a per-answer mean under every aggregation, so that the curves of different runs compare.
+        losses["policy/entropy"] = mean_entropy if agg == "seq_mean_token_mean" else entropy_bonus(ent, mask)
         return loss, {**{k: v.item() for k, v in losses.items()}, **pg_stats, **vf_stats}
 
     def skip(self, err: NonFiniteError) -> dict[str, float]:
