@@ -11,7 +11,8 @@ estimator against GAE on the same questions, step time) and PNG plots (with the 
 
 from __future__ import annotations
 
-from ppo.lab.ablate import AblationConfig, estimator_grid, run_ablation
+from ppo.lab.ablate import AblationConfig, run_ablation
+from ppo.lab.grids import estimator_grid
 from ppo.train.cli import command, parse_config
 
 # About 40 min on 2 cores: 12 steps of 16 answers (4 questions x 4), responses of at most 192 tokens, beta = 0.01

@@ -9,7 +9,8 @@ Results land in --output-dir: results.csv, results.md and PNG plots (with the pl
 
 from __future__ import annotations
 
-from ppo.lab.ablate import AblationConfig, run_ablation, sampling_grid
+from ppo.lab.ablate import AblationConfig, run_ablation
+from ppo.lab.grids import sampling_grid
 from ppo.train.cli import command, parse_config
 
 

@@ -3,7 +3,8 @@ import json
 import pytest
 from conftest import SHARED_DATA, make_lm
 
-from ppo.lab.ablate import AblationConfig, adapter_grid, estimator_grid, kl_grid, run_ablation, run_grid, sampling_grid
+from ppo.lab.ablate import AblationConfig, run_ablation, run_grid
+from ppo.lab.grids import adapter_grid, estimator_grid, kl_grid, sampling_grid
 from ppo.lab.report import collect, write_ablation
 from ppo.train.cli import save_config
 from ppo.train.config import PPOConfig

@@ -103,7 +103,8 @@ def write_ablation(
             shown = interval_text(round(warmup_top1 * n / 100), n)
         lines += ["", f"The warm-up checkpoint itself, before any PPO step: dev top-1 {shown}."]
     if any(r["seeds"] > 1 for r in rows):
-        lines += ["", "Dev top-1 is the mean ± spread over seeds; the interval and the paired test use the first seed."]
+        note = "Dev top-1 is the mean ± spread over seeds; the interval and the paired test use the first seed."
+        lines += ["", note]
     if missing:
         lines += ["", "Missing runs (not in the table):", *(f"- {m}" for m in missing)]
     text = "\n".join(lines) + "\n"

@@ -24,7 +24,8 @@ from typing import Literal
 from ..adapters.base import AdapterSpec
 from ..train.checks import AT_LEAST_ONE, check_fields, flag
 from ..train.cli import arg_options, build_parser, field_docs
-from ..train.config import ModelSettings, PPOConfig, SFTConfig
+from ..train.config import PPOConfig, SFTConfig
+from ..train.model_settings import ModelSettings
 from .eval_config import EvalConfig
 
 STAGES = {"sft": SFTConfig, "ppo": PPOConfig, "eval": EvalConfig}

@@ -25,8 +25,9 @@ from ..train.cli import command, parse_config
 from ..train.config import PPOConfig, SFTConfig
 from ..train.fsdp import shard_for_training
 from ..train.metrics import CURVE_KEYS, curve_table, read_jsonl
+from ..train.ppo_run import DevFn
 from ..train.sft import SFTTrainer
-from ..train.trainer import DevFn, PPOTrainer
+from ..train.trainer import PPOTrainer
 from .data import Example, check_data_dir, load_examples, split_dev
 from .formats import drop_long_prompts, format_prompt, format_target
 from .rewards import check_executor, score_responses

@@ -4,9 +4,10 @@ The trainers know no task: they are handed a prompt formatter and a reward funct
 target formatter (SFT). ppo.tasks hands them the math ones.
 
     config       PPOConfig and SFTConfig            cli          settings from the command line, saved as JSON
+    model_settings  what every training stage shares (their base)
     trainer      PPOTrainer: the PPO step            sft          SFTTrainer: the warm-up
+    ppo_run      the run around PPO steps            checks       every setting's range, run folders
     checkpoint   crash-safe checkpoints and resume   data_order   which examples a step trains on
-health       NaN and inf: the check, the skip
-    metrics      logging and timing                  distributed  torchrun: ranks, reductions
-    fsdp         FSDP2 sharding for full fine-tuning
+    health       NaN and inf: the check, the skip    metrics      logging and timing
+    distributed  torchrun: ranks, reductions         fsdp         FSDP2 sharding for full fine-tuning
 """

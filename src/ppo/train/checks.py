@@ -80,6 +80,28 @@ def check_installed(enabled: bool, name: str, module: str, extra: str) -> None:
         raise ValueError(f"{flag(name)} needs the {module} package: pip install -e '.[{extra}]'")
 
 
+def check_ppo_combinations(c) -> None:
+    """The PPO settings that are wrong together, though each is in range."""
+    if c.advantage != "gae" and c.samples_per_prompt < 2:
+        raise ValueError(
+            f"--advantage {c.advantage} needs --samples-per-prompt of at least 2: it compares each answer "
+            f"with the other answers to its question (got {c.samples_per_prompt})"
+        )
+    if c.advantage != "gae" and c.critic == "separate":
+        raise ValueError(f"--critic separate needs --advantage gae: {c.advantage} runs no critic")
+    if c.kl_in == "loss" and c.kl_estimator == "k1":
+        raise ValueError(
+            "--kl-in loss needs --kl-estimator k2 or k3: the gradient of k1 has expectation 0 under the "
+            "sampling policy (GRPO uses k3)"
+        )
+    n, mini, micro = c.rollout_batch_size * c.samples_per_prompt, c.mini_batch_size, c.micro_batch_size
+    if n % mini or mini % micro:
+        raise ValueError(
+            f"rollout_batch_size * samples_per_prompt = {n} must be a multiple of mini_batch_size "
+            f"= {mini}, and that a multiple of micro_batch_size = {micro}"
+        )
+
+
 def check_fields(config, rules: dict[str, Rule]) -> None:
     """Every field named in `rules` passes its test, else ValueError("--gamma must be in [0, 1] (got 2.0)")."""
     for name, (what, test) in rules.items():

@@ -6,39 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..adapters.base import AdapterSpec
-from ..lm.models import check_device, check_dtype
-from .checks import PPO_RULES, SFT_RULES, check_choices, check_fields, check_installed
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """What every stage that trains shares: the model, the policy kind, the device, the memory layout and the
-    logging."""
-
-    model: str = "smollm2-135m"
-    """The model: `smollm2-135m` (offline default), a local folder, a hub id, or a checkpoint of this library."""
-    adapter: str = "none"
-    """none (full fine-tuning), lora, loreft or direft, with options: "loreft:rank=4,first=7" (ppo.adapters.base)."""
-    device: str = "auto"
-    """Device: auto (GPU if present), cpu, cuda, cuda:1, ..."""
-    dtype: str = "auto"
-    """auto = bf16 on GPU, fp32 on CPU; or float32, bfloat16, float16."""
-    fsdp: bool = False
-    """Under torchrun: shard the decoder layers, their gradients and AdamW moments over the ranks (ppo.train.fsdp)."""
-    gradient_checkpointing: bool = False
-    """Recompute each decoder layer's activations, and the log-prob logits, in the backward pass instead of storing
-    them: less memory, a slower update (ppo.lm.models.checkpoint_activations; docs/adapters.md)."""
-    tensorboard: bool = False
-    """Also log every metric of metrics.jsonl to output_dir/tensorboard (`tensorboard --logdir runs`); needs the
-    tensorboard package (pip install -e '.[tensorboard]')."""
-
-    def __post_init__(self) -> None:  # invalid settings fail here, before any model is loaded
-        AdapterSpec.parse(self.adapter)
-        check_choices(self)
-        check_device(self.device)
-        check_dtype(self.dtype)
-        check_installed(self.tensorboard, "tensorboard", "tensorboard", "tensorboard")
+from .checks import PPO_RULES, SFT_RULES, check_fields, check_ppo_combinations
+from .model_settings import ModelSettings
 
 
 @dataclass(frozen=True)
@@ -156,24 +125,7 @@ class PPOConfig(ModelSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_fields(self, PPO_RULES)
-        if self.advantage != "gae" and self.samples_per_prompt < 2:
-            raise ValueError(
-                f"--advantage {self.advantage} needs --samples-per-prompt of at least 2: it compares each answer "
-                f"with the other answers to its question (got {self.samples_per_prompt})"
-            )
-        if self.advantage != "gae" and self.critic == "separate":
-            raise ValueError(f"--critic separate needs --advantage gae: {self.advantage} runs no critic")
-        if self.kl_in == "loss" and self.kl_estimator == "k1":
-            raise ValueError(
-                "--kl-in loss needs --kl-estimator k2 or k3: the gradient of k1 has expectation 0 under the "
-                "sampling policy (GRPO uses k3)"
-            )
-        n, mini, micro = self.rollout_batch_size * self.samples_per_prompt, self.mini_batch_size, self.micro_batch_size
-        if n % mini or mini % micro:
-            raise ValueError(
-                f"rollout_batch_size * samples_per_prompt = {n} must be a multiple of mini_batch_size "
-                f"= {mini}, and that a multiple of micro_batch_size = {micro}"
-            )
+        check_ppo_combinations(self)
 
     @property
     def aggregation(self) -> str:

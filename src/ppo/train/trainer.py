@@ -6,12 +6,10 @@ Shapes: B = rollouts, L = prompt + response length, T = response length.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from tqdm.auto import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from ..adapters.base import param_groups
 from ..core.buffer import RolloutBatch
@@ -24,30 +22,27 @@ from ..lm.policy import PolicyWithValue
 from ..lm.reference import FrozenLM, SameNetwork, check_reference
 from ..lm.rollout import Samples, encode_prompts, sample
 from . import distributed
-from .checkpoint import load_state, save_checkpoint, truncate_log
-from .cli import save_config
 from .config import PPOConfig
-from .data_order import batch_indices
-from .fsdp import clip_grad_norm, gathered, load_optimizer_state, optimizer_state
+from .fsdp import clip_grad_norm, gathered
 from .health import NonFiniteError, check_finite
-from .metrics import PPO_BAR_KEYS, MetricsLogger, Timer, format_metrics, mean_over_ranks, mean_stats, rollout_stats
+from .metrics import Timer, mean_over_ranks, mean_stats, rollout_stats
+from .ppo_run import PPORun
 
 # The task, handed in (ppo.tasks.stages builds the math one): an example is whatever these two understand.
 # prompt_fn(example) -> the prompt text the policy is asked
 PromptFn = Callable[[Any], str]
 # reward_fn(decoded responses, their examples) -> one score per response
 RewardFn = Callable[[list[str], list[Any]], list[float]]
-# dev_fn(policy LM, tokenizer) -> a dev score to maximise (model selection; never the test split)
-DevFn = Callable[[PreTrainedModel, PreTrainedTokenizerBase], float]
 
 
-class PPOTrainer:
+class PPOTrainer(PPORun):
     """PPO for a causal LM with a value head, against a frozen reference (ppo.lm.reference), on the task that
     `prompt_fn` (how an example is asked) and `reward_fn` (how the answers are scored) describe. With a group
     estimator (config.advantage grpo, rloo or dr_grpo) the value head is neither run nor trained.
 
     Under torchrun each rank takes rollout_batch_size / N questions and minibatches of mini_batch_size / N rollouts;
-    the update equals one process's on the whole batch (`ppo.train.distributed` says how)."""
+    the update equals one process's on the whole batch (`ppo.train.distributed` says how). The run around the
+    steps (the loop, logging, dev selection, checkpoints) is `ppo.train.ppo_run.PPORun`."""
 
     def __init__(
         self,
@@ -258,76 +253,3 @@ class PPOTrainer:
             ) from err
         warnings.warn(message, RuntimeWarning)
         return {"health/skipped": 1.0, "health/bad_steps": float(self.bad_steps)}
-
-    def train(self, examples: list, output_dir: str | Path | None = None, dev_fn: DevFn | None = None) -> list[dict]:
-        """Run config.steps PPO steps over a seeded shuffle of `examples`, logging to metrics.jsonl.
-
-        With `dev_fn` and config.eval_every, the policy is scored on dev every eval_every steps and the best one
-        is kept in output_dir/best."""
-        c = self.config
-        if not examples:
-            raise ValueError("no training examples")
-        out = Path(output_dir or c.output_dir)
-        save_config(c, out / "config.json")
-        truncate_log(out / "metrics.jsonl", self.step_count)  # drop steps logged after the checkpoint we resumed
-        board = out / "tensorboard" if c.tensorboard else None
-        logger, history = MetricsLogger(out / "metrics.jsonl", board, self.step_count), []
-        bar = tqdm(
-            range(self.step_count, c.steps),
-            desc="ppo",
-            unit="step",
-            initial=self.step_count,
-            total=c.steps,
-            disable=not distributed.is_main(),
-        )
-        for step in bar:  # under torchrun each rank takes its block of the step's questions
-            order = distributed.split_evenly(batch_indices(len(examples), c.rollout_batch_size, step, c.seed))
-            batch = [examples[i] for i in order]
-            metrics = {"step": step + 1, **self.step(batch)}
-            if dev_fn is not None and c.eval_every and (step + 1) % c.eval_every == 0:
-                metrics["eval/dev_score"] = self.select(dev_fn, out / "best")
-            logger.log(metrics)
-            history.append(metrics)
-            bar.set_postfix_str(format_metrics(metrics, PPO_BAR_KEYS))
-            if c.save_every and (step + 1) % c.save_every == 0:
-                self.save(out / f"checkpoint-{step + 1}")
-        logger.close()
-        self.save(out / "final")
-        return history
-
-    def select(self, dev_fn: DevFn, path: Path) -> float:
-        """Model selection on dev: score the policy, and keep it in `path` when it beats the best so far."""
-        score = dev_fn(self.policy.lm, self.tokenizer)
-        if score > self.best_dev:
-            self.best_dev = score
-            save_checkpoint(
-                path, self.policy, self.tokenizer, {"step": self.step_count, "dev_score": score}, prune=False
-            )
-        return score
-
-    def save(self, path: str | Path) -> None:
-        """An atomic checkpoint: policy (HF format, value head beside it), tokenizer and trainer state."""
-        check_finite("policy weights (not saved)", *self.params)
-        save_checkpoint(
-            path,
-            self.policy,
-            self.tokenizer,
-            {
-                "step": self.step_count,
-                "optimizer": optimizer_state(self.policy, self.optimizer),
-                "kl_ctl": self.kl_ctl.state_dict(),
-                "generator": self.generator.get_state(),
-                "best_dev": self.best_dev,
-                "bad_steps": self.bad_steps,
-            },
-        )
-
-    def resume(self, path: str | Path) -> None:
-        """Continue from a checkpoint written by `save` (the policy weights must already be loaded from it)."""
-        state = load_state(path)
-        self.step_count = state["step"]
-        load_optimizer_state(self.policy, self.optimizer, state["optimizer"])
-        self.kl_ctl.load_state_dict(state["kl_ctl"])
-        self.generator.set_state(state["generator"])
-        self.best_dev = state["best_dev"]
-        self.bad_steps = state.get("bad_steps", 0)
