@@ -15,8 +15,9 @@ from ppo.lab.ablate import AblationConfig, run_ablation
 from ppo.lab.grids import estimator_grid
 from ppo.train.cli import command, parse_config
 
-# About 40 min on 2 cores: 12 steps of 16 answers (4 questions x 4), responses of at most 192 tokens, beta = 0.01
-# (the paper's P-CoT value), and 100 dev questions scored after steps 6 and 12 (and once for the warm-up).
+# 12 steps of 16 answers (4 questions x 4), responses of at most 192 tokens, beta = 0.01 (the paper's P-CoT value),
+# and 100 dev questions scored after steps 6 and 12 (and once for the warm-up). On 2026-12-02 here a step took about
+# 200 s and a dev scoring about 3 min: some 45 min a configuration, 3 to 3.5 hours for the grid, over sittings.
 PRESET = dict(
     warmup="runs/warmup-svamp-pcot/final",
     data_dir="../shared/data/svamp",
