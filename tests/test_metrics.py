@@ -64,3 +64,17 @@ def test_tensorboard_drops_a_crashed_try_that_never_reached_a_checkpoint(tmp_pat
     again.log({"step": 1, "loss": 10.0})
     again.close()
     assert scalars(tmp_path / "tb") == {"loss": [(1, 10.0)]}
+
+
+def test_elapsed_time_goes_on_from_the_step_a_resumed_run_continues_from(tmp_path):
+    from ppo.train.checkpoint import truncate_log
+
+    path = tmp_path / "metrics.jsonl"
+    first = MetricsLogger(path)
+    assert 0.0 <= first.elapsed() <= first.elapsed()
+    first.log({"step": 1, "time/elapsed_s": 100.0})
+    first.log({"step": 2, "time/elapsed_s": 250.0})  # logged after the checkpoint of step 1: dropped on resume
+    truncate_log(path, 1)
+    resumed = MetricsLogger(path, start_step=1)
+    assert 100.0 <= resumed.elapsed() < 250.0
+    assert MetricsLogger(tmp_path / "fresh.jsonl").elapsed() < 100.0

@@ -250,7 +250,7 @@ def test_the_run_stops_after_max_bad_steps_keeping_the_last_good_checkpoint(toke
 def test_a_nan_loss_or_gradient_stops_the_update_before_the_weights_move(tokenizer):
     trainer = make_trainer(tokenizer, tiny_config(), target_word_reward("x"))
     real_loss = trainer.loss
-    trainer.loss = lambda mb: (real_loss(mb)[0] * float("inf"), {})
+    trainer.loss = lambda mb: (real_loss(mb)[0] * float("inf"), {}, None)
     before = [p.detach().clone() for p in trainer.policy.parameters()]
     with pytest.warns(RuntimeWarning, match="NaN or inf in the loss"):
         assert trainer.step(QUESTIONS)["health/skipped"] == 1.0
@@ -393,3 +393,37 @@ def test_dr_grpo_divides_the_loss_by_the_response_limit_unless_told_otherwise():
     assert tiny_config(advantage="dr_grpo").aggregation == "seq_mean_token_sum_norm"
     assert tiny_config(advantage="dr_grpo", loss_aggregation="token_mean").aggregation == "token_mean"
     assert tiny_config(advantage="grpo").aggregation == "seq_mean_token_mean"
+
+
+def test_one_pass_of_one_minibatch_takes_the_old_log_probs_from_the_update_with_the_same_result(tokenizer):
+    # GRPO with the KL in the loss, one epoch of one minibatch: the old policy is the policy of the update's pass
+    config = tiny_config(advantage="grpo", kl_in="loss", kl_estimator="k3", ppo_epochs=1, mini_batch_size=8)
+    runs = []
+    for reuse in (False, True):
+        trainer = make_trainer(tokenizer, config, target_word_reward("x"))
+        assert trainer.reuse_first_pass
+        trainer.reuse_first_pass = reuse  # False: the separate old-policy forward pass, as before
+        passes, run = [], trainer.policy.logprobs_and_values
+        trainer.policy.logprobs_and_values = lambda *a, **k: passes.append(1) or run(*a, **k)
+        torch.manual_seed(0)
+        metrics = trainer.step(QUESTIONS)
+        params = torch.cat([p.detach().flatten() for p in trainer.policy.parameters()])
+        runs.append((len(passes), metrics, params))
+    (separate, before, params_before), (reused, after, params_after) = runs
+    assert (separate, reused) == (8, 4)  # 4 micro-batches of 2: old-policy and update passes, or the update's only
+    assert_close(params_after, params_before, atol=1e-6, rtol=1e-4)
+    for name in ("loss/total", "loss/policy", "loss/kl", "objective/kl", "policy/approx_kl", "policy/clipfrac"):
+        assert after[name] == pytest.approx(before[name], rel=1e-4, abs=1e-6), name
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},  # GAE: the critic's values are needed before the update
+        {"advantage": "grpo", "ppo_epochs": 1, "mini_batch_size": 8},  # the KL in the reward needs the old log-probs
+        {"advantage": "grpo", "kl_in": "loss", "kl_estimator": "k3", "ppo_epochs": 2, "mini_batch_size": 8},
+        {"advantage": "grpo", "kl_in": "loss", "kl_estimator": "k3", "ppo_epochs": 1, "mini_batch_size": 4},
+    ],
+)
+def test_the_old_policy_pass_stays_wherever_it_differs_from_the_update_pass(tokenizer, overrides):
+    assert not make_trainer(tokenizer, tiny_config(**overrides)).reuse_first_pass

@@ -40,9 +40,13 @@ class RolloutBatch:
 
     def minibatches(self, size: int, generator: torch.Generator) -> Iterator["RolloutBatch"]:
         """One epoch of shuffled minibatches of `size` rows; the order depends only on `generator`."""
-        order = torch.randperm(len(self), generator=generator)
-        for start in range(0, len(self), size):
-            yield self.select(order[start : start + size].to(self.input_ids.device))
+        for index in self.minibatch_rows(size, generator):
+            yield self.select(index)
+
+    def minibatch_rows(self, size: int, generator: torch.Generator) -> list[torch.Tensor]:
+        """The rows of each of `minibatches`' minibatches: a shuffle of 0 .. B-1 cut into blocks of `size`."""
+        order = torch.randperm(len(self), generator=generator).to(self.input_ids.device)
+        return [order[start : start + size] for start in range(0, len(self), size)]
 
     def chunks(self, size: int) -> Iterator["RolloutBatch"]:
         """Consecutive slices of `size` rows (micro-batches for gradient accumulation)."""

@@ -67,7 +67,7 @@ class BenchConfig:
 
 # Our GRPO as TRL's GRPOTrainer (1.16) runs it here: group advantages scaled by the std, no critic, beta * k3 in the
 # loss, and one token mean over the batch (its default loss_type "dapo"). Left different, at no cost in compute:
-# TRL's std eps is 1e-4 (ours 1e-6), and with one update pass TRL skips the old-policy forward pass (ours runs it).
+# TRL's std eps is 1e-4 (ours 1e-6). With one pass of one minibatch both skip the old-policy forward pass.
 GRPO = {"advantage": "grpo", "kl_in": "loss", "kl_estimator": "k3", "loss_aggregation": "token_mean"}
 
 

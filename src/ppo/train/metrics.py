@@ -64,11 +64,16 @@ class MetricsLogger:
     null (`json_safe`). With `tensorboard` (a folder), every number is also a TensorBoard scalar under the same
     name, at the record's "step"; a run (re)started after `start_step` steps (0 for a fresh start) first tells
     TensorBoard to drop what an earlier try logged past that step, as `truncate_log` does for the JSONL. Under
-    torchrun, rank 0 writes."""
+    torchrun, rank 0 writes.
+
+    `elapsed()` is the run's wall time so far: the seconds since this logger was made, plus the "time/elapsed_s"
+    of the last record already in `path` (the step a resumed run continues from), so that curves can be drawn
+    against minutes across resumes. The time an interrupted try spent past its checkpoint is not counted."""
 
     def __init__(self, path: str | Path, tensorboard: str | Path | None = None, start_step: int = 0):
         self.path = Path(path)
         self.writer = None
+        self.start, self.before = time.perf_counter(), last_elapsed(self.path)
         if distributed.is_main():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if tensorboard is not None:
@@ -86,9 +91,18 @@ class MetricsLogger:
                     self.writer.add_scalar(name, value, record["step"])
             self.writer.flush()
 
+    def elapsed(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def last_elapsed(path: Path) -> float:
+    """The "time/elapsed_s" of the last record of a metrics file, 0 when there is none."""
+    records = read_jsonl(path) if path.is_file() else []
+    return float(records[-1].get("time/elapsed_s") or 0.0) if records else 0.0
 
 
 def format_metrics(metrics: dict[str, float], keys: list[str]) -> str:

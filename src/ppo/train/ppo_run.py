@@ -53,6 +53,7 @@ class PPORun:
             metrics = {"step": step + 1, **self.step(batch)}
             if dev_fn is not None and c.eval_every and (step + 1) % c.eval_every == 0:
                 metrics["eval/dev_score"] = self.select(dev_fn, out / "best")
+            metrics["time/elapsed_s"] = logger.elapsed()  # the run's wall time so far, dev scoring included
             logger.log(metrics)
             history.append(metrics)
             bar.set_postfix_str(format_metrics(metrics, PPO_BAR_KEYS))

@@ -152,6 +152,7 @@ class SFTTrainer:
             rows = [kept[i] for i in batch_indices(len(kept), per_step, step, c.seed)]
             lr = c.lr * lr_factor(step, total, warmup, c.schedule)
             metrics = {"step": step + 1, "epoch": (step + 1) * per_step / len(kept), **self.step(rows, lr)}
+            metrics["time/elapsed_s"] = logger.elapsed()
             logger.log(metrics)
             history.append(metrics)
             bar.set_postfix_str(f"loss={metrics['loss']:.3f}")

@@ -56,9 +56,18 @@ class PPOTrainer(PPORun):
         self.policy, self.reference, self.tokenizer, self.config = policy, check_reference(reference), tokenizer, config
         self.device = next(policy.parameters()).device
         self.prompt_fn, self.reward_fn = prompt_fn, reward_fn
-        distributed.per_rank(config.rollout_batch_size, "rollout_batch_size")  # refused here if it does not split
+        questions = distributed.per_rank(config.rollout_batch_size, "rollout_batch_size")  # refused unless it splits
         self.mini_size = distributed.per_rank(config.mini_batch_size, "mini_batch_size")
         self.critic = config.advantage == "gae"  # GAE needs the value head; the group estimators need none
+        # The old policy's forward pass is redundant when every rollout meets one optimizer step only, at the
+        # weights that sampled it (one epoch of one minibatch), and nothing before the update reads the old
+        # log-probs or values (no critic for GAE, no KL in the reward): the update's own pass gives them, detached.
+        self.reuse_first_pass = (
+            config.ppo_epochs == 1
+            and self.mini_size >= questions * config.samples_per_prompt
+            and not self.critic
+            and config.kl_in == "loss"
+        )
         policy.value_head.requires_grad_(self.critic)
         distributed.broadcast_parameters(policy)  # every replica starts from rank 0's weights
         self.params = [p for p in policy.parameters() if p.requires_grad]
@@ -84,9 +93,10 @@ class PPOTrainer(PPORun):
         # 2. Score each response against its gold answer.
         scores = self.score(samples, examples)
         timer.lap("time/score_s")
-        # 3. Shape the rewards with the KL: old log-probs, values and reference log-probs from forward passes.
+        # 3. Shape the rewards with the KL: old log-probs, values and reference log-probs from forward passes
+        #    (the old log-probs from the update's own pass instead, when that is the same: `reuse_first_pass`).
         old_logprobs, old_values, ref_logprobs = self.forward_rollouts(samples)
-        kl = kl_estimate(old_logprobs, ref_logprobs, c.kl_estimator) * mask  # (B, T)
+        kl = kl_estimate(old_logprobs, ref_logprobs, c.kl_estimator) * mask  # (B, T); after step 5 when reused
         beta = self.kl_ctl.value if c.kl_in == "reward" else 0.0  # else the KL goes in the loss, step 5
         rewards = shape_rewards(scores, kl, mask, beta)  # (B, T)
         timer.lap("time/forward_s")
@@ -104,6 +114,8 @@ class PPOTrainer(PPORun):
             update_stats = self.update(batch)
         except NonFiniteError as err:
             return self.skip(err)
+        if self.reuse_first_pass:  # batch.old_logprobs now holds the update pass's log-probs
+            kl = kl_estimate(batch.old_logprobs, ref_logprobs, c.kl_estimator) * mask
         timer.lap("time/update_s")
         # 6. Log, and let an adaptive controller move beta.
         rollout = rollout_stats(batch, kl, samples.truncated, self.kl_ctl.value, c.correct_score, self.critic)
@@ -163,7 +175,8 @@ class PPOTrainer(PPORun):
     @torch.no_grad()
     def forward_rollouts(self, samples: Samples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """old_logprobs, old_values and ref_logprobs, all (B, T), recomputed by forward passes (old_values are
-        zeros without a critic: the value head is not run).
+        zeros without a critic: the value head is not run; old_logprobs are zeros with `reuse_first_pass`: the
+        policy is not run, and `update` fills them in from its pass).
 
         Recomputing (rather than trusting `generate`'s scores) gives exactly the numbers the update will compare
         against, computed the same way. Runs in micro-batches to bound memory.
@@ -174,9 +187,12 @@ class PPOTrainer(PPORun):
                 samples.input_ids[s : s + c.micro_batch_size],
                 samples.attention_mask[s : s + c.micro_batch_size],
             )
-            logprobs, values, _ = self.policy.logprobs_and_values(
-                ids, mask, T, c.temperature, with_values=self.critic, **self.truncation
-            )
+            if self.reuse_first_pass:
+                logprobs, values = torch.zeros(ids.shape[0], T, device=ids.device), None
+            else:
+                logprobs, values, _ = self.policy.logprobs_and_values(
+                    ids, mask, T, c.temperature, with_values=self.critic, **self.truncation
+                )
             out[0].append(logprobs)
             out[1].append(torch.zeros_like(logprobs) if values is None else values)
             out[2].append(self.reference.logprobs(ids, mask, T, c.temperature))
@@ -188,17 +204,23 @@ class PPOTrainer(PPORun):
         accumulated over micro-batches so the result does not depend on micro_batch_size.
 
         Each micro-batch's loss is weighted by its share of the minibatch's sequences or tokens, counted over all
-        ranks, and the gradients are summed over ranks: the sum is the gradient of the whole minibatch's loss."""
+        ranks, and the gradients are summed over ranks: the sum is the gradient of the whole minibatch's loss.
+
+        With `reuse_first_pass` (one epoch of one minibatch) the old log-probs are this pass's own, detached, so
+        the ratio is exactly 1; they are written back into `batch.old_logprobs`."""
         c, stats = self.config, []
         for _ in range(c.ppo_epochs):
-            for mini in batch.minibatches(self.mini_size, self.generator):
+            for rows in batch.minibatch_rows(self.mini_size, self.generator):
+                mini = batch.select(rows)
                 self.optimizer.zero_grad(set_to_none=True)
                 size = distributed.all_reduce(aggregate_size(mini.response_mask, c.aggregation)).clamp(min=1.0)
-                for micro in mini.chunks(c.micro_batch_size):
-                    loss, micro_stats = self.loss(micro)
+                for s, micro in zip(range(0, len(mini), c.micro_batch_size), mini.chunks(c.micro_batch_size)):
+                    loss, micro_stats, logprobs = self.loss(micro)
                     check_finite("loss", loss)
                     (loss * aggregate_size(micro.response_mask, c.aggregation) / size).backward()
                     stats.append(micro_stats)
+                    if self.reuse_first_pass:
+                        batch.old_logprobs[rows[s : s + len(micro)]] = logprobs * micro.response_mask
                 distributed.all_reduce_gradients(self.params)
                 grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
                 check_finite("gradients", grad_norm)  # checked before the weights move, never after
@@ -206,9 +228,9 @@ class PPOTrainer(PPORun):
                 self.optimizer.step()
         return mean_stats(stats)
 
-    def loss(self, mb: RolloutBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, mb: RolloutBatch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         """L = L_policy + vf_coef * L_value + beta * L_KL - entropy_coef * H, on one micro-batch (L_value with a
-        critic only, L_KL when the KL goes in the loss)."""
+        critic only, L_KL when the KL goes in the loss); also the log-probs of this pass, detached (B, T)."""
         c, mask = self.config, mb.response_mask
         agg, max_tokens = c.aggregation, c.max_new_tokens  # max_tokens: seq_mean_token_sum_norm's constant
         ids, attn, T = mb.input_ids, mb.attention_mask, mb.response_len
@@ -222,8 +244,9 @@ class PPOTrainer(PPORun):
             with_values=self.critic,
             **self.truncation,
         )
+        old_logprobs = logprobs.detach() if self.reuse_first_pass else mb.old_logprobs
         pg_loss, pg_stats = policy_loss(
-            logprobs, mb.old_logprobs, mb.advantages, mask, c.clip_eps, agg, c.clip_eps_high, max_tokens
+            logprobs, old_logprobs, mb.advantages, mask, c.clip_eps, agg, c.clip_eps_high, max_tokens
         )
         losses, vf_loss, vf_stats, kl = {"loss/policy": pg_loss}, None, {}, None
         if self.critic:
@@ -237,7 +260,7 @@ class PPOTrainer(PPORun):
         )
         # Logged as a per-answer mean under every aggregation, so that the curves of different runs compare.
         losses["policy/entropy"] = mean_entropy if agg == "seq_mean_token_mean" else entropy_bonus(ent, mask)
-        return loss, {**{k: v.item() for k, v in losses.items()}, **pg_stats, **vf_stats}
+        return loss, {**{k: v.item() for k, v in losses.items()}, **pg_stats, **vf_stats}, logprobs.detach()
 
     def skip(self, err: NonFiniteError) -> dict[str, float]:
         """A step with NaN/inf: no optimizer step is taken from it (minibatch steps already taken had finite
