@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch
 
-.PHONY: install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
+.PHONY: bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
 
 # The exact versions the suite passed on (`make lock` refreshes it), applied as pip constraints. The lock's torch
 # is the default; TORCH=... given by hand (another version or build) replaces that one line.
@@ -96,6 +96,11 @@ bench-sandbox:
 bench:
 	$(BIN)/pip install --quiet $(PIN) -e ".[bench]"
 	$(BIN)/python experiments/bench.py --data-dir $(DATA) $(ARGS)
+
+# The default model's config and tokenizer without its weights (3.4 MB), for `make bench ARGS="--random-init
+# --model runs/bench/shape"` on a machine that has no copy of the weights (a GPU machine: carry runs/bench/shape).
+bench-shape:
+	$(BIN)/python -c "from ppo.lm.models import save_shape; print(save_shape('smollm2-135m', 'runs/bench/shape'))"
 
 # Ablations (docs/ablations.md): PPO from one warm-up checkpoint over a grid. Resumable: rerun to continue.
 # The warm-up is the CPU preset's SFT stage (skipped when done); WARMUP= points at another checkpoint folder.

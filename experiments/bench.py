@@ -13,7 +13,9 @@ import statistics
 from dataclasses import asdict
 from pathlib import Path
 
-from ppo.lab.bench import GRPO, BenchConfig, Ours, run_probe, run_trl
+from ppo.lab.bench import GRPO, BenchConfig, Ours
+from ppo.lab.bench_memory import run_probe
+from ppo.lab.bench_trl import run_trl
 from ppo.train.cli import parse_config
 from ppo.train.metrics import matmul_peak
 

@@ -1,7 +1,7 @@
 import torch
 from conftest import SHARED_DATA
 
-from ppo.lab import bench
+from ppo.lab import bench, bench_memory
 from ppo.train.cli import parse_config
 from ppo.train.metrics import matmul_peak
 
@@ -12,7 +12,7 @@ def test_matmul_peak_is_a_plausible_rate():
 
 
 def test_the_memory_probe_receives_every_setting_that_shapes_the_batch(monkeypatch):
-    """run_probe starts `python -m ppo.lab.bench --probe ...`: those flags must parse back to the same settings."""
+    """run_probe starts `python -m ppo.lab.bench_memory --probe ...`: the flags must parse back to the same settings."""
     c = bench.BenchConfig(
         prompts=2,
         completions=3,
@@ -21,6 +21,7 @@ def test_the_memory_probe_receives_every_setting_that_shapes_the_batch(monkeypat
         device="cpu",
         adapter="loreft:rank=2",
         gradient_checkpointing=True,
+        random_init=True,
     )
     seen = {}
 
@@ -28,8 +29,8 @@ def test_the_memory_probe_receives_every_setting_that_shapes_the_batch(monkeypat
         seen["config"] = parse_config(bench.BenchConfig, argv[3:])
         return type("Done", (), {"stdout": '{"peak_bytes": 1}\n'})()
 
-    monkeypatch.setattr(bench.subprocess, "run", fake_run)
-    assert bench.run_probe(c, "sft") == {"peak_bytes": 1}
+    monkeypatch.setattr(bench_memory.subprocess, "run", fake_run)
+    assert bench_memory.run_probe(c, "sft") == {"peak_bytes": 1}
     expected = {k: v for k, v in vars(c).items() if k not in ("probe", "trl", "memory", "output", "repeats")}
     assert {k: getattr(seen["config"], k) for k in expected} == expected and seen["config"].probe == "sft"
 

@@ -1,8 +1,9 @@
 import pytest
 import torch
+from conftest import make_lm
 
 from ppo.adapters.loading import load_model
-from ppo.lm.models import resolve_dtype
+from ppo.lm.models import random_model, resolve_dtype, save_shape
 from ppo.lm.policy import PolicyWithValue
 from ppo.lm.rollout import encode_prompts, sample
 from ppo.lm.specs import find_gguf
@@ -28,6 +29,23 @@ def test_local_folder_loads_with_left_padding(tmp_path, lm, tokenizer):
     assert tok.padding_side == "left" and tok.pad_token_id is not None
     for a, b in zip(model.parameters(), lm.parameters()):
         assert torch.equal(a, b)
+
+
+def test_a_shape_folder_holds_no_weights_and_gives_a_seeded_random_model_of_the_same_shape(tmp_path, tokenizer):
+    lm = make_lm(seed=5)  # not the seed random_model uses
+    lm.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    shape = save_shape(str(tmp_path / "model"), tmp_path / "shape")
+    assert (shape / "config.json").is_file() and not list(shape.glob("*.safetensors"))
+    model, tok = random_model(str(shape), device="cpu")
+    again, _ = random_model(str(shape), device="cpu")
+    other, _ = random_model(str(shape), device="cpu", seed=1)
+    named = dict(lm.named_parameters())
+    assert {k: v.shape for k, v in model.named_parameters()} == {k: v.shape for k, v in named.items()}
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+    assert not torch.equal(model.lm_head.weight, other.lm_head.weight)
+    assert not torch.equal(model.lm_head.weight, lm.lm_head.weight)
+    assert tok.padding_side == "left" and tok.get_vocab() == tokenizer.get_vocab()
 
 
 def test_default_model_is_plain_fp32_and_trainable():

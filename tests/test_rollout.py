@@ -36,6 +36,21 @@ def test_sample_shapes_masks_and_texts(lm, tokenizer):
         assert s.texts[row] == tokenizer.decode(tokens, skip_special_tokens=True)
 
 
+@pytest.mark.parametrize("engine", ["lean", "hf"])
+def test_full_length_runs_every_row_to_the_limit_even_when_eos_is_all_but_certain(lm, tokenizer, engine):
+    def eos_first(module, args, logits):
+        logits[..., 0] += 30.0  # EOS (id 0) almost surely sampled first
+        return logits
+
+    lm.lm_head.register_forward_hook(eos_first)
+    ids, mask = encode_prompts(tokenizer, ["a b c", "x"], torch.device("cpu"))
+    torch.manual_seed(0)
+    assert sample(lm, tokenizer, ids, mask, max_new_tokens=5, engine=engine).response_len == 1
+    s = sample(lm, tokenizer, ids, mask, max_new_tokens=5, engine=engine, full_length=True)
+    assert s.response_mask.tolist() == [[1.0] * 5] * 2 and s.truncated.all()
+    assert (s.input_ids[:, 3:] == 0).any() == (engine == "lean")  # lean: EOS is a token; generate holds it back
+
+
 def test_greedy_sample_follows_the_argmax(lm, tokenizer):
     ids, mask = encode_prompts(tokenizer, ["a b", "c"], torch.device("cpu"))
     s = sample(lm, tokenizer, ids, mask, max_new_tokens=4, greedy=True)

@@ -416,6 +416,14 @@ def test_one_pass_of_one_minibatch_takes_the_old_log_probs_from_the_update_with_
         assert after[name] == pytest.approx(before[name], rel=1e-4, abs=1e-6), name
 
 
+def test_a_benchmark_step_can_run_every_response_to_max_new_tokens(tokenizer):
+    trainer = make_trainer(tokenizer, tiny_config(max_new_tokens=7), target_word_reward("x"))
+    trainer.full_length = True
+    torch.manual_seed(0)
+    metrics = trainer.step(QUESTIONS)
+    assert metrics["response/length"] == 7.0 and metrics["response/truncated_frac"] == 1.0
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

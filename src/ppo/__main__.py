@@ -5,7 +5,7 @@
     evaluate   accuracy of a model on a split        ppo-evaluate   (ppo.tasks.evaluate)
     reft       SFT, PPO and the comparison table     ppo-reft       (ppo.tasks.pipeline)
     metrics    a run's curves as a Markdown table    ppo-metrics    (ppo.train.metrics)
-    bench      the memory probe of the benchmark                    (ppo.lab.bench)
+    bench      the memory probe of the benchmark                    (ppo.lab.bench_memory)
 
 The second column: the same commands as console scripts, which `make install` puts in .venv/bin. `--debug` shows
 the traceback of an error that is otherwise one line.
@@ -22,7 +22,7 @@ COMMANDS = {
     "evaluate": ("ppo.tasks.evaluate", "main"),
     "reft": ("ppo.tasks.pipeline", "main"),
     "metrics": ("ppo.train.metrics", "main"),
-    "bench": ("ppo.lab.bench", "main"),
+    "bench": ("ppo.lab.bench_memory", "main"),
 }
 
 

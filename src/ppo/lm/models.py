@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .hook import adapter_of
 from .specs import DEFAULT_MODEL, resolve_model_path
@@ -75,6 +75,30 @@ def load_pretrained(
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def random_model(
+    spec: str = DEFAULT_MODEL, device: str = "auto", dtype: str = "auto", seed: int = 0
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A causal LM of `spec`'s shape (its config.json) with seeded random weights, and its tokenizer: for speed
+    measurements on a machine that has no copy of the weights. A folder written by `save_shape` is enough."""
+    dev = resolve_device(device)
+    config = AutoConfig.from_pretrained(resolve_model_path(spec))
+    with torch.random.fork_rng(devices=[]), torch.device(dev):  # built on the device: no fp32 copy on the host
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=resolve_dtype(dtype, dev))
+    tokenizer = load_tokenizer(spec)
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def save_shape(spec: str, path: str | Path) -> Path:
+    """A model's config and tokenizer without its weights (about 4 MB for SmolLM2), for `random_model` elsewhere."""
+    out = Path(path)
+    AutoConfig.from_pretrained(resolve_model_path(spec)).save_pretrained(out)
+    load_tokenizer(spec).save_pretrained(out)
+    return out
 
 
 def save_lm(lm: nn.Module, path: str | Path, weights: dict | None = None) -> None:

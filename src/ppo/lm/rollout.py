@@ -91,6 +91,7 @@ def sample(
     top_p: float = 1.0,
     greedy: bool = False,
     engine: str = "auto",
+    full_length: bool = False,
 ) -> Samples:
     """Sample one response per prompt row (repeat the rows for several samples per prompt).
 
@@ -100,37 +101,30 @@ def sample(
     top_k = 0 and top_p = 1.0 mean off. Greedy decoding is for evaluation only. engine: `lean` is the loop of
     `ppo.lm.decode` (same distribution, faster; Llama-family models only), `hf` is transformers' `generate`, and
     `auto` takes lean where it applies.
+
+    `full_length` (benchmarks: work of a fixed size) runs every row to max_new_tokens: in the lean loop EOS ends
+    no response (the distribution is unchanged), in `generate` EOS is held back until then (min_new_tokens).
     """
-    eos_ids = eos_token_ids(model, tokenizer)
     if engine not in ("auto", "lean", "hf"):
         raise ValueError(f"unknown engine {engine!r}; choose auto, lean or hf")
+    eos_ids = eos_token_ids(model, tokenizer)
     if engine == "lean" or (engine == "auto" and decode.supports(model)):
-        output = decode.generate(
-            model,
-            prompt_ids,
-            prompt_mask,
-            max_new_tokens,
-            eos_ids,
-            tokenizer.pad_token_id,
-            temperature,
-            top_k,
-            top_p,
-            greedy,
-        )
+        eos_ids = [] if full_length else eos_ids
+        pad, knobs = tokenizer.pad_token_id, (temperature, top_k, top_p, greedy)
+        output = decode.generate(model, prompt_ids, prompt_mask, max_new_tokens, eos_ids, pad, *knobs)
     else:
-        output = hf_generate(
-            model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_ids, temperature, top_k, top_p, greedy
-        )
+        knobs = (temperature, top_k, top_p, greedy, max_new_tokens if full_length else 0)
+        output = hf_generate(model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_ids, *knobs)
     return samples_from_output(tokenizer, output, prompt_ids, prompt_mask, eos_ids)
 
 
 def hf_generate(
-    model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_ids, temperature, top_k, top_p, greedy
+    model, tokenizer, prompt_ids, prompt_mask, max_new_tokens, eos_ids, temperature, top_k, top_p, greedy, min_new=0
 ) -> torch.Tensor:
     """transformers' `generate` with every distribution-shaping knob pinned. -> (B, P + T)"""
     # Every knob is explicit: a None would be filled in from transformers' defaults, and its default top_k = 50
     # would silently truncate the distribution that the PPO ratio and the KL assume.
-    knobs = {**NEUTRAL_SAMPLING, "temperature": temperature, "top_k": top_k, "top_p": top_p}
+    knobs = {**NEUTRAL_SAMPLING, "temperature": temperature, "top_k": top_k, "top_p": top_p, "min_new_tokens": min_new}
     if greedy:  # sampling-only knobs would only draw warnings
         knobs = {
             k: v

@@ -68,6 +68,7 @@ class PPOTrainer(PPORun):
             and not self.critic
             and config.kl_in == "loss"
         )
+        self.full_length = False  # benchmarks set it: every response runs to max_new_tokens (`sample`)
         policy.value_head.requires_grad_(self.critic)
         distributed.broadcast_parameters(policy)  # every replica starts from rank 0's weights
         self.params = [p for p in policy.parameters() if p.requires_grad]
@@ -155,8 +156,8 @@ class PPOTrainer(PPORun):
         prompts = [self.prompt_fn(ex) for ex in examples]
         prompt_ids, prompt_mask = encode_prompts(self.tokenizer, prompts, self.device)
         with gathered(self.policy.lm):  # FSDP2: every layer's full weights, once for the whole decode loop
-            lm, tokenizer = self.policy.lm, self.tokenizer
-            return sample(lm, tokenizer, prompt_ids, prompt_mask, c.max_new_tokens, c.temperature, c.top_k, c.top_p)
+            lm, knobs = self.policy.lm, (c.max_new_tokens, c.temperature, c.top_k, c.top_p)
+            return sample(lm, self.tokenizer, prompt_ids, prompt_mask, *knobs, full_length=self.full_length)
 
     @property
     def truncation(self) -> dict:
