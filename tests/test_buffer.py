@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from ppo.core.buffer import RolloutBatch
@@ -37,6 +38,17 @@ def test_minibatch_order_is_seeded():
 
     assert order(1) == order(1)
     assert order(1) != order(2)
+
+
+def test_grouped_minibatches_keep_the_answers_to_one_question_whole_and_in_order():
+    batch = make_batch()  # 8 rows: 4 questions of 2 answers
+    minibatches = [mb.input_ids[:, 0].tolist() for mb in batch.minibatches(4, torch.Generator().manual_seed(3), 2)]
+    rows = [r for mb in minibatches for r in mb]
+    assert sorted(rows) == list(range(8)) and all(len(mb) == 4 for mb in minibatches)
+    assert all(rows[i] % 2 == 0 and rows[i + 1] == rows[i] + 1 for i in range(0, 8, 2))
+    assert rows != list(range(8))  # shuffled, by blocks
+    with pytest.raises(ValueError, match="whole blocks of 2"):
+        batch.minibatch_rows(3, torch.Generator(), 2)
 
 
 def test_chunks_are_consecutive_slices():

@@ -435,3 +435,24 @@ def test_a_benchmark_step_can_run_every_response_to_max_new_tokens(tokenizer):
 )
 def test_the_old_policy_pass_stays_wherever_it_differs_from_the_update_pass(tokenizer, overrides):
     assert not make_trainer(tokenizer, tiny_config(**overrides)).reuse_first_pass
+
+
+@pytest.mark.parametrize("advantage", ["gae", "grpo"])
+def test_shared_prompt_passes_give_the_same_step_as_per_row_passes(tokenizer, advantage, monkeypatch):
+    import ppo.lm.shared_prompt as shared_prompt
+
+    calls, real = [], shared_prompt.shared_prompt_states
+    monkeypatch.setattr(shared_prompt, "shared_prompt_states", lambda *a: calls.append(1) or real(*a))
+    runs = []
+    for share in (False, True):
+        trainer = make_trainer(tokenizer, tiny_config(advantage=advantage), target_word_reward("x"))
+        trainer.share_prompts = share
+        torch.manual_seed(0)
+        metrics = trainer.step(QUESTIONS)
+        runs.append((metrics, torch.cat([p.detach().flatten() for p in trainer.policy.parameters()])))
+    # 8 rows in micro-batches of 2: 4 old-policy, 4 reference and 2 x 2 x 2 update passes, each one prompt per pair
+    assert len(calls) == 16 and trainer.group == 2
+    (before, params_before), (after, params_after) = runs
+    assert_close(params_after, params_before, atol=1e-6, rtol=1e-4)
+    for name in ("loss/total", "loss/policy", "objective/kl", "policy/clipfrac", "policy/entropy"):
+        assert after[name] == pytest.approx(before[name], rel=1e-4, abs=1e-6), name

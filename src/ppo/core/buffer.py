@@ -38,14 +38,21 @@ class RolloutBatch:
         """The rows at `index`, as a new batch (views for slices, copies for index tensors)."""
         return RolloutBatch(**{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)})
 
-    def minibatches(self, size: int, generator: torch.Generator) -> Iterator["RolloutBatch"]:
+    def minibatches(self, size: int, generator: torch.Generator, group: int = 1) -> Iterator["RolloutBatch"]:
         """One epoch of shuffled minibatches of `size` rows; the order depends only on `generator`."""
-        for index in self.minibatch_rows(size, generator):
+        for index in self.minibatch_rows(size, generator, group):
             yield self.select(index)
 
-    def minibatch_rows(self, size: int, generator: torch.Generator) -> list[torch.Tensor]:
-        """The rows of each of `minibatches`' minibatches: a shuffle of 0 .. B-1 cut into blocks of `size`."""
-        order = torch.randperm(len(self), generator=generator).to(self.input_ids.device)
+    def minibatch_rows(self, size: int, generator: torch.Generator, group: int = 1) -> list[torch.Tensor]:
+        """The rows of each of `minibatches`' minibatches: a shuffle of 0 .. B-1 cut into blocks of `size`.
+
+        `group` > 1 shuffles blocks of `group` consecutive rows (the answers to one question) and keeps each block
+        whole and in order, so that a minibatch can share each prompt's pass; `size` must then be a multiple of
+        it. group = 1 is a shuffle of the rows."""
+        if size % group or len(self) % group:
+            raise ValueError(f"minibatches of {size} rows cannot hold whole blocks of {group} of {len(self)} rows")
+        blocks = torch.randperm(len(self) // group, generator=generator)
+        order = (blocks[:, None] * group + torch.arange(group)).flatten().to(self.input_ids.device)
         return [order[start : start + size] for start in range(0, len(self), size)]
 
     def chunks(self, size: int) -> Iterator["RolloutBatch"]:

@@ -5,6 +5,7 @@ two alternate on the same machine state."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from ..train.metrics import sync
 from .bench import BenchConfig, Ours, load_lm
@@ -19,6 +20,11 @@ def run_trl(c: BenchConfig, *ours: Ours) -> list[float]:
     from ..tasks.rewards import score_responses
 
     lm, tokenizer = load_lm(c)
+    if c.random_init:  # TRL loads its reference from the model's folder: one with these same random weights
+        folder = Path(c.output).parent / "random-init"
+        lm.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        lm.config._name_or_path = str(folder)
     data = Dataset.from_list(
         [{"prompt": [{"role": "user", "content": ex.question}], "gold": ex.answer} for ex in ours[0].examples]
     )

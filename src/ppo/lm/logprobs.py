@@ -123,16 +123,28 @@ def chunk_logprobs(
 
 
 def lm_response_states(
-    lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int
+    lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int, group: int = 1
 ) -> torch.Tensor:
-    """The trunk states that predict the response tokens (LoReFT told the prompt). (B, L) -> (B, T, H)."""
+    """The trunk states that predict the response tokens (LoReFT told the prompt). (B, L) -> (B, T, H).
+
+    `group` = k: rows come in blocks of k answers to one prompt, whose pass then runs once per block where it can
+    (`ppo.lm.shared_prompt`); the result is the same."""
+    from .shared_prompt import shared_prompt_states, shares_prompts  # it builds on this module's helpers
+
+    if shares_prompts(lm, input_ids, attention_mask, group, response_len):
+        return shared_prompt_states(lm, input_ids, attention_mask, response_len, group)
     with prompt_positions(lm, prompt_mask(attention_mask, response_len)):
         return response_states(trunk_hidden(lm.base_model, input_ids, attention_mask), response_len)
 
 
 def lm_logprobs(
-    lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int, temperature: float
+    lm: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    response_len: int,
+    temperature: float,
+    group: int = 1,
 ) -> torch.Tensor:
     """log pi of the response tokens under a plain LM (the reference model). (B, L) -> (B, T)."""
-    states = lm_response_states(lm, input_ids, attention_mask, response_len)
+    states = lm_response_states(lm, input_ids, attention_mask, response_len, group)
     return logprobs_from_hidden(states, lm.get_output_embeddings(), input_ids[:, -response_len:], temperature)[0]

@@ -52,14 +52,16 @@ class PolicyWithValue(nn.Module):
         attention_mask: torch.Tensor,
         response_len: int,
         with_values: bool = True,
+        group: int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Hidden states and values at the positions that predict the response tokens.
 
         values[:, t] is V(s_t), the value of the state just before response token t is emitted; None without
-        `with_values` (a critic-free estimator: the value head is not run).
+        `with_values` (a critic-free estimator: the value head is not run). `group`: rows per shared prompt
+        (`ppo.lm.logprobs.lm_response_states`).
         Shape: (B, L) -> states (B, T, H), values (B, T).
         """
-        states = lm_response_states(self.lm, input_ids, attention_mask, response_len)
+        states = lm_response_states(self.lm, input_ids, attention_mask, response_len, group)
         if not with_values:
             return states, None
         critic_states = (
@@ -81,13 +83,14 @@ class PolicyWithValue(nn.Module):
         top_k: int = 0,
         top_p: float = 1.0,
         with_values: bool = True,
+        group: int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """log pi of the response tokens, V(s_t) (None without `with_values`), and optionally the entropy, from one
         trunk pass.
 
         Shape: (B, L) -> logprobs (B, T), values (B, T) or None, entropy (B, T) or None.
         """
-        states, values = self(input_ids, attention_mask, response_len, with_values)
+        states, values = self(input_ids, attention_mask, response_len, with_values, group)
         tokens = input_ids[:, -response_len:]  # (B, T)
         logprobs, ent = logprobs_from_hidden(
             states,

@@ -4,8 +4,9 @@
     SameNetwork(lm, weights)     an adapter policy's own network, with its adapter off (weights = None) or running
                                  a frozen copy of the adapter's starting weights: no second copy of the LM
 
-Both answer `logprobs(input_ids, attention_mask, response_len, temperature)` with the tempered, untruncated
-log-probs of the response tokens. `ppo.adapters.loading.make_reference` picks one for a PPO run.
+Both answer `logprobs(input_ids, attention_mask, response_len, temperature, group=1)` with the tempered,
+untruncated log-probs of the response tokens (`group`: rows per shared prompt, `ppo.lm.shared_prompt`).
+`ppo.adapters.loading.make_reference` picks one for a PPO run.
 
 Why "off" is only right for a fresh adapter: the reference must be the policy PPO starts from. A fresh LoRA or
 LoReFT adapter is the identity, so the starting policy is the bare base model. An adapter trained in SFT is not,
@@ -44,9 +45,9 @@ class FrozenLM:
         self.lm = frozen_copy(lm) if copy else freeze(lm)
 
     def logprobs(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int, temperature: float
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int, temperature: float, group=1
     ) -> torch.Tensor:
-        return lm_logprobs(self.lm, input_ids, attention_mask, response_len, temperature)
+        return lm_logprobs(self.lm, input_ids, attention_mask, response_len, temperature, group)
 
 
 class SameNetwork:
@@ -56,10 +57,10 @@ class SameNetwork:
         self.lm, self.adapter, self.weights = lm, adapter_of(lm), weights
 
     def logprobs(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int, temperature: float
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int, temperature: float, group=1
     ) -> torch.Tensor:
         with self.adapter.replaced(self.weights):
-            return lm_logprobs(self.lm, input_ids, attention_mask, response_len, temperature)
+            return lm_logprobs(self.lm, input_ids, attention_mask, response_len, temperature, group)
 
 
 def check_reference(reference):

@@ -69,6 +69,11 @@ class PPOTrainer(PPORun):
             and config.kl_in == "loss"
         )
         self.full_length = False  # benchmarks set it: every response runs to max_new_tokens (`sample`)
+        # The k answers to a question are consecutive rows; minibatches keep them whole (where they can hold whole
+        # questions), so every forward pass may run each prompt once for its k answers (ppo.lm.shared_prompt).
+        k = config.samples_per_prompt
+        self.group = k if self.mini_size % k == 0 else 1
+        self.share_prompts = True  # False: every row's prompt runs itself (the same numbers, more compute)
         policy.value_head.requires_grad_(self.critic)
         distributed.broadcast_parameters(policy)  # every replica starts from rank 0's weights
         self.params = [p for p in policy.parameters() if p.requires_grad]
@@ -160,6 +165,11 @@ class PPOTrainer(PPORun):
             return sample(lm, self.tokenizer, prompt_ids, prompt_mask, *knobs, full_length=self.full_length)
 
     @property
+    def prompt_group(self) -> int:
+        """Rows per shared prompt pass: k, or 1 (each row alone) when sharing is off."""
+        return self.group if self.share_prompts else 1
+
+    @property
     def truncation(self) -> dict:
         """The sampler's top-k / top-p: the log-probs are those of the distribution it draws from."""
         return {"top_k": self.config.top_k, "top_p": self.config.top_p}
@@ -192,11 +202,11 @@ class PPOTrainer(PPORun):
                 logprobs, values = torch.zeros(ids.shape[0], T, device=ids.device), None
             else:
                 logprobs, values, _ = self.policy.logprobs_and_values(
-                    ids, mask, T, c.temperature, with_values=self.critic, **self.truncation
+                    ids, mask, T, c.temperature, with_values=self.critic, group=self.prompt_group, **self.truncation
                 )
             out[0].append(logprobs)
             out[1].append(torch.zeros_like(logprobs) if values is None else values)
-            out[2].append(self.reference.logprobs(ids, mask, T, c.temperature))
+            out[2].append(self.reference.logprobs(ids, mask, T, c.temperature, group=self.prompt_group))
         mask = samples.response_mask
         return tuple(torch.cat(parts) * mask for parts in out)
 
@@ -211,7 +221,7 @@ class PPOTrainer(PPORun):
         the ratio is exactly 1; they are written back into `batch.old_logprobs`."""
         c, stats = self.config, []
         for _ in range(c.ppo_epochs):
-            for rows in batch.minibatch_rows(self.mini_size, self.generator):
+            for rows in batch.minibatch_rows(self.mini_size, self.generator, self.group):
                 mini = batch.select(rows)
                 self.optimizer.zero_grad(set_to_none=True)
                 size = distributed.all_reduce(aggregate_size(mini.response_mask, c.aggregation)).clamp(min=1.0)
@@ -243,6 +253,7 @@ class PPOTrainer(PPORun):
             with_entropy=True,
             entropy_grad=c.entropy_coef > 0,
             with_values=self.critic,
+            group=self.prompt_group,
             **self.truncation,
         )
         old_logprobs = logprobs.detach() if self.reuse_first_pass else mb.old_logprobs
