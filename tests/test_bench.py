@@ -42,3 +42,18 @@ def test_our_grpo_in_the_benchmark_is_trls_algorithm_on_the_same_work():
     assert (grpo.advantage, grpo.kl_in, grpo.kl_estimator, grpo.aggregation) == ("grpo", "loss", "k3", "token_mean")
     same = ("rollout_batch_size", "samples_per_prompt", "mini_batch_size", "max_new_tokens", "ppo_epochs", "kl_coef")
     assert all(getattr(grpo, k) == getattr(ppo, k) for k in same) and ppo.advantage == "gae"
+
+
+def test_the_decode_floor_counts_every_weight_once_and_the_cache_read_so_far():
+    from conftest import make_lm
+
+    from ppo.lab.bench_decode import decode_floor, step_bytes
+
+    lm = make_lm(layers=2)  # hidden 32, 4 heads of 8, 2 kv heads, untied head
+    weights = sum(p.numel() for p in lm.parameters()) * 4
+    assert step_bytes(lm, rows=3, cached=10) == weights + 2 * 2 * 3 * 2 * 10 * 8 * 4  # k and v, layers, rows, ...
+    lm.lm_head.weight = lm.model.embed_tokens.weight  # tied: one matrix, read once
+    assert step_bytes(lm, rows=3, cached=10) < weights + 2 * 2 * 3 * 2 * 10 * 8 * 4
+    floor = decode_floor(lm, rows=2, prompt=5, steps=4)
+    assert floor["bytes_read"] == step_bytes(lm, 2, 7) and floor["step_s"] > 0
+    assert floor["floor_over_step"] == floor["floor_s"] / floor["step_s"]
