@@ -69,3 +69,19 @@ def test_a_model_without_the_llama_layout_falls_back_to_generate(tokenizer):
     )
     with pytest.raises(ValueError, match="engine"):
         sample(make_lm(), tokenizer, *encode_prompts(tokenizer, ["a"], torch.device("cpu")), 2, engine="fast")
+
+
+def test_rows_that_finish_leave_the_batch_and_the_tokens_stay_those_of_generate(tokenizer):
+    lm = make_lm(seed=5, layers=3)  # its greedy answers end after 7, 12, 12, 7, 2, 12, 12 and 5 tokens
+    prompts = ["a b c", "x", "y z", "b c a", "z", "c", "x y z", "a"]
+    ids, mask = encode_prompts(tokenizer, prompts, torch.device("cpu"))
+    kept, real = [], decode.StaticCache.keep
+    decode.StaticCache.keep = lambda self, rows: kept.append(int(rows.sum())) or real(self, rows)
+    try:
+        lean = sample(lm, tokenizer, ids, mask, max_new_tokens=12, greedy=True, engine="lean")
+    finally:
+        decode.StaticCache.keep = real
+    hf = sample(lm, tokenizer, ids, mask, max_new_tokens=12, greedy=True, engine="hf")
+    assert kept == [4]  # after step 7, four of the eight rows had ended: they left the batch
+    assert torch.equal(lean.input_ids, hf.input_ids) and lean.texts == hf.texts
+    assert torch.equal(lean.response_mask, hf.response_mask)

@@ -9,7 +9,9 @@ MLP, rotary embedding) and replaces only the scaffolding:
     - the prompt in one batched forward pass (prefill), each distinct prompt once, then one token per row per step;
     - per-row positions that skip left padding, as in `policy.position_ids_from_mask`;
     - the next token drawn from softmax(logits / temperature), optionally cut by top-k / top-p, in that order,
-      as `generate` does; finished rows keep emitting EOS (= pad), and the loop stops when every row is done.
+      as `generate` does; a finished row is padded after its EOS, and once half the rows still in the batch have
+      finished, they leave it (rows and cache compacted), so the rest decode at a smaller batch; the loop stops
+      when every row is done.
 
 `supports(model)` says whether a model can use it (LlamaForCausalLM without biases: SmolLM2, Llama, CodeLlama);
 the rollout falls back to `generate` otherwise. tests/test_decode.py checks that its logits equal a plain forward pass,
@@ -47,6 +49,10 @@ class StaticCache:
         shape = (c.num_hidden_layers, batch, c.num_key_value_heads, length, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Only the rows where `rows` (B,) bool is True, in order: a copy of the smaller cache."""
+        self.k, self.v = self.k[:, rows], self.v[:, rows]
 
 
 def attention(
@@ -159,18 +165,23 @@ def generate(
     del shared
     key_mask = torch.zeros(B, P + max_new_tokens, dtype=torch.bool, device=device)
     key_mask[:, :P] = prompt_mask.bool()
-    eos = torch.tensor(eos_ids, device=device)
-    done = torch.zeros(B, dtype=torch.bool, device=device)
-    position = positions[:, -1:] + 1  # (B, 1)
-    out = []
+    eos = torch.tensor(eos_ids, device=device, dtype=torch.long)
+    out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    active = torch.arange(B, device=device)  # the rows still in the batch, A of them: indices into out
+    done = torch.zeros(B, dtype=torch.bool, device=device)  # (A,)
+    position = positions[:, -1:] + 1  # (A, 1)
     for t in range(max_new_tokens):
         token = next_tokens(logits, temperature, top_k, top_p, greedy)
-        token = torch.where(done, torch.full_like(token, pad_id), token)  # (B,)
-        out.append(token)
+        token = torch.where(done, torch.full_like(token, pad_id), token)  # (A,)
+        out[active, t] = token
         done |= torch.isin(token, eos)
         if bool(done.all()) or t == max_new_tokens - 1:
             break
+        if 2 * int(done.sum()) >= len(active):  # half the rows have ended: they leave the batch (at most log2 B times)
+            keep = ~done
+            active, token, position, key_mask, done = (x[keep] for x in (active, token, position, key_mask, done))
+            cache.keep(keep)
         key_mask[:, P + t] = True
         logits = forward(model, token[:, None], position, key_mask[:, : P + t + 1], cache, P + t)
         position = position + 1
-    return torch.cat([prompt_ids, torch.stack(out, dim=1)], dim=1)
+    return torch.cat([prompt_ids, out[:, : t + 1]], dim=1)
