@@ -15,9 +15,10 @@ from ppo.lab.ablate import AblationConfig, run_ablation
 from ppo.lab.grids import estimator_grid
 from ppo.train.cli import command, parse_config
 
-# 12 steps of 16 answers (4 questions x 4), responses of at most 192 tokens, beta = 0.01 (the paper's P-CoT value),
-# and 100 dev questions scored after steps 6 and 12 (and once for the warm-up). On 2026-12-02 here a step took about
-# 200 s and a dev scoring about 3 min: some 45 min a configuration, 3 to 3.5 hours for the grid, over sittings.
+# 8 steps of 16 answers (4 questions x 4), responses of at most 192 tokens, beta = 0.01 (the paper's P-CoT value),
+# and 100 dev questions scored after step 8 (and once for the warm-up). On 2026-12-02 here a step took about 140 s
+# and a dev scoring about 2.5 min: some 22 min a configuration, 1.5 hours for the grid after a 45-min warm-up, so
+# that all of it fits in one sitting (run folders do not outlive a sitting here).
 PRESET = dict(
     warmup="runs/warmup-svamp-pcot/final",
     data_dir="../shared/data/svamp",
@@ -25,9 +26,9 @@ PRESET = dict(
     answer_format="pcot",
     train_questions=800,
     dev_questions=100,
-    steps=12,
+    steps=8,
     completions_per_step=16,
-    eval_every=6,
+    eval_every=8,
     max_new_tokens=192,
     kl_coef=0.01,
     output_dir="runs/ablate-estimators",

@@ -118,9 +118,9 @@ def test_sft_and_ppo_runs_turn_it_on_from_their_settings(tmp_path, monkeypatch):
         )
         weights[on] = {stage: load_file(f"{path}/model.safetensors") for stage, path in (("sft", sft), ("ppo", final))}
     assert len(checkpointed) == 3 and checkpointed[2] is None  # SFT's LM; PPO's LM and (no) critic trunk
-    for stage in ("sft", "ppo"):
+    for stage, atol in (("sft", 1e-6), ("ppo", 1e-5)):  # PPO: checkpointed, each row runs its own prompt pass
         for name, value in weights[False][stage].items():
-            assert_close(weights[True][stage][name], value, rtol=1e-5, atol=1e-6, msg=f"{stage} {name}")
+            assert_close(weights[True][stage][name], value, rtol=1e-4, atol=atol, msg=f"{stage} {name}")
     assert not all(torch.equal(weights[True]["sft"][n], v) for n, v in weights[True]["ppo"].items())
 
 
