@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 from conftest import SHARED_DATA, make_lm
 
 from ppo.lab.ablate import AblationConfig, run_ablation, run_grid
@@ -182,3 +183,25 @@ def test_the_table_gives_each_accuracy_its_interval_and_a_paired_test_against_th
     assert "| grpo | 1 | 40.0 | [27.6, 53.8] (50) | +20.0, p = 0.002 |" in text  # 10 to 0 discordant: 2 / 2^10
     assert "| rloo | 1 | 30.0 | – | – |" in text
     assert "dev top-1 16.0 % [8.3, 28.5], n = 50." in text
+
+
+def test_each_run_of_a_grid_samples_from_its_own_seed_whatever_ran_before(tmp_path):
+    from conftest import make_lm, make_tokenizer
+    from safetensors.torch import load_file
+    from test_trainer import QUESTIONS, tiny_config
+
+    from ppo.tasks.stages import run_ppo
+    from ppo.train.metrics import read_jsonl
+
+    make_lm().save_pretrained(tmp_path / "model")
+    make_tokenizer().save_pretrained(tmp_path / "model")
+    scores = []
+    for run in ("first", "second"):
+        torch.rand(7)  # whatever an earlier run drew
+        config = tiny_config(model=str(tmp_path / "model"), advantage="grpo", output_dir=str(tmp_path / run))
+        final = run_ppo(config, QUESTIONS)
+        scores.append(
+            (read_jsonl(tmp_path / run / "metrics.jsonl")[0]["loss/policy"], load_file(f"{final}/model.safetensors"))
+        )
+    assert scores[0][0] == scores[1][0]  # the same samples, so the same first loss and the same weights after
+    assert all(torch.equal(value, scores[1][1][name]) for name, value in scores[0][1].items())

@@ -127,6 +127,9 @@ def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = N
             math_prompt_fn(config.prompt_template, tokenizer),
             math_reward_fn(config),
         )
+        # Every run samples from its own seed, whatever ran in this process before it (a grid's earlier runs); a
+        # resumed run then takes the random state saved in its checkpoint.
+        torch.manual_seed(config.seed + distributed.rank())  # each rank its own samples
         if last:
             trainer.resume(last)
         trainer.train(examples, dev_fn=dev_fn)
@@ -149,7 +152,6 @@ def ppo_main(argv: list[str] | None = None) -> None:
     config = parse_config(PPOConfig, argv)
     preflight(config)
     distributed.init()  # under torchrun; a no-op otherwise
-    torch.manual_seed(config.seed + distributed.rank())  # each rank its own samples
     start = time.perf_counter()
     examples = load_examples(config.dataset, config.data_dir, "train", config.answer_format)
     final = run_ppo(config, examples[: config.max_questions])
