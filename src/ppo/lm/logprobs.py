@@ -19,11 +19,7 @@ from ..core.logits import entropy, token_logprobs
 from .decode import truncate
 from .hook import prompt_positions
 from .models import recomputing
-
-
-def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Positions that skip left padding: cumsum(mask) - 1, so each sequence starts at 0. (B, L) -> (B, L)."""
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+from .shared_prompt import position_ids_from_mask, prompt_mask, shared_prompt_states, shares_prompts
 
 
 def trunk_hidden(trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -36,13 +32,6 @@ def trunk_hidden(trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torc
             use_cache=False,
         )
     return out.last_hidden_state
-
-
-def prompt_mask(attention_mask: torch.Tensor, response_len: int) -> torch.Tensor:
-    """True on the real prompt tokens of prompt + response rows (what LoReFT edits). (B, L) -> (B, L) bool."""
-    prompt = attention_mask.bool().clone()
-    prompt[:, prompt.shape[1] - response_len :] = False
-    return prompt
 
 
 def response_states(hidden: torch.Tensor, response_len: int) -> torch.Tensor:
@@ -129,8 +118,6 @@ def lm_response_states(
 
     `group` = k: rows come in blocks of k answers to one prompt, whose pass then runs once per block where it can
     (`ppo.lm.shared_prompt`); the result is the same."""
-    from .shared_prompt import shared_prompt_states, shares_prompts  # it builds on this module's helpers
-
     if shares_prompts(lm, input_ids, attention_mask, group, response_len):
         return shared_prompt_states(lm, input_ids, attention_mask, response_len, group)
     with prompt_positions(lm, prompt_mask(attention_mask, response_len)):

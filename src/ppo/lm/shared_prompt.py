@@ -27,8 +27,19 @@ import torch
 from transformers import PreTrainedModel
 
 from .hook import prompt_positions
-from .logprobs import position_ids_from_mask, prompt_mask
 from .models import checkpointed
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions that skip left padding: cumsum(mask) - 1, so each sequence starts at 0. (B, L) -> (B, L)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def prompt_mask(attention_mask: torch.Tensor, response_len: int) -> torch.Tensor:
+    """True on the real prompt tokens of prompt + response rows (what LoReFT edits). (B, L) -> (B, L) bool."""
+    prompt = attention_mask.bool().clone()
+    prompt[:, prompt.shape[1] - response_len :] = False
+    return prompt
 
 
 def shares_prompts(lm: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, k: int, T: int) -> bool:
