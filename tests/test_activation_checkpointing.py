@@ -88,7 +88,7 @@ def test_sft_and_ppo_runs_turn_it_on_from_their_settings(tmp_path, monkeypatch):
     from test_sft import EXAMPLE
     from test_trainer import QUESTIONS, tiny_config
 
-    import ppo.lm.shared_prompt as shared_prompt
+    import ppo.lm.logprobs as logprobs
     import ppo.tasks.stages as stages
     from ppo.train.config import SFTConfig
 
@@ -97,7 +97,7 @@ def test_sft_and_ppo_runs_turn_it_on_from_their_settings(tmp_path, monkeypatch):
     make_tokenizer().save_pretrained(model_dir)
     checkpointed = []
     # Per-row prompt passes for both (a checkpointed LM cannot share them): Adam would magnify their float rounding
-    monkeypatch.setattr(shared_prompt, "shares_prompts", lambda *args: False)
+    monkeypatch.setattr(logprobs, "shares_prompts", lambda *args: False)
     monkeypatch.setattr(
         stages, "checkpoint_activations", lambda *lms: checkpointed.extend(lms) or checkpoint_activations(*lms)
     )

@@ -439,10 +439,10 @@ def test_the_old_policy_pass_stays_wherever_it_differs_from_the_update_pass(toke
 
 @pytest.mark.parametrize("advantage", ["gae", "grpo"])
 def test_shared_prompt_passes_give_the_same_step_as_per_row_passes(tokenizer, advantage, monkeypatch):
-    import ppo.lm.shared_prompt as shared_prompt
+    import ppo.lm.logprobs as logprobs
 
-    calls, real = [], shared_prompt.shared_prompt_states
-    monkeypatch.setattr(shared_prompt, "shared_prompt_states", lambda *a: calls.append(1) or real(*a))
+    calls, real = [], logprobs.shared_prompt_states
+    monkeypatch.setattr(logprobs, "shared_prompt_states", lambda *a: calls.append(1) or real(*a))
     runs = []
     for share in (False, True):
         trainer = make_trainer(tokenizer, tiny_config(advantage=advantage), target_word_reward("x"))
