@@ -56,17 +56,24 @@ class StaticCache:
 
 
 def attention(
-    attn, x: torch.Tensor, cos, sin, cache: StaticCache, layer: int, start: int, mask: torch.Tensor
+    attn, x: torch.Tensor, cos, sin, cache: StaticCache, layer: int, start: int | torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """Self-attention of T new positions over the cache. x (B, T, H), mask (B, 1, T, start+T) bool -> (B, T, H)."""
+    """Self-attention of T new positions over the first W cache columns. x (B, T, H), mask (B, 1, T, W) bool.
+
+    `start` is the column of the first new position: one int for every row, or (B,) long, one per row (T = 1).
+    -> (B, T, H)"""
     B, T, _ = x.shape
     q = attn.q_proj(x).view(B, T, -1, attn.head_dim).transpose(1, 2)  # (B, heads, T, D)
     k = attn.k_proj(x).view(B, T, -1, attn.head_dim).transpose(1, 2)  # (B, kv_heads, T, D)
     v = attn.v_proj(x).view(B, T, -1, attn.head_dim).transpose(1, 2)
     q, k = apply_rotary_pos_emb(q, k, cos, sin)
-    cache.k[layer, :, :, start : start + T] = k
-    cache.v[layer, :, :, start : start + T] = v
-    keys, values = cache.k[layer, :, :, : start + T], cache.v[layer, :, :, : start + T]  # (B, kv_heads, S, D)
+    if isinstance(start, int):
+        cache.k[layer, :, :, start : start + T], cache.v[layer, :, :, start : start + T] = k, v
+    else:  # each row its own column (continuous batching, ppo.lm.stream)
+        rows = torch.arange(B, device=x.device)
+        cache.k[layer, rows, :, start], cache.v[layer, rows, :, start] = k[:, :, 0], v[:, :, 0]
+    W = mask.shape[-1]
+    keys, values = cache.k[layer, :, :, :W], cache.v[layer, :, :, :W]  # (B, kv_heads, W, D)
     out = F.scaled_dot_product_attention(
         q, keys, values, attn_mask=mask, scale=attn.scaling, enable_gqa=q.shape[1] != keys.shape[1]
     )  # (B, heads, T, D)
@@ -79,28 +86,36 @@ def forward(
     positions: torch.Tensor,
     key_mask: torch.Tensor,
     cache: StaticCache,
-    start: int,
+    start: int | torch.Tensor,
     edit=None,
 ) -> torch.Tensor:
     """Logits of the last position of each row, after writing T new positions at cache[start:start+T].
 
     tokens, positions (B, T); key_mask (B, start+T) bool, True on real tokens. -> (B, V)
+    With `start` a (B,) tensor (T = 1), row b writes at column start[b] and attends to key_mask's W columns, where
+    key_mask[b, start[b]] must be True.
     `edit(layer index, h)`, if given, edits each layer's output (LoReFT's prompt positions, at prefill).
     """
-    trunk, T, device = model.model, tokens.shape[1], tokens.device
+    trunk, T = model.model, tokens.shape[1]
     h = trunk.embed_tokens(tokens)  # (B, T, H)
     cos, sin = trunk.rotary_emb(h, positions)
-    causal = torch.ones(T, start + T, dtype=torch.bool, device=device).tril(start)  # (T, S)
-    mask = causal[None] & key_mask[:, None, :]  # (B, T, S)
-    mask |= (torch.arange(start + T, device=device) == torch.arange(start, start + T, device=device)[:, None])[
-        None
-    ]  # a pad sees itself: no NaN
-    mask = mask[:, None]  # (B, 1, T, S)
+    mask = key_mask[:, None, None] if torch.is_tensor(start) else causal_mask(key_mask, start, T)
     for i, layer in enumerate(trunk.layers):
         h = h + attention(layer.self_attn, layer.input_layernorm(h), cos, sin, cache, i, start, mask)
         h = h + layer.mlp(layer.post_attention_layernorm(h))
         h = h if edit is None else edit(i, h)
     return model.lm_head(trunk.norm(h[:, -1]))  # (B, V)
+
+
+def causal_mask(key_mask: torch.Tensor, start: int, T: int) -> torch.Tensor:
+    """T new positions from column `start` see the real keys before them. key_mask (B, start+T) -> (B, 1, T, S)"""
+    device = key_mask.device
+    causal = torch.ones(T, start + T, dtype=torch.bool, device=device).tril(start)  # (T, S)
+    mask = causal[None] & key_mask[:, None, :]  # (B, T, S)
+    mask |= (torch.arange(start + T, device=device) == torch.arange(start, start + T, device=device)[:, None])[
+        None
+    ]  # a pad sees itself: no NaN
+    return mask[:, None]  # (B, 1, T, S)
 
 
 def truncate(logits: torch.Tensor, top_k: int, top_p: float, keep: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,6 +149,26 @@ def next_tokens(logits: torch.Tensor, temperature: float, top_k: int, top_p: flo
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.shape[1] - 1)
 
 
+def prefill(
+    model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor
+) -> tuple[torch.Tensor, StaticCache, torch.Tensor]:
+    """Each distinct prompt through the model once (with k samples per prompt the rows repeat k times).
+
+    -> (logits of each row's last position (B, V), the cache of the U distinct prompts (U rows of P),
+    inverse (B,): the cache row of each prompt row)"""
+    B, device = prompt_ids.shape[0], prompt_ids.device
+    positions = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, P)
+    rows, inverse = torch.unique(torch.cat([prompt_ids, prompt_mask.long()], 1), dim=0, return_inverse=True)
+    first = torch.full((len(rows),), B, dtype=torch.long, device=device).scatter_reduce(
+        0, inverse, torch.arange(B, device=device), "amin"
+    )  # a row of each prompt
+    shared = StaticCache(model, len(first), prompt_ids.shape[1], device, next(model.parameters()).dtype)
+    adapter = adapter_of(model)  # LoReFT edits the prompt here, and only here
+    edit = adapter.prefill_edit(prompt_mask[first].bool()) if hasattr(adapter, "prefill_edit") else None
+    logits = forward(model, prompt_ids[first], positions[first], prompt_mask[first].bool(), shared, 0, edit)
+    return logits[inverse], shared, inverse
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -151,15 +186,7 @@ def generate(
     B, P = prompt_ids.shape
     device, dtype = prompt_ids.device, next(model.parameters()).dtype
     positions = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, P)
-    # Prefill each distinct prompt once: with samples_per_prompt = k, the rows repeat k times (prefix sharing).
-    rows, inverse = torch.unique(torch.cat([prompt_ids, prompt_mask.long()], 1), dim=0, return_inverse=True)
-    first = torch.full((len(rows),), B, dtype=torch.long, device=device).scatter_reduce(
-        0, inverse, torch.arange(B, device=device), "amin"
-    )  # a row of each prompt
-    shared = StaticCache(model, len(first), P, device, dtype)
-    adapter = adapter_of(model)  # LoReFT edits the prompt here, and only here
-    edit = adapter.prefill_edit(prompt_mask[first].bool()) if hasattr(adapter, "prefill_edit") else None
-    logits = forward(model, prompt_ids[first], positions[first], prompt_mask[first].bool(), shared, 0, edit)[inverse]
+    logits, shared, inverse = prefill(model, prompt_ids, prompt_mask)
     cache = StaticCache(model, B, P + max_new_tokens, device, dtype)
     cache.k[:, :, :, :P], cache.v[:, :, :, :P] = shared.k[:, inverse], shared.v[:, inverse]
     del shared
