@@ -114,8 +114,8 @@ def test_k1_kl_is_unbiased_under_the_samplers_truncation(tokenizer, top_k, top_p
     KL(pi_sampled || pi_ref) of the known next-token distributions. Log-probs of the untruncated policy would not."""
     from conftest import make_lm
 
-    from ppo.lm.decode import truncate
     from ppo.lm.rollout import encode_prompts, sample
+    from ppo.lm.sampling import truncate
 
     policy, ref, T, n = PolicyWithValue(make_lm(0)), make_lm(1), 0.7, 6000
     ids, mask = encode_prompts(tokenizer, ["a b"] * n, torch.device("cpu"))

@@ -16,9 +16,9 @@ from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 
 from ..core.logits import entropy, token_logprobs
-from .decode import truncate
 from .hook import prompt_positions
 from .models import recomputing
+from .sampling import truncate
 from .shared_prompt import position_ids_from_mask, prompt_mask, shared_prompt_states, shares_prompts
 
 

@@ -20,7 +20,8 @@ from collections.abc import Callable
 
 import torch
 
-from .decode import StaticCache, forward, next_tokens, prefill
+from .decode import StaticCache, forward, prefill
+from .sampling import next_tokens
 
 
 class Slots:
@@ -113,10 +114,10 @@ def stream(
             state.owner[r] = -1
             if on_done is not None:
                 on_done(1)
-        still = torch.tensor([o >= 0 for o in state.owner], device=eos.device)
+        still = active & ~ended  # (B,) the rows that decode on
         if waiting == len(prompts) and 2 * int((~still).sum()) >= len(still):  # no prompt left: the ended rows leave
             state.keep(still)
-            token = token[still]
+            token, still = token[still], still[still]
             if not state.owner:
                 return results
         rows = torch.arange(len(state.owner), device=eos.device)
@@ -124,6 +125,5 @@ def stream(
         width = int(state.column.max()) + 1
         state.logits = forward(model, token[:, None], state.position[:, None], state.key_mask[:, :width],
                                state.cache, state.column)  # fmt: skip
-        moving = torch.tensor([o >= 0 for o in state.owner], device=eos.device).long()
-        state.column += moving
-        state.position += moving
+        state.column += still
+        state.position += still
