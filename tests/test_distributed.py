@@ -23,7 +23,7 @@ from ppo.lm.policy import PolicyWithValue
 from ppo.lm.reference import FrozenLM
 from ppo.lm.rollout import encode_prompts, sample, samples_from_output
 from ppo.tasks.data import Example
-from ppo.tasks.evaluate import decode_prompts
+from ppo.tasks.decoding import decode_prompts
 from ppo.tasks.stages import math_pair_fn, math_prompt_fn
 from ppo.train import distributed
 from ppo.train.checkpoint import load_state

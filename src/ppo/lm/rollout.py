@@ -96,7 +96,7 @@ def sample(
     """Sample one response per prompt row (repeat the rows for several samples per prompt).
 
     A model whose layers are sharded (FSDP2) must be whole here: the caller holds `ppo.train.fsdp.gathered(model)`
-    around the call, as `PPOTrainer.sample_responses` and `ppo.tasks.evaluate.decode_prompts` do.
+    around the call, as `PPOTrainer.sample_responses` and `ppo.tasks.decoding.decode_prompts` do.
 
     top_k = 0 and top_p = 1.0 mean off. Greedy decoding is for evaluation only. engine: `lean` is the loop of
     `ppo.lm.decode` (same distribution, faster; Llama-family models only), `hf` is transformers' `generate`, and
