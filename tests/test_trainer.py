@@ -81,7 +81,8 @@ def test_one_step_changes_the_policy_not_the_reference(tokenizer):
 def test_kl_is_zero_when_the_reference_is_a_copy(tokenizer):
     trainer = make_trainer(tokenizer, tiny_config(kl_estimator="k3"), target_word_reward("x"))
     torch.manual_seed(0)
-    assert trainer.step(QUESTIONS)["objective/kl"] == 0.0
+    # 0 up to rounding: a matrix product need not round the same way on a copy of the weights at another address
+    assert abs(trainer.step(QUESTIONS)["objective/kl"]) < 1e-6
     torch.manual_seed(1)
     assert trainer.step(QUESTIONS)["objective/kl"] > 0.0  # the policy has moved away from the reference
 
