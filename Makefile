@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch
 
-.PHONY: bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
+.PHONY: reproduce-svamp bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
 
 # The exact versions the suite passed on (`make lock` refreshes it), applied as pip constraints. The lock's torch
 # is the default; TORCH=... given by hand (another version or build) replaces that one line.
@@ -128,6 +128,13 @@ ablate-adapters: warmup-gsm8k
 	$(BIN)/python experiments/ablate_adapters.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
 
 # GAE, GRPO, RLOO and Dr. GRPO from the SVAMP P-CoT warm-up (made first when missing), 4 answers per question.
+# The powered experiment (docs/results.md): one SVAMP P-CoT warm-up, then ReFT, SFT-continued, our GRPO and TRL's
+# GRPO at an equal budget, two seeds for ReFT and SFT-continued, every arm on all 1,000 test questions. Resumable, and
+# across sittings: finished arms are recorded in docs/results/svamp and skipped. ARGS="--runs reft:0" runs one.
+reproduce-svamp:
+	$(BIN)/pip install --quiet $(PIN) -e ".[bench,plots]"
+	$(BIN)/python experiments/reproduce_svamp.py --data-dir $(SVAMP) $(ARGS)
+
 ablate-estimators:
 	test -d $(WARMUP_PCOT)/final || $(MAKE) warmup-svamp-pcot
 	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"

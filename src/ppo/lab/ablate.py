@@ -117,7 +117,7 @@ class AblationConfig:
     """beta where the grid does not set it (the paper: 0.05 for N-CoT, 0.01 for P-CoT)."""
     micro_batch_size: int = 4
     """Sequences per forward/backward pass."""
-    eval_batch_size: int = 25
+    eval_batch_size: int = 64
     """Dev questions decoded together."""
     seeds: str = "0"
     """Comma-separated seeds; each configuration runs once per seed (mean and spread in the table)."""

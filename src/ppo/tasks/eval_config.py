@@ -39,7 +39,7 @@ class EvalConfig:
     """The prompt, shared with SFT and RL."""
     max_new_tokens: int = 400
     """Answer length limit."""
-    batch_size: int = 16
+    batch_size: int = 64
     """Questions decoded together."""
     k: int = 1
     """Samples per question for vote@k and pass@k (1 = greedy top-1 only)."""

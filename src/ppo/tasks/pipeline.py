@@ -3,7 +3,9 @@ N-CoT or P-CoT (`answer_format`), on GSM8K or SVAMP (`dataset`).
 
 Stages (each skipped when its output exists, each resumable from its last checkpoint with --resume):
     sft            warm-up SFT on the training questions' chains of thought
-    sft_continued  the baseline: more SFT, as many extra epochs over the questions as PPO makes
+    sft_continued  the baseline: more SFT, as many extra epochs over the questions as PPO makes (with
+                   --sft-eval-every, scored on dev on that schedule and its best kept, as --ppo-eval-every does
+                   for ReFT; the warm-up itself is never selected)
     ppo            ReFT: PPO from the warm-up checkpoint, the same questions, reference = warm-up checkpoint
     eval           base, SFT, SFT-continued and ReFT on the same dev and test questions
 """
@@ -88,14 +90,19 @@ def run_pipeline(c: PipelineConfig) -> dict:
         times[name] = round(times.get(name, 0.0) + time.perf_counter() - start, 1)
         start = time.perf_counter()
 
-    sft = run_sft(stage_settings(c, "sft", c.model, out / "sft"), train)
+    sft = run_sft(stage_settings(c, "sft", c.model, out / "sft", eval_every=0), train)  # the warm-up: its final
     lap("sft")
     ppo = stage_settings(c, "ppo", sft, out / "ppo")
     ppo_epochs_over_data = ppo.steps * ppo.rollout_batch_size / len(train)  # passes PPO makes over the questions
-    continued = run_sft(stage_settings(c, "sft", sft, out / "sft_continued", epochs=ppo_epochs_over_data), train)
-    lap("sft_continued")
     e = stage_settings(c, "eval", sft, out / "eval")
-    reft = run_ppo(ppo, train, dev_fn=lambda lm, tok: scored(e, lm, tok, splits["dev"], "ppo dev", k=1)[0]["top1"])
+
+    def dev_fn(name: str):  # dev top-1, for the selection of both arms (--sft-eval-every, --ppo-eval-every)
+        return lambda lm, tok: scored(e, lm, tok, splits["dev"], f"{name} dev", k=1)[0]["top1"]
+
+    more = stage_settings(c, "sft", sft, out / "sft_continued", epochs=ppo_epochs_over_data)
+    continued = run_sft(more, train, dev_fn=dev_fn("sft_continued"))
+    lap("sft_continued")
+    reft = run_ppo(ppo, train, dev_fn=dev_fn("ppo"))
     lap("ppo")
     models = {"base": c.model, "SFT": sft, "SFT-continued": continued, "ReFT": reft}
     results = {name: run_eval(c, name, path, splits, out) for name, path in models.items()}

@@ -39,7 +39,7 @@ PPO_PREFIXED = {name for name in SFTConfig.__dataclass_fields__} | {"steps", "ev
 PRESET = {
     "sft": {"epochs": 1.0, "batch_size": 8, "max_len": 384, "save_every": 20},
     "ppo": {"steps": 24, "rollout_batch_size": 8, "max_new_tokens": 256, "micro_batch_size": 4, "save_every": 8},
-    "eval": {"batch_size": 25},
+    "eval": {"batch_size": 64},
 }
 # (SFT, PPO) learning rates of each policy kind, where --sft-lr / --ppo-lr are not given. An adapter trains far
 # fewer parameters from a zero or identity start, so it takes larger steps (the LoReFT paper: ~1e-3 in SFT).

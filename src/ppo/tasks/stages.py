@@ -19,13 +19,12 @@ from ..adapters.loading import check_adapter_fits, ensure_adapter, load_model, l
 from ..lm.models import checkpoint_activations
 from ..lm.specs import check_model_spec
 from ..train import distributed
-from ..train.checkpoint import latest_checkpoint, restore_interrupted_save
+from ..train.checkpoint import DevFn, latest_checkpoint, restore_interrupted_save
 from ..train.checks import check_run_folder
 from ..train.cli import command, parse_config
 from ..train.config import PPOConfig, SFTConfig
 from ..train.fsdp import shard_for_training
 from ..train.metrics import CURVE_KEYS, curve_table, read_jsonl
-from ..train.ppo_run import DevFn
 from ..train.sft import SFTTrainer
 from ..train.trainer import PPOTrainer
 from .data import Example, check_data_dir, load_examples, split_dev
@@ -72,12 +71,16 @@ def preflight(config: SFTConfig | PPOConfig, splits: tuple[str, ...] = ("train",
     check_adapter_fits(config.adapter, config.model)
 
 
-def run_sft(config: SFTConfig, examples: list[Example]) -> str:
+def run_sft(config: SFTConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:
     """Run SFT as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
-    one; refused when output_dir holds a run with other settings. Returns the final checkpoint folder."""
+    one; refused when output_dir holds a run with other settings.
+
+    Returns the model to use: output_dir/best when dev selection ran (`dev_fn` and config.eval_every), else final.
+    """
     distributed.init()
     out = Path(config.output_dir)
     check_run_folder(config, out / "config.json")
+    restore_interrupted_save(out / "best")
     if not (out / "final").is_dir():
         last = latest_checkpoint(out)
         lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
@@ -91,8 +94,8 @@ def run_sft(config: SFTConfig, examples: list[Example]) -> str:
         )
         if last:
             trainer.resume(last)
-        trainer.train(examples)
-    return str(out / "final")
+        trainer.train(examples, dev_fn=dev_fn)
+    return str(out / "best") if dev_fn is not None and (out / "best").is_dir() else str(out / "final")
 
 
 def run_ppo(config: PPOConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:

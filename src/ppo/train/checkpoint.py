@@ -16,9 +16,11 @@ import random
 import re
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..lm.models import save_lm
 from ..lm.policy import PolicyWithValue
@@ -26,6 +28,17 @@ from . import distributed
 from .fsdp import full_state_dict
 
 STATE_FILE = "trainer_state.pt"
+# dev_fn(policy LM, tokenizer) -> a dev score to maximise (model selection; never the test split)
+DevFn = Callable[[PreTrainedModel, PreTrainedTokenizerBase], float]
+
+
+def keep_if_best(dev_fn: DevFn, lm, model, tokenizer, best: float, path: Path, step: int) -> tuple[float, float]:
+    """Score `lm` on dev; save `model` (the LM, or the policy with its value head) in `path` when the score beats
+    `best` (ties keep the earlier one). Returns (score, the best score now)."""
+    score = dev_fn(lm, tokenizer)
+    if score > best:
+        save_checkpoint(path, model, tokenizer, {"step": step, "dev_score": score}, prune=False)
+    return score, max(score, best)
 
 
 def rng_state() -> dict:

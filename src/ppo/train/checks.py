@@ -50,7 +50,7 @@ PPO_RULES = {
 SFT_RULES = {
     **dict.fromkeys(("epochs", "lr", "max_grad_norm"), POSITIVE),
     **dict.fromkeys(("batch_size", "grad_accum", "max_len"), AT_LEAST_ONE),
-    **dict.fromkeys(("dev_size", "save_every"), COUNT),
+    **dict.fromkeys(("dev_size", "save_every", "eval_every"), COUNT),
     "weight_decay": NON_NEGATIVE, "max_questions": NONE_OR_AT_LEAST_ONE,
 }
 EVAL_RULES = {

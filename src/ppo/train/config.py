@@ -178,6 +178,9 @@ class SFTConfig(ModelSettings):
     """Where settings, metrics and checkpoints go; the final model is in output_dir/final."""
     save_every: int = 0
     """Checkpoint every N optimizer steps (0 = only at the end)."""
+    eval_every: int = 0
+    """Score the dev questions every N steps, keeping the best model in output_dir/best (0 = off; needs the
+    caller's dev scorer: the pipeline's SFT-continued stage and `ppo.lab.reproduce` give one)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

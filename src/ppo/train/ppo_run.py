@@ -5,21 +5,16 @@ bookkeeping of many."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from . import distributed
-from .checkpoint import load_state, save_checkpoint, truncate_log
+from .checkpoint import DevFn, keep_if_best, load_state, save_checkpoint, truncate_log
 from .cli import save_config
 from .data_order import batch_indices
 from .fsdp import load_optimizer_state, optimizer_state
 from .health import check_finite
 from .metrics import PPO_BAR_KEYS, MetricsLogger, format_metrics
-
-# dev_fn(policy LM, tokenizer) -> a dev score to maximise (model selection; never the test split)
-DevFn = Callable[[PreTrainedModel, PreTrainedTokenizerBase], float]
 
 
 class PPORun:
@@ -65,12 +60,8 @@ class PPORun:
 
     def select(self, dev_fn: DevFn, path: Path) -> float:
         """Model selection on dev: score the policy, and keep it in `path` when it beats the best so far."""
-        score = dev_fn(self.policy.lm, self.tokenizer)
-        if score > self.best_dev:
-            self.best_dev = score
-            save_checkpoint(
-                path, self.policy, self.tokenizer, {"step": self.step_count, "dev_score": score}, prune=False
-            )
+        score, self.best_dev = keep_if_best(dev_fn, self.policy.lm, self.policy, self.tokenizer, self.best_dev,
+                                            path, self.step_count)  # fmt: skip
         return score
 
     def save(self, path: str | Path) -> None:

@@ -12,6 +12,7 @@ Shapes: B = batch, L = sequence length.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +24,7 @@ from ..lm.hook import prompt_positions
 from ..lm.logprobs import logprobs_from_hidden, trunk_hidden
 from ..lm.models import checkpointed
 from . import distributed
-from .checkpoint import load_state, save_checkpoint, truncate_log
+from .checkpoint import DevFn, keep_if_best, load_state, save_checkpoint, truncate_log
 from .cli import save_config
 from .config import SFTConfig
 from .data_order import batch_indices
@@ -94,7 +95,7 @@ class SFTTrainer:
         self.device = next(lm.parameters()).device
         self.params = [p for p in lm.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(param_groups(lm, config.weight_decay), lr=config.lr)
-        self.step_count = 0
+        self.step_count, self.best_dev = 0, float("-inf")
 
     def total_steps(self, n_examples: int) -> int:
         c = self.config
@@ -126,8 +127,11 @@ class SFTTrainer:
             "tokens": n_tokens,
         }
 
-    def train(self, examples: list) -> list[dict]:
-        """Run all steps (continuing from a resumed step_count); log loss to metrics.jsonl; save output_dir/final."""
+    def train(self, examples: list, dev_fn: DevFn | None = None) -> list[dict]:
+        """Run all steps (continuing from a resumed step_count); log loss to metrics.jsonl; save output_dir/final.
+
+        With `dev_fn` and config.eval_every, the model is scored on dev every eval_every steps (and after the last)
+        and the best one is kept in output_dir/best."""
         c, out = self.config, Path(self.config.output_dir)
         encoded = [encode_pair(self.tokenizer, *self.pair_fn(ex)) for ex in examples]
         kept = [row for row in encoded if len(row[0]) <= c.max_len]
@@ -151,7 +155,13 @@ class SFTTrainer:
         for step in bar:
             rows = [kept[i] for i in batch_indices(len(kept), per_step, step, c.seed)]
             lr = c.lr * lr_factor(step, total, warmup, c.schedule)
+            start = time.perf_counter()
             metrics = {"step": step + 1, "epoch": (step + 1) * per_step / len(kept), **self.step(rows, lr)}
+            metrics["time/step_s"] = time.perf_counter() - start  # training only, dev scoring not included
+            if dev_fn is not None and c.eval_every and ((step + 1) % c.eval_every == 0 or step + 1 == total):
+                metrics["eval/dev_score"], self.best_dev = keep_if_best(
+                    dev_fn, self.lm, self.lm, self.tokenizer, self.best_dev, out / "best", self.step_count
+                )
             metrics["time/elapsed_s"] = logger.elapsed()
             logger.log(metrics)
             history.append(metrics)
@@ -168,11 +178,11 @@ class SFTTrainer:
             path,
             self.lm,
             self.tokenizer,
-            {"step": self.step_count, "optimizer": optimizer_state(self.lm, self.optimizer)},
+            {"step": self.step_count, "optimizer": optimizer_state(self.lm, self.optimizer), "best_dev": self.best_dev},
         )
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint (the model weights must already be loaded from it)."""
         state = load_state(path)
-        self.step_count = state["step"]
+        self.step_count, self.best_dev = state["step"], state.get("best_dev", float("-inf"))
         load_optimizer_state(self.lm, self.optimizer, state["optimizer"])

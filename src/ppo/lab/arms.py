@@ -1,0 +1,135 @@
+"""The warm-up and the arms of the SVAMP experiment (ppo.lab.reproduce), each from the warm-up checkpoint, on the
+same training questions, with the same budget, and scored the same way.
+
+    reft           PPO with GAE and the value head, one answer per question, 2 epochs, the KL (k1) in the reward
+    grpo           our GRPO: `group` answers per question, 1 epoch, the KL (k3) in the loss
+    trl-grpo       TRL's GRPOTrainer with the same settings and our sandboxed reward (ppo.lab.trl_arm)
+    sft-continued  more SFT, as many passes over the questions as ReFT makes (the paper's baseline)
+
+Every arm is scored on dev at `points` evenly spaced points of its budget, and the best point (the earliest of
+ties) is the arm's model, scored once on test. Training time is the sum of the step times: dev scoring is left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from ..adapters.loading import load_model
+from ..tasks.evaluate import evaluate
+from ..tasks.stages import run_ppo, run_sft
+from ..train.config import PPOConfig, SFTConfig
+from ..train.metrics import read_jsonl
+from .reproduce_config import ReproduceConfig, write_record
+
+WARMUP_RECORD = "warmup.json"
+# Per-step training metrics kept in a record (the second figure: ReFT's reward, KL, clip fraction and critic).
+TRAINING_KEYS = ("objective/score", "objective/accuracy", "objective/kl", "objective/reward", "policy/clipfrac",
+                 "value/explained_var", "response/length", "time/step_s")  # fmt: skip
+
+
+def common(c: ReproduceConfig) -> dict:
+    return {"device": c.device, "dtype": c.dtype, "data_dir": c.data_dir, "dataset": "svamp", "answer_format": "pcot"}
+
+
+def warmup_config(c: ReproduceConfig) -> SFTConfig:
+    """The warm-up: SFT on the training questions' programs (the paper's warm-up, scaled to this CPU)."""
+    return SFTConfig(model=c.model, **common(c), max_questions=c.train_questions, dev_size=c.dev_size, max_len=384,
+                     epochs=c.warmup_epochs, lr=c.warmup_lr, batch_size=8, save_every=20, seed=0,
+                     output_dir=str(Path(c.output_dir) / "warmup"))  # fmt: skip
+
+
+def arm_config(c: ReproduceConfig, arm: str, seed: int, warmup: str) -> PPOConfig | SFTConfig:
+    """Our trainers' settings for an arm (trl-grpo takes the grpo arm's, ppo.lab.trl_arm)."""
+    out = str(Path(c.output_dir) / f"{arm}-seed{seed}")
+    if arm == "sft-continued":
+        every = c.sft_steps // c.points
+        return SFTConfig(model=warmup, **common(c), dev_size=c.dev_size, max_len=384, lr=c.warmup_lr, batch_size=8,
+                         epochs=c.samples / c.train_questions, eval_every=every, save_every=every, seed=seed,
+                         output_dir=out)  # fmt: skip
+    every = c.rl_steps // c.points
+    shared = dict(model=warmup, **common(c), steps=c.rl_steps, max_new_tokens=c.max_new_tokens, temperature=1.0,
+                  lr=c.lr, kl_coef=c.kl_coef, mini_batch_size=c.completions_per_step,
+                  micro_batch_size=c.micro_batch_size, eval_every=every, save_every=every, seed=seed,
+                  output_dir=out)  # fmt: skip
+    if arm == "reft":
+        return PPOConfig(**shared, advantage="gae", rollout_batch_size=c.completions_per_step, samples_per_prompt=1,
+                         ppo_epochs=2, kl_in="reward", kl_estimator="k1")  # fmt: skip
+    return PPOConfig(**shared, advantage="grpo", rollout_batch_size=c.completions_per_step // c.group,
+                     samples_per_prompt=c.group, ppo_epochs=1, kl_in="loss", kl_estimator="k3")  # fmt: skip
+
+
+def fingerprint(folder: str | Path) -> str:
+    """The first 16 hex digits of the SHA-256 of a checkpoint's weight files: the same bits, the same print."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def scored(c: ReproduceConfig, lm, tokenizer, examples: list, desc: str) -> dict:
+    """Greedy top-1 with the one prompt and answer extraction of every model, and each question's answer."""
+    summary, records = evaluate(lm, tokenizer, examples, "reft", c.eval_max_new_tokens, c.eval_batch_size,
+                                desc=desc, answer_format="pcot")  # fmt: skip
+    return {**summary, "answers": [r["answer"] for r in records], "correct": [bool(r["correct"]) for r in records]}
+
+
+def train_minutes(rows: list[dict], upto: int | None = None) -> float:
+    return sum(r.get("time/step_s", 0.0) for r in rows if upto is None or r["step"] <= upto) / 60
+
+
+def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
+    """Train the warm-up (skipped when its folder is done), and record its dev and test answers once. A warm-up
+    rebuilt in a later sitting is compared with the recorded one by fingerprint; each arm's record says which it
+    started from. Returns {folder, fingerprint}."""
+    folder = run_sft(warmup_config(c), train)
+    mark, path = fingerprint(folder), Path(c.record_dir) / WARMUP_RECORD
+    if not path.is_file():
+        lm, tokenizer = load_model(folder, c.device, c.dtype)
+        rows = read_jsonl(Path(folder).parent / "metrics.jsonl")
+        write_record(path, {"config": asdict(c), "fingerprint": mark, "train_min": train_minutes(rows),
+                            "dev": scored(c, lm, tokenizer, dev, "warm-up dev"),
+                            "test": scored(c, lm, tokenizer, test, "warm-up test")})  # fmt: skip
+    elif (recorded := json.loads(path.read_text())["fingerprint"]) != mark:
+        print(f"[reproduce] warning: this warm-up's weights ({mark}) are not the recorded warm-up's ({recorded}); "
+              f"the arms run now start from these, and their records say so")  # fmt: skip
+    return {"folder": folder, "fingerprint": mark}
+
+
+def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, dev: list, test: list) -> dict:
+    """Train one arm x seed (resumed within a sitting where its trainer can), score its best dev point on test,
+    and return its record."""
+    out = Path(c.output_dir) / f"{arm}-seed{seed}"
+
+    def dev_fn(lm, tokenizer) -> float:
+        return scored(c, lm, tokenizer, dev, f"{arm} dev")["top1"]
+
+    if arm == "trl-grpo":
+        from .trl_arm import run_trl_grpo
+
+        config = arm_config(c, "grpo", seed, start["folder"])
+        best = run_trl_grpo(c, config, train, dev_fn, out)
+    else:
+        config = arm_config(c, arm, seed, start["folder"])
+        best = (run_sft if arm == "sft-continued" else run_ppo)(config, train, dev_fn)
+    rows = read_jsonl(out / "metrics.jsonl")
+    per_sample = c.samples / (c.sft_steps if arm == "sft-continued" else c.rl_steps)  # budget used by a step
+    curve = [{"step": r["step"], "samples": round(r["step"] * per_sample), "train_min": train_minutes(rows, r["step"]),
+              "dev_top1": r["eval/dev_score"]} for r in rows if "eval/dev_score" in r]  # fmt: skip
+    lm, tokenizer = load_model(best, c.device, c.dtype)
+    return {
+        "arm": arm,
+        "seed": seed,
+        "warmup": start["fingerprint"],
+        "settings": asdict(config),
+        "curve": curve,
+        "best": max(curve, key=lambda p: (p["dev_top1"], -p["step"])),
+        "train_min": train_minutes(rows),
+        "test": scored(c, lm, tokenizer, test, f"{arm} test"),
+        "training": [
+            {"step": r["step"], **{k: v for k, v in r.items() if k in TRAINING_KEYS or k.startswith("trl/")}}
+            for r in rows
+        ],  # fmt: skip
+    }

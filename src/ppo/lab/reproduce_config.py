@@ -1,0 +1,126 @@
+"""The SVAMP experiment's settings (`ReproduceConfig`) and its records: the small files in `record_dir` that let
+it span sittings (ppo.lab.reproduce runs it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..lm.models import check_device, check_dtype
+from ..train.checks import AT_LEAST_ONE, NONE_OR_AT_LEAST_ONE, POSITIVE, check_fields
+
+ARMS = ("reft", "sft-continued", "grpo", "trl-grpo")
+NOT_SETTINGS = ("runs", "output_dir", "record_dir")  # what may differ between the sittings of one experiment
+# What the warm-up and its scores depend on: its record holds for any experiment that shares these.
+WARMUP_SETTINGS = ("data_dir", "model", "train_questions", "dev_size", "test_questions", "warmup_epochs", "warmup_lr",
+                   "eval_max_new_tokens", "eval_batch_size", "device", "dtype")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """The experiment's settings; the defaults are the CPU preset (docs/results.md says how long it takes)."""
+
+    data_dir: str = "../shared/data/svamp"
+    """SVAMP folder (train_python_sdp.json, test.json)."""
+    model: str = "smollm2-135m"
+    """The base model the warm-up starts from."""
+    train_questions: int = 800
+    """Training questions: the warm-up's, and every arm's (the first N of train after the dev split)."""
+    dev_size: int = 200
+    """Dev split carved from train (seed 0), used for every selection and never trained on."""
+    test_questions: int | None = None
+    """Test questions every model is scored on (None = all 1,000; fewer only for a quick look)."""
+    warmup_epochs: float = 1.0
+    """Warm-up SFT epochs over the training questions."""
+    warmup_lr: float = 2e-5
+    """Warm-up SFT learning rate (linear decay; SFT-continued uses it too)."""
+    samples: int = 1024
+    """The budget: sampled answers per RL arm."""
+    completions_per_step: int = 16
+    """Sampled answers per RL step (ReFT: 16 questions x 1; GRPO: 16 / group questions x group)."""
+    group: int = 4
+    """Answers per question for the GRPO arms (ReFT samples 1, as the paper)."""
+    points: int = 4
+    """Dev scorings per arm, evenly spaced over its budget; the best one is the arm's model."""
+    max_new_tokens: int = 192
+    """Response length limit when sampling in RL (P-CoT programs here: 100 tokens median, 179 at the 99th %)."""
+    eval_max_new_tokens: int = 256
+    """Response length limit on dev and test (greedy), the same for every model."""
+    lr: float = 3e-6
+    """Learning rate of every RL arm (constant)."""
+    kl_coef: float = 0.01
+    """beta of every RL arm (the paper's P-CoT value)."""
+    micro_batch_size: int = 8
+    """Sequences per forward/backward pass in our trainers."""
+    eval_batch_size: int = 64
+    """Questions decoded together on dev and test."""
+    runs: str = "reft:0,sft-continued:0,grpo:0,trl-grpo:0,reft:1,sft-continued:1"
+    """Comma-separated arm:seed pairs, run in this order (arms: reft, sft-continued, grpo, trl-grpo)."""
+    device: str = "auto"
+    """auto, cpu, cuda."""
+    dtype: str = "auto"
+    """auto = bf16 on GPU, fp32 on CPU."""
+    output_dir: str = "runs/reproduce-svamp"
+    """Checkpoints and logs (need not outlive a sitting)."""
+    record_dir: str = "docs/results/svamp"
+    """The records a later sitting resumes from, the table and the figures (small; committed)."""
+
+    def __post_init__(self) -> None:
+        counts = ("train_questions", "dev_size", "samples", "completions_per_step", "group", "points",
+                  "max_new_tokens", "eval_max_new_tokens", "micro_batch_size", "eval_batch_size")  # fmt: skip
+        check_fields(self, {**dict.fromkeys(counts, AT_LEAST_ONE), "warmup_epochs": POSITIVE, "lr": POSITIVE,
+                            "warmup_lr": POSITIVE, "kl_coef": POSITIVE,
+                            "test_questions": NONE_OR_AT_LEAST_ONE})  # fmt: skip
+        check_device(self.device)
+        check_dtype(self.dtype)
+        if self.samples % self.completions_per_step or self.completions_per_step % self.group:
+            raise ValueError(f"--samples ({self.samples}) must be a multiple of --completions-per-step "
+                             f"({self.completions_per_step}), and that of --group ({self.group})")  # fmt: skip
+        if self.group < 2:
+            raise ValueError(f"--group must be at least 2: GRPO compares answers to one question (got {self.group})")
+        if self.rl_steps % self.points or self.sft_steps % self.points:
+            raise ValueError(f"--points ({self.points}) must divide the RL steps ({self.rl_steps}) and the "
+                             f"SFT-continued steps ({self.sft_steps})")  # fmt: skip
+        self.run_list()  # the arms and seeds parse
+
+    @property
+    def rl_steps(self) -> int:
+        return self.samples // self.completions_per_step
+
+    @property
+    def sft_steps(self) -> int:
+        """SFT-continued makes as many passes over the questions as ReFT (one answer per question) does, in batches
+        of 8 as the warm-up."""
+        return self.samples // 8
+
+    def run_list(self) -> list[tuple[str, int]]:
+        pairs = []
+        for item in self.runs.split(","):
+            arm, _, seed = item.strip().partition(":")
+            if arm not in ARMS or not seed.isdigit():
+                raise ValueError(f"--runs takes arm:seed pairs with arms {', '.join(ARMS)} (got {item.strip()!r})")
+            pairs.append((arm, int(seed)))
+        return pairs
+
+
+def record_path(c: ReproduceConfig, arm: str, seed: int) -> Path:
+    return Path(c.record_dir) / f"{arm}-seed{seed}.json"
+
+
+def check_record(c: ReproduceConfig, path: Path, keys: tuple[str, ...] | None = None) -> None:
+    """A record made with other settings (of `keys`, default all but NOT_SETTINGS) is refused, naming them: it would
+    be silently mixed into the table."""
+    old, new = json.loads(path.read_text())["config"], asdict(c)
+    differ = sorted(k for k in keys or new if k not in NOT_SETTINGS and old.get(k) != new[k])
+    if differ:
+        raise ValueError(f"{path} was made with other settings ({', '.join(f'{k}: {old.get(k)!r}' for k in differ)}):"
+                         f" move it away, or pass a new --record-dir")  # fmt: skip
+
+
+def write_record(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,114 @@
+"""The SVAMP experiment's report, from the records alone (ppo.lab.reproduce): no checkpoint is needed.
+
+table.md        every model's test top-1 with its 95 % Wilson interval (n = all test questions), its dev top-1 at
+                the chosen point, budget and training minutes; then the paired tests on the same test questions
+                (McNemar's exact p, ppo.tasks.stats): ReFT against SFT-continued and against TRL's GRPO, seed by
+                seed, and every arm against the warm-up
+dev_curves.png  dev top-1 against sampled answers, and against training minutes, one line per arm x seed, from
+                the warm-up's score (matplotlib, the `plots` extra)
+reft_training.png  ReFT's score, KL, clip fraction and the critic's explained variance against step
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..tasks.stats import interval_text, paired
+from .reproduce_config import ReproduceConfig, record_path
+
+# (arm, against): the comparisons the experiment is about, then each arm against its start
+PAIRS = [("reft", "sft-continued"), ("reft", "trl-grpo"), ("reft", "grpo"), ("grpo", "trl-grpo")]
+FIGURE_KEYS = [("objective/score", "mean score (1 right, 0.1 wrong)"), ("objective/kl", "sequence KL (nats)"),
+               ("policy/clipfrac", "clip fraction"), ("value/explained_var", "critic explained variance")]  # fmt: skip
+
+
+def records(c: ReproduceConfig) -> tuple[dict | None, list[dict]]:
+    """The warm-up's record and those of the runs that are done, in `runs` order."""
+    warm = Path(c.record_dir) / "warmup.json"
+    done = [record_path(c, *run) for run in c.run_list()]
+    runs = [json.loads(p.read_text()) for p in done if p.is_file()]
+    return (json.loads(warm.read_text()) if warm.is_file() else None), runs
+
+
+def table(warm: dict | None, runs: list[dict]) -> str:
+    lines = ["| model | seed | test top-1 (95 % interval) | test answered % | dev top-1 % at the chosen point | "
+             "chosen at (samples) | training min |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    if warm is not None:
+        t = warm["test"]
+        lines.append(f"| warm-up SFT | 0 | {interval_text(sum(t['correct']), t['n'])} | {t['answered']:.1f} | "
+                     f"{warm['dev']['top1']:.1f} | 0 | {warm['train_min']:.1f} |")  # fmt: skip
+    for r in runs:
+        t, b = r["test"], r["best"]
+        lines.append(f"| {r['arm']} | {r['seed']} | {interval_text(sum(t['correct']), t['n'])} | {t['answered']:.1f} "
+                     f"| {b['dev_top1']:.1f} | {b['samples']} | {r['train_min']:.1f} |")  # fmt: skip
+    lines += [
+        "",
+        "Paired on the same test questions (McNemar's exact test): gain of the first over the second in "
+        "points; only-first / only-second are the questions one got right and the other wrong.",
+        "",
+        "| first | second | seed | gain (points) | only first | only second | p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    by = {(r["arm"], r["seed"]): r for r in runs}
+    pairs = [(a, b, s) for a, b in PAIRS for (arm, s) in by if arm == a and (b, s) in by]
+    pairs += [(arm, "warm-up", s) for (arm, s) in by if warm is not None]
+    for a, b, s in pairs:
+        first, second = by[(a, s)]["test"]["correct"], (warm if b == "warm-up" else by[(b, s)])["test"]["correct"]
+        p = paired(second, first)
+        lines.append(f"| {a} | {b} | {s} | {p['gain']:+.1f} | {p['only_b']} | {p['only_a']} | {p['p']:.2g} |")
+    starts = {r["warmup"] for r in runs} | ({warm["fingerprint"]} if warm else set())
+    if len(starts) > 1:
+        lines += [
+            "",
+            f"Note: the runs started from {len(starts)} different warm-up builds ({', '.join(sorted(starts))}).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def figures(c: ReproduceConfig, warm: dict | None, runs: list[dict]) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[reproduce] matplotlib is not installed (pip install -e .[plots]): the table only, no figures")
+        return []
+    from .report import save
+
+    out, written = Path(c.record_dir), []
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for r in runs:
+        start = [{"samples": 0, "train_min": 0.0, "dev_top1": warm["dev"]["top1"]}] if warm else []
+        points = start + r["curve"]
+        for ax, x in zip(axes, ("samples", "train_min")):
+            ax.plot(
+                [p[x] for p in points], [p["dev_top1"] for p in points], marker="o", label=f"{r['arm']} s{r['seed']}"
+            )
+    axes[0].set(xlabel="sampled answers (SFT-continued: the same passes over the questions)", ylabel="dev top-1 %")
+    axes[1].set(xlabel="training minutes (dev scoring left out)", ylabel="dev top-1 %")
+    axes[1].legend(fontsize=8)
+    written.append(save(fig, out / "dev_curves.png"))
+    reft = [r for r in runs if r["arm"] == "reft"]
+    if reft:
+        fig, axes = plt.subplots(1, len(FIGURE_KEYS), figsize=(4 * len(FIGURE_KEYS), 3.5))
+        for r in reft:
+            for ax, (key, label) in zip(axes, FIGURE_KEYS):
+                steps = [(row["step"], row[key]) for row in r["training"] if key in row]
+                if steps:
+                    ax.plot(*zip(*steps), label=f"seed {r['seed']}")
+                ax.set(xlabel="PPO step", ylabel=label)
+        axes[0].legend(fontsize=8)
+        written.append(save(fig, out / "reft_training.png"))
+    return written
+
+
+def write_report(c: ReproduceConfig) -> str:
+    """table.md and the figures in record_dir, from whatever is recorded; returns the table."""
+    warm, runs = records(c)
+    text = table(warm, runs)
+    Path(c.record_dir).mkdir(parents=True, exist_ok=True)
+    (Path(c.record_dir) / "table.md").write_text(text)
+    figures(c, warm, runs)
+    return text

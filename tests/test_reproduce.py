@@ -1,0 +1,128 @@
+"""The SVAMP experiment (ppo.lab.reproduce) end to end on a tiny random Llama: the warm-up, the arms at an equal
+budget with dev selection on their schedule, the records a later sitting resumes from, and the report."""
+
+import importlib.util
+import json
+
+import pytest
+from conftest import SHARED_DATA, make_lm, make_tokenizer
+
+from ppo.lab.arms import arm_config, fingerprint
+from ppo.lab.reproduce import ReproduceConfig, run_reproduce
+from ppo.lab.reproduce_report import table
+from ppo.train.cli import command, parse_config
+
+SVAMP = SHARED_DATA / "svamp"
+
+
+def tiny(tmp_path, **kw) -> ReproduceConfig:
+    model = tmp_path / "base"
+    if not model.is_dir():
+        make_lm().save_pretrained(model)
+        make_tokenizer().save_pretrained(model)
+    settings = dict(model=str(model), data_dir=str(SVAMP), train_questions=8, dev_size=6, test_questions=10,
+                    samples=16, completions_per_step=4, group=2, points=2, max_new_tokens=4, eval_max_new_tokens=4,
+                    micro_batch_size=4, eval_batch_size=8, lr=1e-4, runs="reft:0,sft-continued:0,grpo:0",
+                    output_dir=str(tmp_path / "runs"), record_dir=str(tmp_path / "record"))  # fmt: skip
+    return ReproduceConfig(**{**settings, **kw})
+
+
+def test_every_arm_gets_the_same_budget_and_schedule(tmp_path):
+    c = tiny(tmp_path, samples=32)
+    reft, grpo, sft = (arm_config(c, arm, 0, "warm") for arm in ("reft", "grpo", "sft-continued"))
+    for rl in (reft, grpo):  # the same sampled answers per step and in all, scored on dev at the same steps
+        assert rl.rollout_batch_size * rl.samples_per_prompt == 4 and rl.steps == 8 and rl.eval_every == 4
+        assert rl.model == "warm" and rl.lr == c.lr and rl.kl_coef == c.kl_coef
+    assert (reft.samples_per_prompt, reft.advantage, reft.ppo_epochs, reft.kl_in) == (1, "gae", 2, "reward")
+    assert (grpo.samples_per_prompt, grpo.advantage, grpo.ppo_epochs, grpo.kl_in) == (2, "grpo", 1, "loss")
+    # SFT-continued passes over the questions as often as ReFT does (32 answers to 8 questions: 4 passes)
+    assert sft.epochs == 4.0 and sft.eval_every == 32 // 8 // 2 and sft.model == "warm"
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--samples", "10"], "multiple of --completions-per-step"),
+        (["--group", "1", "--completions-per-step", "4", "--samples", "16"], "--group must be at least 2"),
+        (["--points", "3"], "--points (3) must divide"),
+        (["--runs", "reft:0,ppo:1"], "arm:seed pairs"),
+        (["--runs", "reft"], "arm:seed pairs"),
+        (["--lr", "0"], "lr"),
+    ],
+)
+def test_bad_settings_are_one_line_errors_before_any_work(argv, words, capsys):
+    main = command(lambda argv: run_reproduce(parse_config(ReproduceConfig, argv)))
+    with pytest.raises(SystemExit):
+        main(["--data-dir", "/no/such/folder", *argv])
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1, err
+
+
+def test_the_experiment_end_to_end_records_resumes_and_reports(tmp_path, capsys):
+    c = tiny(tmp_path)
+    text = run_reproduce(c)
+    record = tmp_path / "record"
+    warm = json.loads((record / "warmup.json").read_text())
+    assert warm["fingerprint"] == fingerprint(tmp_path / "runs" / "warmup" / "final")
+    assert warm["test"]["n"] == 10 and len(warm["test"]["correct"]) == 10 and len(warm["dev"]["correct"]) == 6
+    for arm in ("reft", "sft-continued", "grpo"):
+        r = json.loads((record / f"{arm}-seed0.json").read_text())
+        assert r["warmup"] == warm["fingerprint"] and r["test"]["n"] == 10
+        assert [p["samples"] for p in r["curve"]] == [8, 16]  # scored on dev at half and all of the budget
+        assert r["best"] in r["curve"] and r["best"]["dev_top1"] == max(p["dev_top1"] for p in r["curve"])
+        assert r["train_min"] > 0 and r["settings"]["model"].endswith("warmup/final")
+        assert f"| {arm} | 0 |" in text and f"| {arm} | warm-up | 0 |" in text
+    reft = json.loads((record / "reft-seed0.json").read_text())
+    assert {"objective/score", "objective/kl", "value/explained_var"} <= reft["training"][0].keys()
+    assert "| reft | sft-continued | 0 |" in text and "| reft | grpo | 0 |" in text and "n = 10" in text
+    assert (record / "table.md").read_text() == text
+    assert (record / "dev_curves.png").is_file() and (record / "reft_training.png").is_file()
+    # A later sitting: the run folders are gone; the warm-up is rebuilt bit for bit, and recorded arms are skipped
+    capsys.readouterr()
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    assert run_reproduce(c) == text
+    out = capsys.readouterr().out
+    assert "warning" not in out and out.count(", skipped") == 3
+    assert not (tmp_path / "runs" / "reft-seed0").exists()
+
+
+def test_a_record_made_with_other_settings_is_refused(tmp_path):
+    c = tiny(tmp_path, runs="sft-continued:0", samples=8, points=1)
+    run_reproduce(c)
+    with pytest.raises(ValueError, match=r"sft-continued-seed0.json was made with other settings \(lr: 0.0001\)"):
+        run_reproduce(tiny(tmp_path, runs="sft-continued:1,sft-continued:0", samples=8, points=1, lr=2e-4))
+    assert not (tmp_path / "record" / "sft-continued-seed1.json").exists()  # refused before any work
+    with pytest.raises(ValueError, match=r"warmup.json was made with other settings \(warmup_lr: 2e-05\)"):
+        run_reproduce(tiny(tmp_path, runs="sft-continued:1", samples=8, points=1, warmup_lr=1e-4))
+    run_reproduce(tiny(tmp_path, runs="grpo:0", samples=8, points=1, lr=2e-4))  # the warm-up's record still holds
+    assert (tmp_path / "record" / "grpo-seed0.json").is_file()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("trl") is None, reason="TRL is in the bench extra (make reproduce-svamp)")
+def test_the_trl_arm_trains_scores_dev_on_the_schedule_and_is_recorded(tmp_path):
+    c = tiny(tmp_path, runs="trl-grpo:0")
+    text = run_reproduce(c)
+    r = json.loads((tmp_path / "record" / "trl-grpo-seed0.json").read_text())
+    assert [p["samples"] for p in r["curve"]] == [8, 16] and r["test"]["n"] == 10 and r["train_min"] > 0
+    assert r["settings"]["advantage"] == "grpo" and r["settings"]["samples_per_prompt"] == 2  # our grpo arm's
+    assert any("trl/reward" in row for row in r["training"]) and "| trl-grpo | 0 |" in text
+    assert (tmp_path / "runs" / "trl-grpo-seed0" / "best" / "model.safetensors").is_file()
+
+
+def test_the_table_pairs_arms_on_the_same_questions():
+    def run(arm, seed, correct):
+        test = {"n": 4, "answered": 100.0, "top1": 25.0 * sum(correct), "correct": correct}
+        return {"arm": arm, "seed": seed, "warmup": "f", "best": {"dev_top1": 50.0, "samples": 8}, "train_min": 1.0,
+                "test": test}  # fmt: skip
+
+    warm = {"fingerprint": "f", "train_min": 2.0, "dev": {"top1": 40.0},
+            "test": {"n": 4, "answered": 75.0, "correct": [True, False, False, False]}}  # fmt: skip
+    text = table(warm, [run("reft", 0, [True, True, True, False]), run("sft-continued", 0, [True, False, True, True])])
+    assert "| reft | sft-continued | 0 | +0.0 | 1 | 1 | 1 |" in text  # one question each way
+    assert "| reft | warm-up | 0 | +50.0 | 2 | 0 | 0.5 |" in text
+    assert "| warm-up SFT | 0 | 25.0 % [4.6, 69.9], n = 4 |" in text
+    assert "different warm-up builds" not in text
+    text = table(warm, [{**run("reft", 0, [True] * 4), "warmup": "g"}])
+    assert "2 different warm-up builds (f, g)" in text
