@@ -36,7 +36,7 @@ class ReproduceConfig:
     """Warm-up SFT epochs over the training questions."""
     warmup_lr: float = 2e-5
     """Warm-up SFT learning rate (linear decay; SFT-continued uses it too)."""
-    samples: int = 1024
+    samples: int = 768
     """The budget: sampled answers per RL arm."""
     completions_per_step: int = 16
     """Sampled answers per RL step (ReFT: 16 questions x 1; GRPO: 16 / group questions x group)."""
