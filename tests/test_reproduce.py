@@ -44,16 +44,16 @@ def test_every_arm_gets_the_same_budget_and_schedule(tmp_path):
     [
         (["--samples", "10"], "multiple of --completions-per-step"),
         (["--group", "1", "--completions-per-step", "4", "--samples", "16"], "--group must be at least 2"),
-        (["--points", "3"], "--points (3) must divide"),
+        (["--points", "5"], "--points (5) must divide"),
         (["--runs", "reft:0,ppo:1"], "arm:seed pairs"),
         (["--runs", "reft"], "arm:seed pairs"),
         (["--lr", "0"], "lr"),
     ],
 )
-def test_bad_settings_are_one_line_errors_before_any_work(argv, words, capsys):
+def test_bad_settings_are_one_line_errors_before_any_work(argv, words, capsys, tmp_path):
     main = command(lambda argv: run_reproduce(parse_config(ReproduceConfig, argv)))
     with pytest.raises(SystemExit):
-        main(["--data-dir", "/no/such/folder", *argv])
+        main(["--data-dir", "/no/such/folder", "--record-dir", str(tmp_path), *argv])
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1, err
 
