@@ -56,3 +56,36 @@ def test_chunks_are_consecutive_slices():
     assert [len(c) for c in chunks] == [3, 3, 2]
     assert chunks[1].input_ids[:, 0].tolist() == [3, 4, 5]
     assert chunks[0].response_len == 3
+
+
+def padded_batch() -> RolloutBatch:
+    """3 rows of prompt 3 + response 4 columns: prompts of 1, 2 and 1 tokens, responses of 2, 1 and 0 tokens."""
+    batch = make_batch(B=3, L=7, T=4)
+    batch.attention_mask = torch.tensor([[0, 0, 1, 1, 1, 0, 0], [0, 1, 1, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0]])
+    batch.response_mask = torch.tensor([[1.0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
+    return batch
+
+
+def test_trimming_drops_only_the_columns_that_are_padding_in_every_row():
+    from ppo.core.buffer import content_columns
+
+    batch = padded_batch()
+    columns, keep = content_columns(batch.attention_mask, batch.response_mask)
+    assert (columns, keep) == (slice(1, 5), 2)  # the longest prompt starts at column 1, the longest response is 2
+    small = batch.trimmed()
+    assert small.input_ids.shape == (3, 4) and small.response_len == 2
+    assert torch.equal(small.attention_mask, batch.attention_mask[:, 1:5])
+    assert torch.equal(small.response_mask, batch.response_mask[:, :2]) and torch.equal(small.scores, batch.scores)
+    for name in ("old_logprobs", "ref_logprobs", "old_values", "rewards", "advantages", "returns"):
+        assert torch.equal(getattr(small, name), getattr(batch, name)[:, :2]), name
+    # every response empty: one response column stays, so the passes keep their shapes
+    assert content_columns(batch.attention_mask[2:], batch.response_mask[2:]) == (slice(2, 4), 1)
+
+
+def test_longest_first_orders_whole_blocks_by_their_longest_response():
+    from ppo.core.buffer import longest_first
+
+    mask = torch.tensor([[1.0, 0, 0], [1, 0, 0], [1, 1, 1], [0, 0, 0], [1, 1, 0], [1, 1, 0]])
+    rows = torch.tensor([4, 5, 0, 1, 2, 3])  # a minibatch's shuffled rows, in blocks of 2
+    assert longest_first(rows, mask, 2).tolist() == [2, 3, 4, 5, 0, 1]  # blocks of longest 3, 2, 1
+    assert longest_first(rows, mask).tolist() == [2, 4, 5, 0, 1, 3]  # ties keep their order

@@ -59,3 +59,39 @@ class RolloutBatch:
         """Consecutive slices of `size` rows (micro-batches for gradient accumulation)."""
         for start in range(0, len(self), size):
             yield self.select(slice(start, start + size))
+
+    def trimmed(self) -> "RolloutBatch":
+        """This batch without the columns that are padding in every one of its rows (`content_columns`): the same
+        losses and statistics from shorter passes."""
+        columns, keep = content_columns(self.attention_mask, self.response_mask)
+        per_row = {"input_ids": self.input_ids[:, columns], "attention_mask": self.attention_mask[:, columns]}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            per_row.setdefault(f.name, value[:, :keep] if value.dim() == 2 else value)
+        return RolloutBatch(**per_row)
+
+
+def content_columns(attention_mask: torch.Tensor, response_mask: torch.Tensor) -> tuple[slice, int]:
+    """The columns of a (B, P + T) row block that hold any row's tokens, and the longest response T' <= T.
+
+    Prompts are left-padded and responses right-padded, so the columns before the longest prompt and after the
+    longest response are padding in every row. Dropping them changes nothing a pass computes for the rest: the
+    positions come from the attention mask, padding is masked out of attention, and a causal model's states never
+    depend on the columns after them. It only saves work: a batch is padded to the longest response of all its
+    rollouts, and a micro-batch of shorter ones then runs on padding."""
+    T = response_mask.shape[1]
+    P = attention_mask.shape[1] - T
+    used = attention_mask[:, :P].any(0).nonzero()
+    first = int(used[0]) if len(used) else P
+    keep = max(int(response_mask.sum(1).max()), 1) if response_mask.numel() else T
+    return slice(first, P + keep), keep
+
+
+def longest_first(rows: torch.Tensor, response_mask: torch.Tensor, group: int = 1) -> torch.Tensor:
+    """`rows` reordered so that blocks of `group` consecutive rows (kept whole and in order) come by their longest
+    response, longest first (ties keep their order). Micro-batches cut from them hold responses of like lengths,
+    so trimming each (`RolloutBatch.trimmed`) saves the most. The order of the rows in a minibatch changes nothing
+    but rounding: its gradient is the sum of its micro-batches'."""
+    blocks = rows.view(-1, group)
+    longest = response_mask.sum(1)[blocks].amax(1)
+    return blocks[torch.sort(longest, descending=True, stable=True).indices].flatten()

@@ -12,7 +12,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from ..adapters.base import param_groups
-from ..core.buffer import RolloutBatch
+from ..core.buffer import RolloutBatch, content_columns, longest_first
 from ..core.gae import compute_gae, masked_whiten
 from ..core.group import equal_groups, per_token, with_kl_penalty
 from ..core.kl import AdaptiveKLController, FixedKLController, kl_estimate, shape_rewards
@@ -74,6 +74,9 @@ class PPOTrainer(PPORun):
         k = config.samples_per_prompt
         self.group = k if self.mini_size % k == 0 else 1
         self.share_prompts = True  # False: every row's prompt runs itself (the same numbers, more compute)
+        # Micro-batches of like lengths, each cut to its own longest response (`RolloutBatch.trimmed`); False: every
+        # pass runs on the whole padded width (the same numbers up to rounding, more compute).
+        self.trim = True
         policy.value_head.requires_grad_(self.critic)
         distributed.broadcast_parameters(policy)  # every replica starts from rank 0's weights
         self.params = [p for p in policy.parameters() if p.requires_grad]
@@ -190,25 +193,28 @@ class PPOTrainer(PPORun):
         policy is not run, and `update` fills them in from its pass).
 
         Recomputing (rather than trusting `generate`'s scores) gives exactly the numbers the update will compare
-        against, computed the same way. Runs in micro-batches to bound memory.
+        against, computed the same way. Runs in micro-batches to bound memory: of like lengths, each cut to its own
+        longest response (`self.trim`).
         """
-        c, T, out = self.config, samples.response_len, ([], [], [])
-        for s in range(0, samples.input_ids.shape[0], c.micro_batch_size):
-            ids, mask = (
-                samples.input_ids[s : s + c.micro_batch_size],
-                samples.attention_mask[s : s + c.micro_batch_size],
-            )
-            if self.reuse_first_pass:
-                logprobs, values = torch.zeros(ids.shape[0], T, device=ids.device), None
-            else:
+        c, mask = self.config, samples.response_mask
+        order = torch.arange(mask.shape[0], device=mask.device)
+        if self.trim:
+            order = longest_first(order, mask, self.group)
+        out = tuple(torch.zeros_like(mask) for _ in range(3))
+        for s in range(0, len(order), c.micro_batch_size):
+            rows = order[s : s + c.micro_batch_size]
+            ids, attn = samples.input_ids[rows], samples.attention_mask[rows]
+            columns, T = content_columns(attn, mask[rows]) if self.trim else (slice(None), samples.response_len)
+            ids, attn = ids[:, columns], attn[:, columns]
+            if not self.reuse_first_pass:  # else the update's pass fills the old log-probs in
                 logprobs, values, _ = self.policy.logprobs_and_values(
-                    ids, mask, T, c.temperature, with_values=self.critic, group=self.prompt_group, **self.truncation
+                    ids, attn, T, c.temperature, with_values=self.critic, group=self.prompt_group, **self.truncation
                 )
-            out[0].append(logprobs)
-            out[1].append(torch.zeros_like(logprobs) if values is None else values)
-            out[2].append(self.reference.logprobs(ids, mask, T, c.temperature, group=self.prompt_group))
-        mask = samples.response_mask
-        return tuple(torch.cat(parts) * mask for parts in out)
+                out[0][rows, :T] = logprobs
+                if values is not None:
+                    out[1][rows, :T] = values
+            out[2][rows, :T] = self.reference.logprobs(ids, attn, T, c.temperature, group=self.prompt_group)
+        return tuple(part * mask for part in out)
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         """ppo_epochs passes of shuffled minibatches; each minibatch is one optimizer step, its gradient
@@ -218,20 +224,28 @@ class PPOTrainer(PPORun):
         ranks, and the gradients are summed over ranks: the sum is the gradient of the whole minibatch's loss.
 
         With `reuse_first_pass` (one epoch of one minibatch) the old log-probs are this pass's own, detached, so
-        the ratio is exactly 1; they are written back into `batch.old_logprobs`."""
+        the ratio is exactly 1; they are written back into `batch.old_logprobs`.
+
+        A minibatch's rows run longest first, and each micro-batch is cut to its own longest response (`self.trim`):
+        the same gradient, from shorter passes."""
         c, stats = self.config, []
         for _ in range(c.ppo_epochs):
             for rows in batch.minibatch_rows(self.mini_size, self.generator, self.group):
+                if self.trim:
+                    rows = longest_first(rows, batch.response_mask, self.group)
                 mini = batch.select(rows)
                 self.optimizer.zero_grad(set_to_none=True)
                 size = distributed.all_reduce(aggregate_size(mini.response_mask, c.aggregation)).clamp(min=1.0)
                 for s, micro in zip(range(0, len(mini), c.micro_batch_size), mini.chunks(c.micro_batch_size)):
+                    micro = micro.trimmed() if self.trim else micro
                     loss, micro_stats, logprobs = self.loss(micro)
                     check_finite("loss", loss)
                     (loss * aggregate_size(micro.response_mask, c.aggregation) / size).backward()
                     stats.append(micro_stats)
                     if self.reuse_first_pass:
-                        batch.old_logprobs[rows[s : s + len(micro)]] = logprobs * micro.response_mask
+                        batch.old_logprobs[rows[s : s + len(micro)], : micro.response_len] = (
+                            logprobs * micro.response_mask
+                        )
                 distributed.all_reduce_gradients(self.params)
                 grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
                 check_finite("gradients", grad_norm)  # checked before the weights move, never after
