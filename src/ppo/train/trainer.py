@@ -224,10 +224,7 @@ class PPOTrainer(PPORun):
         ranks, and the gradients are summed over ranks: the sum is the gradient of the whole minibatch's loss.
 
         With `reuse_first_pass` (one epoch of one minibatch) the old log-probs are this pass's own, detached, so
-        the ratio is exactly 1; they are written back into `batch.old_logprobs`.
-
-        A minibatch's rows run longest first, and each micro-batch is cut to its own longest response (`self.trim`):
-        the same gradient, from shorter passes."""
+        the ratio is exactly 1; they are written back into `batch.old_logprobs`."""
         c, stats = self.config, []
         for _ in range(c.ppo_epochs):
             for rows in batch.minibatch_rows(self.mini_size, self.generator, self.group):
@@ -243,9 +240,8 @@ class PPOTrainer(PPORun):
                     (loss * aggregate_size(micro.response_mask, c.aggregation) / size).backward()
                     stats.append(micro_stats)
                     if self.reuse_first_pass:
-                        batch.old_logprobs[rows[s : s + len(micro)], : micro.response_len] = (
-                            logprobs * micro.response_mask
-                        )
+                        at = (rows[s : s + len(micro)], slice(0, micro.response_len))
+                        batch.old_logprobs[at] = logprobs * micro.response_mask
                 distributed.all_reduce_gradients(self.params)
                 grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
                 check_finite("gradients", grad_norm)  # checked before the weights move, never after
