@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch
 
-.PHONY: reproduce-svamp bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
+.PHONY: reproduce-svamp probe-svamp bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
 
 # The exact versions the suite passed on (`make lock` refreshes it), applied as pip constraints. The lock's torch
 # is the default; TORCH=... given by hand (another version or build) replaces that one line.
@@ -134,6 +134,11 @@ ablate-adapters: warmup-gsm8k
 reproduce-svamp:
 	$(BIN)/pip install --quiet $(PIN) -e ".[bench,plots]"
 	$(BIN)/python experiments/reproduce_svamp.py --data-dir $(SVAMP) $(ARGS)
+
+# A short probe from that warm-up, scored on dev and paired against it (how the experiment's settings are chosen);
+# e.g. ARGS="--arm reft --lam 1.0 --steps 16". Recorded in docs/results/svamp/probes and skipped once recorded.
+probe-svamp:
+	$(BIN)/python experiments/probe_svamp.py --data-dir $(SVAMP) $(ARGS)
 
 ablate-estimators:
 	test -d $(WARMUP_PCOT)/final || $(MAKE) warmup-svamp-pcot

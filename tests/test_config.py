@@ -1,4 +1,5 @@
 import json
+from dataclasses import dataclass
 
 import pytest
 
@@ -52,6 +53,16 @@ def test_command_line_types_and_flags():
     assert c.kl_coef == 0.01 and c.whiten_advantages is False and c.adaptive_kl is True and c.top_k == 5
     assert c.ref_model is None and c.data_dir == "/x" and c.kl_estimator == "k3"
     assert "per-token KL penalty" in build_parser(PPOConfig).format_help()
+
+
+@dataclass(frozen=True)
+class Percent:
+    share: float = 0.5
+    """Share of the questions (50 % by default)."""
+
+
+def test_a_percent_sign_in_a_docstring_is_help_text():  # argparse would read "%" as a format and fail on --help
+    assert "(50 % by default)" in " ".join(build_parser(Percent).format_help().split())
 
 
 @pytest.mark.parametrize("argv", [["--kl-coeff", "0.1"], ["--kl-estimator", "k9"], ["--lr", "fast"]])

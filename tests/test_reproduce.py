@@ -28,12 +28,18 @@ def tiny(tmp_path, **kw) -> ReproduceConfig:
 
 
 def test_every_arm_gets_the_same_budget_and_schedule(tmp_path):
-    c = tiny(tmp_path, samples=32)
+    c = tiny(tmp_path, samples=32, lam=1.0)
     reft, grpo, sft = (arm_config(c, arm, 0, "warm") for arm in ("reft", "grpo", "sft-continued"))
     for rl in (reft, grpo):  # the same sampled answers per step and in all, scored on dev at the same steps
         assert rl.rollout_batch_size * rl.samples_per_prompt == 4 and rl.steps == 8 and rl.eval_every == 4
         assert rl.model == "warm" and rl.lr == c.lr and rl.kl_coef == c.kl_coef
-    assert (reft.samples_per_prompt, reft.advantage, reft.ppo_epochs, reft.kl_in) == (1, "gae", 2, "reward")
+    assert (reft.samples_per_prompt, reft.advantage, reft.ppo_epochs, reft.kl_in, reft.lam) == (
+        1,
+        "gae",
+        2,
+        "reward",
+        1.0,
+    )
     assert (grpo.samples_per_prompt, grpo.advantage, grpo.ppo_epochs, grpo.kl_in) == (2, "grpo", 1, "loss")
     # SFT-continued passes over the questions as often as ReFT does (32 answers to 8 questions: 4 passes)
     assert sft.epochs == 4.0 and sft.eval_every == 32 // 8 // 2 and sft.model == "warm"

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from ..adapters.loading import load_model
+from ..tasks.data import load_examples, split_dev
 from ..tasks.evaluate import evaluate
 from ..tasks.stages import run_ppo, run_sft
 from ..train.config import PPOConfig, SFTConfig
@@ -32,6 +33,12 @@ TRAINING_KEYS = ("objective/score", "objective/accuracy", "objective/kl", "objec
 
 def common(c: ReproduceConfig) -> dict:
     return {"device": c.device, "dtype": c.dtype, "data_dir": c.data_dir, "dataset": "svamp", "answer_format": "pcot"}
+
+
+def splits(c: ReproduceConfig) -> tuple[list, list, list]:
+    """The training questions, the seeded dev split carved from train before them, and the test questions."""
+    train, dev = split_dev(load_examples("svamp", c.data_dir, "train", "pcot"), c.dev_size, 0)
+    return train[: c.train_questions], dev, load_examples("svamp", c.data_dir, "test")[: c.test_questions]
 
 
 def warmup_config(c: ReproduceConfig) -> SFTConfig:
@@ -55,8 +62,8 @@ def arm_config(c: ReproduceConfig, arm: str, seed: int, warmup: str) -> PPOConfi
                   micro_batch_size=c.micro_batch_size, eval_every=every, save_every=every, seed=seed,
                   output_dir=out)  # fmt: skip
     if arm == "reft":
-        return PPOConfig(**shared, advantage="gae", rollout_batch_size=c.completions_per_step, samples_per_prompt=1,
-                         ppo_epochs=2, kl_in="reward", kl_estimator="k1")  # fmt: skip
+        return PPOConfig(**shared, advantage="gae", lam=c.lam, rollout_batch_size=c.completions_per_step,
+                         samples_per_prompt=1, ppo_epochs=2, kl_in="reward", kl_estimator="k1")  # fmt: skip
     return PPOConfig(**shared, advantage="grpo", rollout_batch_size=c.completions_per_step // c.group,
                      samples_per_prompt=c.group, ppo_epochs=1, kl_in="loss", kl_estimator="k3")  # fmt: skip
 
@@ -89,7 +96,8 @@ def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
     if not path.is_file():
         lm, tokenizer = load_model(folder, c.device, c.dtype)
         rows = read_jsonl(Path(folder).parent / "metrics.jsonl")
-        write_record(path, {"config": asdict(c), "fingerprint": mark, "train_min": train_minutes(rows),
+        settings = {f.name: getattr(c, f.name) for f in fields(ReproduceConfig)}  # a probe's own fields left out
+        write_record(path, {"config": settings, "fingerprint": mark, "train_min": train_minutes(rows),
                             "dev": scored(c, lm, tokenizer, dev, "warm-up dev"),
                             "test": scored(c, lm, tokenizer, test, "warm-up test")})  # fmt: skip
     elif (recorded := json.loads(path.read_text())["fingerprint"]) != mark:

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from ..tasks.data import load_examples, split_dev
 from ..tasks.stages import preflight
 from . import arms
 from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, record_path, write_record
@@ -40,8 +39,7 @@ def run_reproduce(c: ReproduceConfig) -> str:
         if path.is_file():
             check_record(c, path)
     preflight(arms.warmup_config(c), splits=("train", "test"))
-    train, dev = split_dev(load_examples("svamp", c.data_dir, "train", "pcot"), c.dev_size, 0)
-    train, test = train[: c.train_questions], load_examples("svamp", c.data_dir, "test")[: c.test_questions]
+    train, dev, test = arms.splits(c)
     warmup = arms.warmup(c, train, dev, test)
     for arm, seed in c.run_list():
         path = record_path(c, arm, seed)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..lm.models import check_device, check_dtype
-from ..train.checks import AT_LEAST_ONE, NONE_OR_AT_LEAST_ONE, POSITIVE, check_fields
+from ..train.checks import AT_LEAST_ONE, NONE_OR_AT_LEAST_ONE, POSITIVE, UNIT, check_fields
 
 ARMS = ("reft", "sft-continued", "grpo", "trl-grpo")
 NOT_SETTINGS = ("runs", "output_dir", "record_dir")  # what may differ between the sittings of one experiment
@@ -52,6 +52,8 @@ class ReproduceConfig:
     """Learning rate of every RL arm (constant)."""
     kl_coef: float = 0.01
     """beta of every RL arm (the paper's P-CoT value)."""
+    lam: float = 0.95
+    """GAE lambda of the reft arm (the paper's 0.95; docs/results.md: the probes that choose it on dev)."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass in our trainers."""
     eval_batch_size: int = 64
@@ -72,6 +74,7 @@ class ReproduceConfig:
                   "max_new_tokens", "eval_max_new_tokens", "micro_batch_size", "eval_batch_size")  # fmt: skip
         check_fields(self, {**dict.fromkeys(counts, AT_LEAST_ONE), "warmup_epochs": POSITIVE, "lr": POSITIVE,
                             "warmup_lr": POSITIVE, "kl_coef": POSITIVE,
+                            "lam": UNIT,
                             "test_questions": NONE_OR_AT_LEAST_ONE})  # fmt: skip
         check_device(self.device)
         check_dtype(self.dtype)

@@ -83,8 +83,12 @@ def build_parser(cls: type, description: str | None = None, skip: tuple[str, ...
     for f in (f for f in dataclasses.fields(cls) if f.name not in skip):
         flag = "--" + f.name.replace("_", "-")
         parser.add_argument(
-            flag, dest=f.name, default=f.default, help=docs.get(f.name, ""), **arg_options(hints[f.name])
-        )
+            flag,
+            dest=f.name,
+            default=f.default,
+            help=docs.get(f.name, "").replace("%", "%%"),
+            **arg_options(hints[f.name]),
+        )  # argparse formats help with %: a docstring's "99th %" is text
     return parser
 
 
