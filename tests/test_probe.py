@@ -27,9 +27,11 @@ def test_a_probe_is_paired_against_the_warmup_recorded_and_then_skipped(tmp_path
     assert [r["step"] for r in record["training"]] == [1, 2] and len(record["dev"]["correct"]) == p.dev_size
     warm = json.loads((tmp_path / "record" / "warmup.json").read_text())
     assert record["vs_warmup"] == paired(warm["dev"]["correct"], record["dev"]["correct"])
-    path = tmp_path / "record" / "probes" / f"{arm}-lr0.0001-lam{lam}-2.json"
+    name = f"reft-lr0.0001-lam{lam}-2" if arm == "reft" else "grpo-lr0.0001-2"  # GRPO runs no GAE: no lam
+    path = tmp_path / "record" / "probes" / f"{name}.json"
     assert json.loads(path.read_text()) == json.loads(json.dumps(record))
-    assert f"{arm} lr 0.0001 lam {lam}, 2 steps" in summary(record, warm["dev"]) and len(summaries(p.record_dir)) == 1
+    named = f"{arm} lr 0.0001 lam {lam}, 2 steps" if arm == "reft" else "grpo lr 0.0001, 2 steps"
+    assert named in summary(record, warm["dev"]) and len(summaries(p.record_dir)) == 1
     shutil.rmtree(tmp_path / "runs")  # a later sitting: the record alone is enough
     assert run_probe(p)["dev"] == record["dev"] and "skipped" in capsys.readouterr().out
 

@@ -1,7 +1,7 @@
 """The warm-up and the arms of the SVAMP experiment (ppo.lab.reproduce), each from the warm-up checkpoint, on the
 same training questions, with the same budget, and scored the same way.
 
-    reft           PPO with GAE and the value head, one answer per question, 2 epochs, the KL (k1) in the reward
+    reft           PPO with GAE at `lam` and the value head, 1 answer per question, 2 epochs, the KL (k1) in the reward
     grpo           our GRPO: `group` answers per question, 1 epoch, the KL (k3) in the loss
     trl-grpo       TRL's GRPOTrainer with the same settings and our sandboxed reward (ppo.lab.trl_arm)
     sft-continued  more SFT, as many passes over the questions as ReFT makes (the paper's baseline)

@@ -38,7 +38,7 @@ class ProbeConfig(ReproduceConfig):
     steps: int = 16
     """RL steps of completions_per_step answers each; dev is scored once, after the last."""
     name: str = ""
-    """The record's name in record_dir/probes/ (default: arm, lr, lam and steps, e.g. reft-lr3e-06-lam1.0-16)."""
+    """The record's name in record_dir/probes/ (default: arm, lr, lam for reft, and steps: reft-lr3e-06-lam1.0-16)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -46,7 +46,8 @@ class ProbeConfig(ReproduceConfig):
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.arm}-lr{self.lr:g}-lam{self.lam}-{self.steps}"
+        lam = f"-lam{self.lam}" if self.arm == "reft" else ""  # GRPO runs no GAE
+        return self.name or f"{self.arm}-lr{self.lr:g}{lam}-{self.steps}"
 
 
 def halves(rows: list[dict], key: str) -> tuple[float, float]:
@@ -100,7 +101,8 @@ def summary(record: dict, warm_dev: dict) -> str:
     dev answers, for right answers and for answered ones."""
     dev, c = record["dev"], record["config"]
     right, ran = record["vs_warmup"], paired(answered(warm_dev), answered(dev))
-    return (f"{c['arm']} lr {c['lr']:g} lam {c['lam']}, {c['steps']} steps: "
+    lam = f" lam {c['lam']}" if c["arm"] == "reft" else ""
+    return (f"{c['arm']} lr {c['lr']:g}{lam}, {c['steps']} steps: "
             f"score {record['score_halves'][0]:.3f} -> {record['score_halves'][1]:.3f}; "
             f"dev {interval_text(sum(dev['correct']), len(dev['correct']))}, {right['gain']:+.1f} points on the "
             f"warm-up ({right['only_b']} gained, {right['only_a']} lost, McNemar p = {right['p']:.2g}); answered "
