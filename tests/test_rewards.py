@@ -154,12 +154,12 @@ def test_a_program_returning_any_of_them_is_scored_without_an_exception():
 
 
 def test_pcot_stages_fail_before_any_work_where_programs_cannot_be_confined(monkeypatch, tmp_path):
-    from ppo.tasks import sandbox
+    from ppo.tasks import sandbox, sandbox_layers
     from ppo.tasks.rewards import check_executor
     from ppo.tasks.stages import run_ppo
     from ppo.train.config import PPOConfig
 
-    monkeypatch.setattr(sandbox, "seccomp_available", lambda: False)
+    monkeypatch.setattr(sandbox_layers, "seccomp_available", lambda: False)  # where kernel_layers looks it up
     monkeypatch.delenv(sandbox.UNSAFE, raising=False)
     sandbox.kernel_layers.cache_clear()
     try:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from test_sandbox_kernel import ROUTES, SYSTEM_PYTHON, left_alone, outside_files  # noqa: F401 (a fixture)
 
-from ppo.tasks import sandbox
-from ppo.tasks.sandbox import NOBODY, run_programs
+from ppo.tasks import sandbox, sandbox_layers
+from ppo.tasks.sandbox import run_programs
+from ppo.tasks.sandbox_kernel import NOBODY
 
 TIMEOUT = 1.0
 OUTSIDE = os.path.join(tempfile.gettempdir(), f"ppo-sandbox-test-outside-{os.getpid()}")
@@ -204,7 +205,7 @@ def trainer_as_nobody(code: str, stdin: str = "") -> subprocess.CompletedProcess
     folder = Path(tempfile.mkdtemp())
     (folder / "ppo" / "tasks").mkdir(parents=True)
     (folder / "ppo" / "__init__.py").write_text("")
-    for name in ("__init__.py", "sandbox.py", "sandbox_child.py", "sandbox_kernel.py"):
+    for name in ("__init__.py", "sandbox.py", "sandbox_layers.py", "sandbox_child.py", "sandbox_kernel.py"):
         shutil.copy(Path(sandbox.__file__).with_name(name), folder / "ppo" / "tasks")
     (folder / "unconfined_child.py").write_text(UNCONFINED_CHILD)
     os.chmod(folder, 0o755)
@@ -266,7 +267,7 @@ def test_a_result_from_an_unconfined_process_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_kernel_without_seccomp_is_refused_before_any_program_runs(monkeypatch):
-    monkeypatch.setattr(sandbox, "seccomp_available", lambda: False)
+    monkeypatch.setattr(sandbox_layers, "seccomp_available", lambda: False)  # where kernel_layers looks it up
     monkeypatch.delenv(sandbox.UNSAFE, raising=False)
     sandbox.kernel_layers.cache_clear()
     try:

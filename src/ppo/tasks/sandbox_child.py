@@ -14,7 +14,7 @@ arrives on stdin. Before a line of it runs, this process locks itself down, laye
 
 The result of `solution()` goes back as one JSON line, {"ok": value}; anything else (an exception, a refused
 call, a kill by a limit) means no line, and the parent reads that as a failure. The parent never takes the child's
-word for its confinement: it reads the child's /proc/PID/status itself (`ppo.tasks.sandbox.confined`).
+word for its confinement: it reads the child's /proc/PID/status itself (`ppo.tasks.sandbox_layers.confined`).
 Argv: CPU_SECONDS MEMORY_BYTES FILE_BYTES UNSAFE (1: run even if a kernel layer failed).
 """
 
