@@ -83,6 +83,12 @@ def scored(c: ReproduceConfig, lm, tokenizer, examples: list, desc: str) -> dict
     return {**summary, "answers": [r["answer"] for r in records], "correct": [bool(r["correct"]) for r in records]}
 
 
+def training(rows: list[dict]) -> list[dict]:
+    """The per-step metrics a record keeps: TRAINING_KEYS, and TRL's own (trl/...)."""
+    return [{"step": r["step"], **{k: v for k, v in r.items() if k in TRAINING_KEYS or k.startswith("trl/")}}
+            for r in rows]  # fmt: skip
+
+
 def train_minutes(rows: list[dict], upto: int | None = None) -> float:
     return sum(r.get("time/step_s", 0.0) for r in rows if upto is None or r["step"] <= upto) / 60
 
@@ -136,8 +142,5 @@ def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, d
         "best": max(curve, key=lambda p: (p["dev_top1"], -p["step"])),
         "train_min": train_minutes(rows),
         "test": scored(c, lm, tokenizer, test, f"{arm} test"),
-        "training": [
-            {"step": r["step"], **{k: v for k, v in r.items() if k in TRAINING_KEYS or k.startswith("trl/")}}
-            for r in rows
-        ],  # fmt: skip
+        "training": training(rows),
     }

@@ -85,7 +85,7 @@ def run_probe(p: ProbeConfig) -> dict:
         "accuracy_halves": halves(rows, "objective/accuracy"),
         "dev": scored,
         "vs_warmup": paired(warm["dev"]["correct"], scored["correct"]),
-        "training": [{"step": r["step"], **{k: v for k, v in r.items() if k in arms.TRAINING_KEYS}} for r in rows],
+        "training": arms.training(rows),
     }
     write_record(path, record)
     return record
