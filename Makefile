@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch
 
-.PHONY: reproduce-svamp probe-svamp bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
+.PHONY: gsm8k-pcot reproduce-svamp probe-svamp bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
 
 # The exact versions the suite passed on (`make lock` refreshes it), applied as pip constraints. The lock's torch
 # is the default; TORCH=... given by hand (another version or build) replaces that one line.
@@ -111,6 +111,11 @@ warmup-gsm8k:
 
 # The SVAMP P-CoT warm-up (the estimators grid starts from it): SFT on 800 programs, one epoch, as train-svamp-pcot.
 WARMUP_PCOT ?= runs/warmup-svamp-pcot
+# GSM8K's training solutions as P-CoT programs, from their calculator notes (docs/usage.md): a --data-dir for
+# `--dataset gsm8k --answer-format pcot`
+gsm8k-pcot:
+	$(BIN)/python experiments/gsm8k_pcot.py --data-dir $(DATA) --out-dir runs/gsm8k-pcot $(ARGS)
+
 warmup-svamp-pcot:
 	$(BIN)/ppo-sft --dataset svamp --answer-format pcot --data-dir $(SVAMP) --max-questions 800 --epochs 1 \
 	--lr 2e-5 --batch-size 8 --max-len 384 --save-every 20 --output-dir $(WARMUP_PCOT)
