@@ -7,4 +7,5 @@ gae       generalized advantage estimation, and whitening (a cross-process sum i
 group     the critic-free advantages: GRPO, RLOO and Dr. GRPO over each question's answers
 losses    the clipped policy and value losses, the KL as a loss, the entropy bonus, the total loss
 buffer    the rollout batch and its minibatches
+verifier  a whole answer's score at its last token, and the verifier's cross-entropy
 """

@@ -8,4 +8,5 @@ policy     PolicyWithValue: the LM and its value head
 reference  the frozen reference of the KL penalty
 rollout    prompts in, sampled responses and their masks out
 decode     a lean decode loop for Llama-family models
+scoring    written answers scored by the scalar head at their last token (critic or verifier)
 """
