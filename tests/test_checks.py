@@ -116,6 +116,9 @@ def test_a_folder_without_a_model_and_a_data_folder_of_the_other_dataset(capsys,
         (["--limit", "0"], "--limit must be none or an integer >= 1"),
         (["--max-new-tokens", "0"], "--max-new-tokens must be an integer >= 1"),
         (["--data-dir", "/no/such/data"], "--data-dir '/no/such/data': no such folder"),
+        (["--rerank-critic"], "reranking picks one of k samples: it needs --k 2 or more (got --k 1)"),
+        (["--k", "2", "--rerank-critic"], "smollm2-135m has no value_head.safetensors: reranking needs"),
+        (["--k", "2", "--verifier", "/no/such"], "/no/such has no value_head.safetensors"),
     ],
 )
 def test_each_bad_evaluation_setting_is_one_line_before_the_model_loads(capsys, no_model_loads, argv, words):

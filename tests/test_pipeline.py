@@ -35,12 +35,15 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
         test_questions=3,
         sft={"batch_size": 4, "max_len": 64},
         ppo={"steps": 2, "rollout_batch_size": 4, "max_new_tokens": 6, "micro_batch_size": 2, "eval_every": 1},
-        eval={"batch_size": 2},
+        eval={"batch_size": 2, "k": 2, "rerank_critic": True},
         device="cpu",
         output_dir=str(out),
     )
     summary = run_pipeline(config)
     assert set(summary["results"]) == {"base", "SFT", "SFT-continued", "ReFT"}
+    # rerank@k by the critic where a model has one: ReFT's checkpoint; the SFT models have no value head
+    assert "rerank_critic@2" in summary["results"]["ReFT"]["test"] and "vote@2" in summary["results"]["SFT"]["test"]
+    assert "rerank_critic@2" not in summary["results"]["SFT"]["test"]
     assert summary["results"]["ReFT"]["test"]["n"] == 3 and summary["results"]["SFT"]["dev"]["n"] == 2
     assert (out / "ppo" / "final" / "value_head.safetensors").is_file()
     assert (out / "ppo" / "best" / "value_head.safetensors").is_file()  # ReFT = the best policy on dev

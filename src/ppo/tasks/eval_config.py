@@ -45,6 +45,10 @@ class EvalConfig:
     """Samples per question for vote@k and pass@k (1 = greedy top-1 only)."""
     temperature: float = 1.0
     """Sampling temperature for the k samples (the paper: 1.0)."""
+    rerank_critic: bool = False
+    """With k > 1: also rerank@k by the model's own value head (a ReFT checkpoint's critic)."""
+    verifier: str | None = None
+    """With k > 1: also rerank@k by this verifier checkpoint (a folder with a trained value head)."""
     tolerance: float = 1e-2
     """Absolute tolerance for a correct answer."""
     output_dir: str = "runs/eval"
@@ -55,3 +59,5 @@ class EvalConfig:
         check_device(self.device)
         check_dtype(self.dtype)
         check_fields(self, EVAL_RULES)
+        if (self.rerank_critic or self.verifier is not None) and self.k < 2:
+            raise ValueError(f"reranking picks one of k samples: it needs --k 2 or more (got --k {self.k})")

@@ -1,9 +1,10 @@
-"""Evaluation: greedy top-1 accuracy, and majority vote@k and pass@k over k samples.
+"""Evaluation: greedy top-1 accuracy, and majority vote@k, pass@k and rerank@k over k samples.
 
 The answer is extracted exactly as the reward extracts it (`rewards.extract_answers`: a trigger for N-CoT, the
 sandboxed program's return value for P-CoT).
 
     ppo-evaluate --model runs/sft/final --data-dir ../shared/data/gsm8k --limit 100 --k 4
+    ppo-evaluate --model runs/reft/final --k 8 --rerank-critic --verifier runs/verifier/final ...   # rerank@8 too
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .data import Example, check_data_dir, load_examples, split_dev
 from .decoding import decode_prompts
 from .eval_config import EvalConfig
 from .formats import format_prompt
+from .rerank import check_scorer, load_scorer, rerank, score_samples
 from .rewards import check_executor, extract_answers
 
 
@@ -53,8 +55,10 @@ def evaluate(
     desc: str = "eval",
     answer_format: str = "ncot",
     timeout_s: float = 3.0,
+    scorers: dict | None = None,
 ) -> tuple[dict, list[dict]]:
-    """Top-1 (greedy) accuracy, and vote@k / pass@k when k > 1. Returns (summary, one record per question)."""
+    """Top-1 (greedy) accuracy, and vote@k / pass@k when k > 1, and rerank@k by each of `scorers` ({name: (policy,
+    tokenizer)}, ppo.tasks.rerank). Returns (summary, one record per question)."""
     prompts = [format_prompt(ex.question, template, tokenizer) for ex in examples]
     greedy = decode_prompts(lm, tokenizer, prompts, max_new_tokens, batch_size, True, desc=f"{desc} top-1")
     samples = [[] for _ in examples]
@@ -88,6 +92,9 @@ def evaluate(
                 "pass": any(is_correct(a, ex.answer, tolerance) for a in answers),
             }
         )
+    for name, scorer in (scorers or {}).items() if k > 1 else ():
+        for record, scores in zip(records, score_samples(scorer, prompts, samples, batch_size, f"{desc} {name}")):
+            record[f"scores_{name}"], record[f"rerank_{name}"] = scores, rerank(record["sample_answers"], scores)
     return summarize(records, k, tolerance), records
 
 
@@ -104,6 +111,9 @@ def summarize(records: list[dict], k: int, tolerance: float) -> dict:
     if k > 1:
         summary[f"vote@{k}"] = 100.0 * sum(is_correct(r["vote"], r["gold"], tolerance) for r in records) / n
         summary[f"pass@{k}"] = 100.0 * sum(r["pass"] for r in records) / n
+        for name in [key[len("rerank_") :] for key in records[0] if key.startswith("rerank_")]:
+            right = sum(is_correct(r[f"rerank_{name}"], r["gold"], tolerance) for r in records)
+            summary[f"rerank_{name}@{k}"] = 100.0 * right / n
     return summary
 
 
@@ -136,11 +146,19 @@ def main(argv: list[str] | None = None) -> None:
     check_data_dir(c.dataset, c.data_dir, c.answer_format if c.split != "test" else "ncot",
                    ("test",) if c.split == "test" else ("train",))  # fmt: skip
     check_executor(c.answer_format)
+    for spec in [c.model] * c.rerank_critic + [c.verifier] * (c.verifier is not None):
+        check_scorer(spec)
     check_run_folder(c, Path(c.output_dir) / "config.json")
     distributed.init()
     torch.manual_seed(c.seed + distributed.rank())  # each rank its own samples
     examples = load_split(c.dataset, c.data_dir, c.split, c.dev_size, c.seed, c.answer_format)[: c.limit]
-    lm, tokenizer = load_model(c.model, c.device, c.dtype)
+    scorers = {"critic": load_scorer(c.model, c.device, c.dtype)} if c.rerank_critic else {}
+    if scorers:  # the critic's policy holds the model to evaluate: one copy
+        lm, tokenizer = scorers["critic"][0].lm, scorers["critic"][1]
+    else:
+        lm, tokenizer = load_model(c.model, c.device, c.dtype)
+    if c.verifier is not None:
+        scorers["verifier"] = load_scorer(c.verifier, c.device, c.dtype)
     summary, records = evaluate(
         lm,
         tokenizer,
@@ -153,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         c.tolerance,
         answer_format=c.answer_format,
         timeout_s=c.program_timeout_s,
+        scorers=scorers,
     )
     save_config(c, Path(c.output_dir) / "config.json")
     write_results(c.output_dir, {**summary, "config": asdict(c)}, records)

@@ -26,13 +26,21 @@ from .data import load_examples, split_dev
 from .eval_config import EvalConfig
 from .evaluate import evaluate, write_results
 from .pipeline_config import PipelineConfig, parse_pipeline, stage_settings
+from .rerank import check_scorer, has_head, load_scorer
 from .stages import preflight, run_ppo, run_sft
 
 
-def scored(e: EvalConfig, lm, tokenizer, examples: list, desc: str, k: int | None = None) -> tuple[dict, list[dict]]:
+def scored(e: EvalConfig, lm, tokenizer, examples: list, desc: str, k: int | None = None, scorers: dict | None = None):
     """`evaluate` with the pipeline's evaluation settings (k = 1 for dev selection: greedy top-1 only)."""
     return evaluate(lm, tokenizer, examples, e.prompt_template, e.max_new_tokens, e.batch_size, k or e.k,
-                    e.temperature, e.tolerance, desc, e.answer_format, e.program_timeout_s)  # fmt: skip
+                    e.temperature, e.tolerance, desc, e.answer_format, e.program_timeout_s, scorers)  # fmt: skip
+
+
+def scorers_for(e: EvalConfig, model: str) -> dict:
+    """rerank@k's scorers for one model: the verifier for every model, and the model's own critic where it has one
+    (ReFT's checkpoint; the SFT models have no value head)."""
+    scorers = {"critic": load_scorer(model, e.device, e.dtype)} if e.rerank_critic and has_head(model) else {}
+    return scorers | ({"verifier": load_scorer(e.verifier, e.device, e.dtype)} if e.verifier else {})
 
 
 def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) -> dict:
@@ -42,7 +50,7 @@ def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) 
         folder = out / "eval" / name / split
         if not (folder / "summary.json").is_file():
             lm, tokenizer = loaded = loaded or load_model(model, c.device, c.dtype)  # once per model, if needed
-            summary, records = scored(e, lm, tokenizer, examples, f"{name}/{split}")
+            summary, records = scored(e, lm, tokenizer, examples, f"{name}/{split}", scorers=scorers_for(e, model))
             write_results(folder, summary, records)
         results[split] = json.loads((folder / "summary.json").read_text())
     return results
@@ -70,6 +78,8 @@ def run_pipeline(c: PipelineConfig) -> dict:
     out = Path(c.output_dir)
     settings = c.settings()
     preflight(stage_settings(c, "ppo", c.model, out / "ppo"), splits=("train", "test"))  # model and ref_model
+    if (verifier := stage_settings(c, "eval", c.model, out / "eval").verifier) is not None:
+        check_scorer(verifier)
     if out.exists() and any(out.iterdir()) and not c.resume:
         raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")
     check_run_folder(settings, out / "pipeline_config.json", NOT_RESULTS | {"sft_save_every", "ppo_save_every"})

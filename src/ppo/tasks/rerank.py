@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from ..adapters.loading import load_policy
 from ..lm.policy import VALUE_HEAD_FILE
+from ..lm.scoring import head_scores
+from ..train import distributed
 
 
 def rerank(answers: list[float | None], scores: list[float]) -> float | None:
@@ -22,11 +26,39 @@ def rerank(answers: list[float | None], scores: list[float]) -> float | None:
     return answers[-max(answered)[1]] if answered else None
 
 
-def load_scorer(spec: str, device: str = "auto", dtype: str = "auto"):
-    """A policy whose value head was trained (a ReFT checkpoint, or a verifier) and its tokenizer; a folder without a
-    saved head is an error, since a fresh head scores every answer 0."""
-    if not (Path(spec) / VALUE_HEAD_FILE).is_file():
+def score_samples(scorer, prompts: list[str], samples: list[list[str]], batch_size: int, desc: str) -> list[list]:
+    """A scorer's (policy, tokenizer) score for every sample of every question, in order of answer length (little
+    padding); under torchrun rank r of N scores pairs r, r + N, ... and every rank gets all the scores back."""
+    policy, tokenizer = scorer
+    pairs = [(prompts[q], text) for q, texts in enumerate(samples) for text in texts]
+    mine = sorted(range(distributed.rank(), len(pairs), distributed.world_size()), key=lambda i: len(pairs[i][1]))
+    done = []
+    for start in tqdm(range(0, len(mine), batch_size), desc=desc, unit="batch", disable=not distributed.is_main()):
+        rows = mine[start : start + batch_size]
+        done += zip(rows, head_scores(policy, tokenizer, [pairs[i][0] for i in rows], [pairs[i][1] for i in rows]))
+    flat = [0.0] * len(pairs)
+    for i, score in distributed.gather(done):
+        flat[i] = score
+    starts = [0]
+    for texts in samples:
+        starts.append(starts[-1] + len(texts))
+    return [flat[a:b] for a, b in zip(starts, starts[1:])]
+
+
+def has_head(spec: str) -> bool:
+    """Whether a model spec is a folder with a saved value head (a ReFT checkpoint, or a verifier)."""
+    return (Path(spec) / VALUE_HEAD_FILE).is_file()
+
+
+def check_scorer(spec: str) -> None:
+    """Before any model loads: a scorer is a folder with a saved value head (a fresh head scores every answer 0)."""
+    if not has_head(spec):
         raise ValueError(f"{spec} has no {VALUE_HEAD_FILE}: reranking needs a ReFT checkpoint or a trained verifier")
+
+
+def load_scorer(spec: str, device: str = "auto", dtype: str = "auto"):
+    """A policy whose value head was trained (a ReFT checkpoint, or a verifier) and its tokenizer."""
+    check_scorer(spec)
     policy, tokenizer = load_policy(spec, device=device, dtype=dtype)
     policy.eval()
     return policy, tokenizer
