@@ -4,6 +4,7 @@
     rl         PPO from any checkpoint               ppo-rl         (ppo.tasks.stages)
     evaluate   accuracy of a model on a split        ppo-evaluate   (ppo.tasks.evaluate)
     reft       SFT, PPO and the comparison table     ppo-reft       (ppo.tasks.pipeline)
+    verifier   a verifier for rerank@k               ppo-verifier   (ppo.tasks.verifier_stage)
     metrics    a run's curves as a Markdown table    ppo-metrics    (ppo.train.metrics)
     bench      the memory probe of the benchmark                    (ppo.lab.bench_memory)
 
@@ -21,6 +22,7 @@ COMMANDS = {
     "rl": ("ppo.tasks.stages", "ppo_main"),
     "evaluate": ("ppo.tasks.evaluate", "main"),
     "reft": ("ppo.tasks.pipeline", "main"),
+    "verifier": ("ppo.tasks.verifier_stage", "main"),
     "metrics": ("ppo.train.metrics", "main"),
     "bench": ("ppo.lab.bench_memory", "main"),
 }

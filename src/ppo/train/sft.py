@@ -87,15 +87,31 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
 class SFTTrainer:
     """Supervised fine-tuning with token-mean loss over answer tokens, gradient accumulation and resume.
 
-    Under torchrun each rank takes its block of a step's examples, and the summed gradients equal one process's."""
+    Under torchrun each rank takes its block of a step's examples, and the summed gradients equal one process's.
+    What a row is and what it costs are four methods (encode, length, units, loss_sum), which the verifier's
+    trainer (ppo.train.verifier_training) replaces; the loop, the schedule, the checkpoints and the logs are shared."""
 
-    def __init__(self, lm, tokenizer, config: SFTConfig, pair_fn: PairFn):
+    def __init__(self, lm, tokenizer, config: SFTConfig, pair_fn: PairFn, model=None):
         self.lm, self.tokenizer, self.config, self.pair_fn = lm, tokenizer, config, pair_fn
-        distributed.broadcast_parameters(lm)  # every replica starts from rank 0's weights
+        self.model = model if model is not None else lm  # what trains and is saved: the LM, or LM plus a head
+        distributed.broadcast_parameters(self.model)  # every replica starts from rank 0's weights
         self.device = next(lm.parameters()).device
-        self.params = [p for p in lm.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(param_groups(lm, config.weight_decay), lr=config.lr)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, config.weight_decay), lr=config.lr)
         self.step_count, self.best_dev = 0, float("-inf")
+
+    def encode(self, example) -> tuple[list[int], list[int]]:
+        """A training row: token ids of prompt + target + EOS, and the loss mask (1 on the target and EOS)."""
+        return encode_pair(self.tokenizer, *self.pair_fn(example))
+
+    def length(self, row) -> int:
+        return len(row[0])  # rows longer than max_len are skipped
+
+    def units(self, row) -> int:
+        return sum(row[1])  # the step's loss is a mean over these: answer tokens
+
+    def loss_sum(self, rows: list) -> torch.Tensor:
+        return sft_loss_sum(self.lm, *collate(rows, self.tokenizer.pad_token_id, self.device))
 
     def total_steps(self, n_examples: int) -> int:
         c = self.config
@@ -106,11 +122,10 @@ class SFTTrainer:
 
         Under torchrun `rows` is the whole step's batch: every rank knows the token count, and works on its block."""
         c = self.config
-        n_tokens, loss_sum = sum(sum(mask) for _, mask in rows), torch.zeros(())
+        n_tokens, loss_sum = sum(self.units(row) for row in rows), torch.zeros(())
         mine = distributed.split_evenly(rows, "batch_size * grad_accum")
         for start in range(0, len(mine), c.batch_size):
-            ids, attn, loss_mask = collate(mine[start : start + c.batch_size], self.tokenizer.pad_token_id, self.device)
-            loss = sft_loss_sum(self.lm, ids, attn, loss_mask) / n_tokens
+            loss = self.loss_sum(mine[start : start + c.batch_size]) / n_tokens
             loss.backward()
             loss_sum += loss.detach().cpu()
         for group in self.optimizer.param_groups:
@@ -133,8 +148,8 @@ class SFTTrainer:
         With `dev_fn` and config.eval_every, the model is scored on dev every eval_every steps (and after the last)
         and the best one is kept in output_dir/best."""
         c, out = self.config, Path(self.config.output_dir)
-        encoded = [encode_pair(self.tokenizer, *self.pair_fn(ex)) for ex in examples]
-        kept = [row for row in encoded if len(row[0]) <= c.max_len]
+        encoded = [self.encode(ex) for ex in examples]
+        kept = [row for row in encoded if self.length(row) <= c.max_len]
         if not kept:
             raise ValueError(f"no SFT examples of at most max_len = {c.max_len} tokens (of {len(encoded)})")
         print(f"[sft] {len(kept)} examples ({len(encoded) - len(kept)} skipped: longer than {c.max_len} tokens)")
@@ -160,7 +175,7 @@ class SFTTrainer:
             metrics["time/step_s"] = time.perf_counter() - start  # training only, dev scoring not included
             if dev_fn is not None and c.eval_every and ((step + 1) % c.eval_every == 0 or step + 1 == total):
                 metrics["eval/dev_score"], self.best_dev = keep_if_best(
-                    dev_fn, self.lm, self.lm, self.tokenizer, self.best_dev, out / "best", self.step_count
+                    dev_fn, self.lm, self.model, self.tokenizer, self.best_dev, out / "best", self.step_count
                 )
             metrics["time/elapsed_s"] = logger.elapsed()
             logger.log(metrics)
@@ -174,15 +189,11 @@ class SFTTrainer:
 
     def save(self, path: str | Path) -> None:
         """An atomic checkpoint: model, tokenizer, optimizer, RNG states and step."""
-        save_checkpoint(
-            path,
-            self.lm,
-            self.tokenizer,
-            {"step": self.step_count, "optimizer": optimizer_state(self.lm, self.optimizer), "best_dev": self.best_dev},
-        )
+        state = {"step": self.step_count, "optimizer": optimizer_state(self.model, self.optimizer)}
+        save_checkpoint(path, self.model, self.tokenizer, {**state, "best_dev": self.best_dev})
 
     def resume(self, path: str | Path) -> None:
         """Continue from a checkpoint (the model weights must already be loaded from it)."""
         state = load_state(path)
         self.step_count, self.best_dev = state["step"], state.get("best_dev", float("-inf"))
-        load_optimizer_state(self.lm, self.optimizer, state["optimizer"])
+        load_optimizer_state(self.model, self.optimizer, state["optimizer"])

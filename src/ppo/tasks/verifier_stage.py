@@ -1,0 +1,90 @@
+"""The verifier stage on a math task: sample k answers to each training question from a model, label each by
+whether its answer is right (extracted as the reward extracts it), and train a verifier on the labels
+(`ppo.train.verifier_training`). Skipped when done; resumed from the samples and the last checkpoint when interrupted.
+
+    python -m ppo verifier --model runs/sft/final --data-dir ../shared/data/svamp --dataset svamp \\
+        --answer-format pcot --max-questions 800 --k 4 --output-dir runs/verifier
+    ppo-evaluate --model runs/sft/final --k 8 --verifier runs/verifier/final ...      # rerank@8 with it
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..adapters.loading import load_model, load_policy
+from ..train import distributed
+from ..train.checkpoint import latest_checkpoint
+from ..train.checks import check_run_folder
+from ..train.cli import command, parse_config, save_config
+from ..train.verifier_training import VerifierConfig, VerifierTrainer
+from .data import Example, load_examples, split_dev
+from .decoding import decode_prompts
+from .evaluate import is_correct
+from .formats import format_prompt
+from .rewards import extract_answers
+from .stages import preflight
+
+SAMPLES_FILE = "samples.jsonl"
+
+
+def sample_and_label(lm, tokenizer, examples: list[Example], c: VerifierConfig) -> list[dict]:
+    """k answers to each question at c.temperature, each with label 1.0 (right) or 0.0 (wrong or no answer)."""
+    prompts = [format_prompt(ex.question, c.prompt_template, tokenizer) for ex in examples]
+    texts = decode_prompts(lm, tokenizer, [p for p in prompts for _ in range(c.k)], c.max_new_tokens,
+                           c.sample_batch_size, False, c.temperature, desc="verifier samples")  # fmt: skip
+    answers = extract_answers(texts, c.answer_format, c.program_timeout_s)
+    return [{"question": i // c.k, "prompt": prompts[i // c.k], "answer": text,
+             "label": float(is_correct(a, examples[i // c.k].answer, c.tolerance))}
+            for i, (text, a) in enumerate(zip(texts, answers))]  # fmt: skip
+
+
+def check_labels(rows: list[dict]) -> str:
+    """Both labels must occur: from one kind only, a verifier learns a constant. Returns a one-line count."""
+    right = sum(r["label"] > 0.5 for r in rows)
+    if right in (0, len(rows)):
+        kind = "wrong" if right == 0 else "right"
+        raise ValueError(f"all {len(rows)} sampled answers are {kind}: a verifier needs both kinds (more --k, "
+                         f"more questions, or another --model)")  # fmt: skip
+    return f"{len(rows)} answers, {right} right ({100 * right / len(rows):.1f} %)"
+
+
+@distributed.main_only
+def write_samples(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+
+
+def run_verifier(c: VerifierConfig, examples: list[Example]) -> str:
+    """Sample and label (once: the samples are kept in output_dir), then train; returns output_dir/final."""
+    distributed.init()
+    out = Path(c.output_dir)
+    check_run_folder(c, out / "config.json")
+    if (out / "final").is_dir():
+        return str(out / "final")
+    save_config(c, out / "config.json")  # before the samples, so a rerun with other settings is refused
+    if not (out / SAMPLES_FILE).is_file():
+        lm, tokenizer = load_model(c.model, c.device, c.dtype)
+        write_samples(out / SAMPLES_FILE, sample_and_label(lm, tokenizer, examples, c))
+        del lm
+    distributed.barrier()
+    rows = [json.loads(line) for line in (out / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()]
+    print(f"[verifier] {check_labels(rows)}")
+    last = latest_checkpoint(out)
+    policy, tokenizer = load_policy(str(last) if last else c.model, device=c.device, dtype=c.dtype)
+    trainer = VerifierTrainer(policy, tokenizer, c, lambda r: (r["prompt"], r["answer"], r["label"]))
+    if last:
+        trainer.resume(last)
+    trainer.train(rows)
+    return str(out / "final")
+
+
+@command
+def main(argv: list[str] | None = None) -> None:
+    """`ppo-verifier` (or `python -m ppo verifier`): a verifier from a model's own labelled samples; rerun the same
+    command to resume."""
+    c = parse_config(VerifierConfig, argv)
+    preflight(c)
+    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
+    print(f"[verifier] done: {run_verifier(c, train[: c.max_questions])}")
