@@ -210,4 +210,7 @@ def test_an_old_command_says_what_it_is_now():
     out = subprocess.run([sys.executable, "-m", "ppo.sft", "--help"], capture_output=True, text=True)
     assert out.returncode == 1 and "python -m ppo.sft is now python -m ppo sft" in out.stderr, out.stderr
     out = subprocess.run([sys.executable, "-m", "ppo"], capture_output=True, text=True)
-    assert out.returncode == 1 and "usage: python -m ppo {sft,rl,evaluate,reft,verifier,metrics,bench}" in out.stderr
+    assert (
+        out.returncode == 1
+        and "usage: python -m ppo {sft,rl,evaluate,reft,verifier,offline-st,metrics,bench}" in out.stderr
+    )

@@ -3,6 +3,7 @@ import json
 import pytest
 from conftest import SHARED_DATA, make_lm, make_tokenizer
 
+import ppo.tasks.sampled as sampled
 import ppo.tasks.verifier_stage as stage
 from ppo.tasks.data import Example
 from ppo.tasks.rerank import has_head
@@ -13,14 +14,7 @@ EXAMPLES = [Example("a b", 1.0), Example("c", 2.0)]
 
 def fake_answers(monkeypatch, texts):
     """decode_prompts replaced by fixed answers, so that the labels are known."""
-    monkeypatch.setattr(stage, "decode_prompts", lambda lm, tok, prompts, *args, **kwargs: texts[: len(prompts)])
-
-
-def test_each_sample_is_labelled_by_its_extracted_answer(monkeypatch):
-    fake_answers(monkeypatch, ["The answer is 1", "The answer is 3", "no answer", "The answer is: 2.004"])
-    rows = stage.sample_and_label(make_lm(), make_tokenizer(), EXAMPLES, VerifierConfig(k=2))
-    assert [(r["question"], r["label"]) for r in rows] == [(0, 1.0), (0, 0.0), (1, 0.0), (1, 1.0)]
-    assert rows[2]["prompt"] == "Question:\nc\nAnswer reasoning:\n" and rows[2]["answer"] == "no answer"
+    monkeypatch.setattr(sampled, "decode_prompts", lambda lm, tok, prompts, *args, **kwargs: texts[: len(prompts)])
 
 
 def test_labels_of_one_kind_are_refused():

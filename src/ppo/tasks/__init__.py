@@ -10,7 +10,9 @@ evaluate        top-1, vote@k and pass@k on a split
 rerank          rerank@k: the answer of the sample a critic or a verifier scores highest
 stats           95 % intervals, and paired tests of two models on the same questions
 stages          run_sft and run_ppo, handed the math task; the sft and rl commands
+sampled         a model's own answers, labelled right or wrong, drawn once per run folder
 verifier_stage  sample, label and train a verifier (the verifier command)
+self_training   the paper's self-training baselines: Offline-ST (the offline-st command)
 pipeline_config the pipeline's settings, built from the stages'
 pipeline        warm-up SFT, PPO and the comparison table
 """

@@ -9,34 +9,17 @@ whether its answer is right (extracted as the reward extracts it), and train a v
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..adapters.loading import load_model, load_policy
+from ..adapters.loading import load_policy
 from ..train import distributed
 from ..train.checkpoint import latest_checkpoint
 from ..train.checks import check_run_folder
 from ..train.cli import command, parse_config, save_config
 from ..train.verifier_training import VerifierConfig, VerifierTrainer
 from .data import Example, load_examples, split_dev
-from .decoding import decode_prompts
-from .evaluate import is_correct
-from .formats import format_prompt
-from .rewards import extract_answers
+from .sampled import labelled_samples
 from .stages import preflight
-
-SAMPLES_FILE = "samples.jsonl"
-
-
-def sample_and_label(lm, tokenizer, examples: list[Example], c: VerifierConfig) -> list[dict]:
-    """k answers to each question at c.temperature, each with label 1.0 (right) or 0.0 (wrong or no answer)."""
-    prompts = [format_prompt(ex.question, c.prompt_template, tokenizer) for ex in examples]
-    texts = decode_prompts(lm, tokenizer, [p for p in prompts for _ in range(c.k)], c.max_new_tokens,
-                           c.sample_batch_size, False, c.temperature, desc="verifier samples")  # fmt: skip
-    answers = extract_answers(texts, c.answer_format, c.program_timeout_s)
-    return [{"question": i // c.k, "prompt": prompts[i // c.k], "answer": text,
-             "label": float(is_correct(a, examples[i // c.k].answer, c.tolerance))}
-            for i, (text, a) in enumerate(zip(texts, answers))]  # fmt: skip
 
 
 def check_labels(rows: list[dict]) -> str:
@@ -49,13 +32,6 @@ def check_labels(rows: list[dict]) -> str:
     return f"{len(rows)} answers, {right} right ({100 * right / len(rows):.1f} %)"
 
 
-@distributed.main_only
-def write_samples(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
-
-
 def run_verifier(c: VerifierConfig, examples: list[Example]) -> str:
     """Sample and label (once: the samples are kept in output_dir), then train; returns output_dir/final."""
     distributed.init()
@@ -64,12 +40,7 @@ def run_verifier(c: VerifierConfig, examples: list[Example]) -> str:
     if (out / "final").is_dir():
         return str(out / "final")
     save_config(c, out / "config.json")  # before the samples, so a rerun with other settings is refused
-    if not (out / SAMPLES_FILE).is_file():
-        lm, tokenizer = load_model(c.model, c.device, c.dtype)
-        write_samples(out / SAMPLES_FILE, sample_and_label(lm, tokenizer, examples, c))
-        del lm
-    distributed.barrier()
-    rows = [json.loads(line) for line in (out / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()]
+    rows = labelled_samples(c, examples, out)
     print(f"[verifier] {check_labels(rows)}")
     last = latest_checkpoint(out)
     policy, tokenizer = load_policy(str(last) if last else c.model, device=c.device, dtype=c.dtype)

@@ -6,6 +6,7 @@ target formatter (SFT). ppo.tasks hands them the math ones.
     config       PPOConfig and SFTConfig            cli          settings from the command line, saved as JSON
     model_settings  what every training stage shares (their base)
     trainer      PPOTrainer: the PPO step            sft          SFTTrainer: the warm-up
+    sampled_config  SampledSFTConfig: SFT on k answers per question the model sampled itself
     verifier_training  VerifierConfig and VerifierTrainer: SFT's loop with the verifier's loss
     ppo_run      the run around PPO steps            checks       every setting's range, run folders
     checkpoint   crash-safe checkpoints and resume   data_order   which examples a step trains on

@@ -20,6 +20,7 @@ from ..core.verifier import verifier_loss
 from ..lm.policy import PolicyWithValue
 from ..lm.scoring import answer_scores, encode_answers
 from .config import SFTConfig
+from .sampled_config import SampledSFTConfig
 from .sft import SFTTrainer
 
 # triple_fn(example) -> (prompt text, answer text, label): a sampled answer and whether it was right
@@ -27,30 +28,9 @@ TripleFn = Callable[[Any], tuple[str, str, float]]
 
 
 @dataclass(frozen=True)
-class VerifierConfig(SFTConfig):
+class VerifierConfig(SampledSFTConfig):
     """Train a verifier: sample `k` answers to each training question from `model`, label each by whether it is
     right, and train the model with a scalar head on the labels (SFT's settings drive the training)."""
-
-    k: int = 4
-    """Answers sampled per training question (the paper samples 100 with a 7B model)."""
-    temperature: float = 1.0
-    """Sampling temperature of those answers."""
-    max_new_tokens: int = 256
-    """Answer length limit when sampling."""
-    sample_batch_size: int = 64
-    """Questions decoded together when sampling."""
-    program_timeout_s: float = 3.0
-    """P-CoT: time limit per program when labelling."""
-    tolerance: float = 1e-2
-    """Absolute tolerance for a right answer, as in the reward and evaluation."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("k", "max_new_tokens", "sample_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1 (got {getattr(self, name)!r})")
-        if not self.temperature > 0:
-            raise ValueError(f"--temperature must be a finite number > 0 (got {self.temperature!r})")
 
 
 class VerifierTrainer(SFTTrainer):
