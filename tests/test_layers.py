@@ -212,5 +212,5 @@ def test_an_old_command_says_what_it_is_now():
     out = subprocess.run([sys.executable, "-m", "ppo"], capture_output=True, text=True)
     assert (
         out.returncode == 1
-        and "usage: python -m ppo {sft,rl,evaluate,reft,verifier,offline-st,metrics,bench}" in out.stderr
+        and "usage: python -m ppo {sft,rl,evaluate,reft,verifier,offline-st,online-st,metrics,bench}" in out.stderr
     )

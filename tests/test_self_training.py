@@ -1,9 +1,20 @@
+import pytest
 from conftest import make_lm, make_tokenizer
 
 import ppo.tasks.sampled as sampled
 from ppo.tasks.data import Example
-from ppo.tasks.self_training import OfflineSTConfig, as_target, run_offline_st, with_own_answers
+from ppo.tasks.self_training import (
+    OfflineSTConfig,
+    OnlineSTConfig,
+    as_target,
+    run_offline_st,
+    run_online_st,
+    with_own_answers,
+)
+from ppo.train.data_order import batch_indices
+from ppo.train.metrics import read_jsonl
 
+ANSWERS = [["The answer is 1", "The answer is 2"], ["x", "x"], ["The answer is 1", "The answer is 2"]]
 PROGRAM = 'def solution():\n    """q"""\n    result = 2\n    return result'
 
 
@@ -41,3 +52,38 @@ def test_offline_st_runs_sft_on_the_annotations_and_its_own_right_answers(tmp_pa
     assert final == str(tmp_path / "offline" / "sft" / "final") and (tmp_path / "offline" / "sft" / "final").is_dir()
     assert "2 annotated examples + 2 right samples of their own" in out and "[sft] 4 examples" in out
     assert run_offline_st(config, examples) == final  # done: skipped
+
+
+def test_online_st_takes_an_sft_step_on_each_steps_right_answers(tmp_path, monkeypatch):
+    model = tmp_path / "sft"
+    make_lm().save_pretrained(model)
+    make_tokenizer().save_pretrained(model)
+    answers = iter(ANSWERS[:2])  # the run dies in its third step, after the checkpoint of step 2
+
+    def fake_decode(lm, tok, prompts, *args, **kwargs):
+        texts = next(answers, None)
+        if texts is None:
+            raise RuntimeError("the sitting ended")
+        return texts
+
+    monkeypatch.setattr(sampled, "decode_prompts", fake_decode)
+    examples = [Example("a b", 1.0, "a"), Example("c", 2.0, "c")]
+    config = OnlineSTConfig(model=str(model), k=2, questions_per_step=1, epochs=1.5, batch_size=2, save_every=2,
+                            device="cpu", output_dir=str(tmp_path / "online"))  # fmt: skip
+    assert config.total_steps(len(examples)) == 3  # 1.5 passes over 2 questions, 1 question a step
+    with pytest.raises(RuntimeError, match="the sitting ended"):
+        run_online_st(config, examples)
+    assert (tmp_path / "online" / "checkpoint-2").is_dir()
+    answers = iter(ANSWERS[2:])
+    final = run_online_st(config, examples)  # resumed at step 3
+    rows = read_jsonl(tmp_path / "online" / "metrics.jsonl")
+    golds = [examples[i].answer for step in range(3) for i in batch_indices(2, 1, step, 0)]
+    kept = [sum(a == f"The answer is {g:g}" for a in texts) for g, texts in zip(golds, ANSWERS)]
+    assert [r["online/kept"] for r in rows] == kept and [r["step"] for r in rows] == [1, 2, 3]
+    assert [("loss" in r) for r in rows] == [k > 0 for k in kept]  # no right answer: no update, the step counted
+    assert run_online_st(config, examples) == final  # done: skipped
+
+
+def test_online_st_settings_are_checked():
+    with pytest.raises(ValueError, match="--questions-per-step must be"):
+        OnlineSTConfig(questions_per_step=0)

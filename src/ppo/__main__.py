@@ -6,6 +6,7 @@
     reft       SFT, PPO and the comparison table     ppo-reft       (ppo.tasks.pipeline)
     verifier   a verifier for rerank@k               ppo-verifier   (ppo.tasks.verifier_stage)
     offline-st Offline-ST, the paper's baseline                     (ppo.tasks.self_training)
+    online-st  Online-ST, the paper's baseline                      (ppo.tasks.self_training)
     metrics    a run's curves as a Markdown table    ppo-metrics    (ppo.train.metrics)
     bench      the memory probe of the benchmark                    (ppo.lab.bench_memory)
 
@@ -25,6 +26,7 @@ COMMANDS = {
     "reft": ("ppo.tasks.pipeline", "main"),
     "verifier": ("ppo.tasks.verifier_stage", "main"),
     "offline-st": ("ppo.tasks.self_training", "offline_main"),
+    "online-st": ("ppo.tasks.self_training", "online_main"),
     "metrics": ("ppo.train.metrics", "main"),
     "bench": ("ppo.lab.bench_memory", "main"),
 }

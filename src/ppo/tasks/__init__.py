@@ -12,7 +12,7 @@ stats           95 % intervals, and paired tests of two models on the same quest
 stages          run_sft and run_ppo, handed the math task; the sft and rl commands
 sampled         a model's own answers, labelled right or wrong, drawn once per run folder
 verifier_stage  sample, label and train a verifier (the verifier command)
-self_training   the paper's self-training baselines: Offline-ST (the offline-st command)
+self_training   the paper's self-training baselines: Offline-ST and Online-ST (offline-st, online-st)
 pipeline_config the pipeline's settings, built from the stages'
 pipeline        warm-up SFT, PPO and the comparison table
 """

@@ -2,26 +2,38 @@
 
 Offline-ST  sample k answers to each training question from the warm-up once, keep the right ones without
             duplicates, and run SFT on the original data plus the kept samples
+Online-ST   each step samples k answers to each of `questions_per_step` questions from the current model, as ReFT
+            samples, keeps the right ones and takes one SFT step on them: at k = 1 and ReFT's questions per step,
+            the same sampled answers per step as ReFT
 
     python -m ppo offline-st --model runs/sft/final --data-dir ../shared/data/svamp --dataset svamp \\
         --answer-format pcot --max-questions 800 --k 4 --output-dir runs/offline-st
+    python -m ppo online-st --model runs/sft/final ... --k 1 --questions-per-step 16 --epochs 0.96 --lr 3e-6
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
+from ..adapters.loading import load_model
 from ..train import distributed
+from ..train.checkpoint import latest_checkpoint, truncate_log
 from ..train.checks import check_run_folder
 from ..train.cli import command, parse_config, save_config
 from ..train.config import SFTConfig
+from ..train.data_order import batch_indices
+from ..train.metrics import MetricsLogger
 from ..train.sampled_config import SampledSFTConfig
+from ..train.sft import SFTTrainer, lr_factor
 from .data import Example, load_examples, split_dev
 from .rewards import extract_program
-from .sampled import labelled_samples
-from .stages import preflight, run_sft
+from .sampled import labelled_samples, sample_and_label
+from .stages import math_pair_fn, preflight, run_sft
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,76 @@ def run_offline_st(c: OfflineSTConfig, examples: list[Example]) -> str:
     print(f"[offline-st] {len(examples)} annotated examples + {added} right samples of their own")
     sft = SFTConfig(**{f.name: getattr(c, f.name) for f in fields(SFTConfig)})
     return run_sft(replace(sft, output_dir=str(out / "sft")), data)
+
+
+@dataclass(frozen=True)
+class OnlineSTConfig(SampledSFTConfig):
+    """Online self-training: each step samples k answers to each of `questions_per_step` questions from the current
+    model, keeps the right ones and takes one SFT step on them; `epochs` passes over the questions in all."""
+
+    questions_per_step: int = 16
+    """Questions sampled per step (ReFT's rollout_batch_size, for the same answers per step at k = 1)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.questions_per_step < 1:
+            raise ValueError(f"--questions-per-step must be an integer >= 1 (got {self.questions_per_step!r})")
+
+    def total_steps(self, n_questions: int) -> int:
+        return max(1, round(self.epochs * n_questions / self.questions_per_step))
+
+
+def online_step(trainer: SFTTrainer, c: OnlineSTConfig, batch: list[Example], lr: float) -> dict:
+    """Sample, keep the right answers, and take one SFT step on them (none kept: no update, the step counted)."""
+    rows = sample_and_label(trainer.lm, trainer.tokenizer, batch, c)
+    kept = [replace(batch[r["question"]], solution=as_target(r["answer"], c.answer_format)) for r in rows
+            if r["label"] > 0.5]  # fmt: skip
+    encoded = [row for row in map(trainer.encode, kept) if trainer.length(row) <= c.max_len]
+    metrics = {"online/accuracy": sum(r["label"] for r in rows) / len(rows), "online/kept": len(encoded)}
+    if encoded:
+        return {**metrics, **trainer.step(encoded, lr)}
+    trainer.step_count += 1
+    return metrics
+
+
+def run_online_st(c: OnlineSTConfig, examples: list[Example]) -> str:
+    """Online-ST from c.model for c.total_steps steps, resumed from the last checkpoint; returns output_dir/final."""
+    distributed.init()
+    if distributed.world_size() > 1:
+        raise ValueError("Online-ST runs in one process for now (each rank would keep a different number of answers)")
+    out = Path(c.output_dir)
+    check_run_folder(c, out / "config.json")
+    if (out / "final").is_dir():
+        return str(out / "final")
+    last = latest_checkpoint(out)
+    lm, tokenizer = load_model(str(last) if last else c.model, c.device, c.dtype)
+    trainer = SFTTrainer(lm, tokenizer, c, math_pair_fn(c.prompt_template, tokenizer, c.answer_format))
+    if last:
+        trainer.resume(last)
+    save_config(c, out / "config.json")
+    truncate_log(out / "metrics.jsonl", trainer.step_count)
+    logger, total = MetricsLogger(out / "metrics.jsonl", None, trainer.step_count), c.total_steps(len(examples))
+    for step in tqdm(range(trainer.step_count, total), desc="online-st", unit="step", initial=trainer.step_count,
+                     total=total):  # fmt: skip
+        batch = [examples[i] for i in batch_indices(len(examples), c.questions_per_step, step, c.seed)]
+        start = time.perf_counter()
+        metrics = online_step(trainer, c, batch, c.lr * lr_factor(step, total, int(c.warmup_ratio * total), c.schedule))
+        logger.log({"step": step + 1, **metrics, "time/step_s": time.perf_counter() - start,
+                    "time/elapsed_s": logger.elapsed()})  # fmt: skip
+        if c.save_every and (step + 1) % c.save_every == 0 and step + 1 < total:
+            trainer.save(out / f"checkpoint-{step + 1}")
+    logger.close()
+    trainer.save(out / "final")
+    return str(out / "final")
+
+
+@command
+def online_main(argv: list[str] | None = None) -> None:
+    """`python -m ppo online-st`: Online-ST from a warm-up checkpoint; rerun the same command to resume."""
+    c = parse_config(OnlineSTConfig, argv)
+    preflight(c)
+    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
+    print(f"[online-st] done: {run_online_st(c, train[: c.max_questions])}")
 
 
 @command
