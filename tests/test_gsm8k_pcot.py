@@ -75,6 +75,9 @@ def test_quotes_and_backslashes_in_the_question_still_parse():
         ("<<2**3=8>>8 cubes.", "not plain arithmetic"),
         ("<<__import__('os').getpid()=0>>0", "not plain arithmetic"),
         ("<<1/0=0>>0", "divides by zero"),
+        ("<<" + "9" * 400 + "*1=5>>5", "not plain arithmetic"),  # a float overflows
+        ("<<" + "9" * 5000 + "+1=5>>5", "not plain arithmetic"),  # too long for int()
+        ("<<2\x00+3=5>>5", "not plain arithmetic"),
     ],
 )
 def test_what_cannot_be_a_program_is_left_out_with_its_reason(solution, reason):
@@ -110,7 +113,12 @@ def test_the_written_folder_is_a_gsm8k_pcot_data_dir(tmp_path):
     train = load_examples("gsm8k", str(tmp_path / "out"), "train", "pcot")
     assert train == [Example(NATALIA.question, 72.0, to_program(NATALIA))]
     assert load_examples("gsm8k", str(tmp_path / "out"), "test")[0].answer == 1.0
-    write_pcot(PcotConfig(data_dir=str(data), out_dir=str(tmp_path / "out")))  # a rerun overwrites, links again
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("train.jsonl", "test.jsonl"):
+        (other / name).write_text((data / name).read_text())
+    write_pcot(PcotConfig(data_dir=str(other), out_dir=str(tmp_path / "out")))  # a rerun from elsewhere links there
+    assert (tmp_path / "out" / "test.jsonl").resolve() == (other / "test.jsonl").resolve()
 
 
 def test_the_preset_prints_what_it_wrote_and_why_the_rest_was_left_out(tmp_path, capsys):

@@ -4,8 +4,11 @@ from pathlib import Path
 import pytest
 from conftest import make_lm, make_tokenizer
 
+import ppo.tasks.sampled as sampled
 from ppo.tasks.pipeline import PipelineConfig, run_pipeline
 from ppo.tasks.pipeline_config import flag_name, parse_pipeline, pipeline_parser, reachable, stage_settings
+from ppo.tasks.rerank import has_head
+from ppo.train.metrics import read_jsonl
 
 
 def write_gsm8k(folder, n):
@@ -41,9 +44,11 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
     )
     summary = run_pipeline(config)
     assert set(summary["results"]) == {"base", "SFT", "SFT-continued", "ReFT"}
-    # rerank@k by the critic where a model has one: ReFT's checkpoint; the SFT models have no value head
-    assert "rerank_critic@2" in summary["results"]["ReFT"]["test"] and "vote@2" in summary["results"]["SFT"]["test"]
-    assert "rerank_critic@2" not in summary["results"]["SFT"]["test"]
+    # rerank@k by the critic where a model has a trained one: ReFT's checkpoint, unless its rewards were all 0 so far
+    # (a random model's), which leaves the head at its zero start; the SFT models have no value head
+    critic = has_head(str(out / "ppo" / "best"))
+    assert ("rerank_critic@2" in summary["results"]["ReFT"]["test"]) == critic
+    assert "rerank_critic@2" not in summary["results"]["SFT"]["test"] and "vote@2" in summary["results"]["SFT"]["test"]
     assert summary["results"]["ReFT"]["test"]["n"] == 3 and summary["results"]["SFT"]["dev"]["n"] == 2
     assert (out / "ppo" / "final" / "value_head.safetensors").is_file()
     assert (out / "ppo" / "best" / "value_head.safetensors").is_file()  # ReFT = the best policy on dev
@@ -53,6 +58,26 @@ def test_tiny_pipeline_end_to_end_and_resume(tmp_path):
     assert again["results"] == summary["results"]
     with pytest.raises(FileExistsError, match="--resume"):
         run_pipeline(config)
+
+
+def test_the_baselines_and_a_verifier_join_the_pipeline_with_one_setting_each(tmp_path, monkeypatch):
+    model_dir, data_dir, out = tiny_setup(tmp_path)
+    # a random model is never right: its own answers are all "0" here, right on a third of the questions
+    monkeypatch.setattr(sampled, "decode_prompts", lambda lm, tok, prompts, *a, **k: ["#### 0"] * len(prompts))
+    config = PipelineConfig(model=str(model_dir), data_dir=str(data_dir), train_questions=8, dev_size=4,
+                            dev_questions=2, test_questions=2, sft={"batch_size": 4, "max_len": 64},
+                            ppo={"steps": 2, "rollout_batch_size": 4, "max_new_tokens": 6, "micro_batch_size": 2},
+                            eval={"batch_size": 2, "k": 2}, self_training=True, train_verifier=True, device="cpu",
+                            output_dir=str(out))  # fmt: skip
+    summary = run_pipeline(config)
+    assert set(summary["results"]) == {"base", "SFT", "SFT-continued", "ReFT", "Offline-ST", "Online-ST"}
+    assert all("rerank_verifier@2" in r["test"] for r in summary["results"].values())
+    # ReFT draws 2 steps x 4 answers = 8 over 8 questions: Offline-ST and the verifier 1 each, Online-ST 4 a step
+    assert len((out / "offline_st" / "samples.jsonl").read_text().splitlines()) == 8
+    assert len((out / "verifier" / "samples.jsonl").read_text().splitlines()) == 8
+    assert len(read_jsonl(out / "online_st" / "metrics.jsonl")) == 2
+    with pytest.raises(ValueError, match="--train-verifier reranks --eval-k samples: it needs --eval-k 2"):
+        PipelineConfig(train_verifier=True)
 
 
 def learning_rates(c: PipelineConfig) -> tuple[float, float]:

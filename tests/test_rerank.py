@@ -4,7 +4,7 @@ from conftest import make_lm, make_tokenizer
 
 from ppo.lm.policy import PolicyWithValue
 from ppo.lm.scoring import head_scores
-from ppo.tasks.rerank import load_scorer, rerank
+from ppo.tasks.rerank import has_head, load_scorer, rerank
 
 
 def test_the_highest_scored_answer_is_kept():
@@ -29,6 +29,10 @@ def test_a_scorer_is_a_checkpoint_with_a_trained_head(tmp_path):
     tok.save_pretrained(tmp_path / "plain")
     with pytest.raises(ValueError, match="has no value_head.safetensors"):
         load_scorer(str(tmp_path / "plain"), device="cpu", dtype="float32")
+    policy.save_pretrained(tmp_path / "grpo")  # a critic-free run saves its head untouched: all zeros
+    with pytest.raises(ValueError, match="never trained"):
+        load_scorer(str(tmp_path / "grpo"), device="cpu", dtype="float32")
+    assert not has_head(str(tmp_path / "grpo")) and not has_head(str(tmp_path / "plain"))
     torch.nn.init.normal_(policy.value_head.weight)
     policy.save_pretrained(tmp_path / "reft")
     tok.save_pretrained(tmp_path / "reft")

@@ -20,6 +20,9 @@ PROGRAM = 'def solution():\n    """q"""\n    result = 2\n    return result'
 
 def test_a_right_sample_becomes_a_solution_without_its_answer_trigger():
     assert as_target("a b c\nTherefore, the answer is: 3", "ncot") == "a b c"
+    assert as_target("a b c. So the answer is 3.", "ncot") == "a b c."
+    assert as_target("a b\n#### 3", "ncot") == "a b"
+    assert as_target("the answer is 2, no: x y. The answer is 3", "ncot") == "the answer is 2, no: x y."  # the last
     assert as_target("a b c", "ncot") == "a b c"
     assert as_target(f"```python\n{PROGRAM}\n```\n", "pcot") == PROGRAM
 
@@ -36,6 +39,12 @@ def test_right_samples_are_added_once_each_and_never_as_a_copy_of_the_annotation
     data, added = with_own_answers(examples, rows, "ncot")
     assert added == 2 and data[:2] == examples
     assert data[2:] == [Example("q0", 3.0, "x y"), Example("q1", 4.0, "x y")]
+
+
+def test_a_sample_equal_to_the_annotation_as_trained_on_is_not_added():
+    natalia = "She sold 48/2 = <<48/2=24>>24 clips."  # trained on without the calculator note
+    rows = [{"question": 0, "answer": "She sold 48/2 = 24 clips.\nTherefore, the answer is: 24", "label": 1.0}]
+    assert with_own_answers([Example("q", 24.0, natalia)], rows, "ncot")[1] == 0
 
 
 def test_offline_st_runs_sft_on_the_annotations_and_its_own_right_answers(tmp_path, monkeypatch, capsys):
@@ -87,3 +96,6 @@ def test_online_st_takes_an_sft_step_on_each_steps_right_answers(tmp_path, monke
 def test_online_st_settings_are_checked():
     with pytest.raises(ValueError, match="--questions-per-step must be"):
         OnlineSTConfig(questions_per_step=0)
+    for name, value in (("grad_accum", 2), ("eval_every", 4), ("fsdp", True)):  # refused, never ignored
+        with pytest.raises(ValueError, match=f"--{name.replace('_', '-')} is not supported by this stage yet"):
+            OnlineSTConfig(**{name: value})

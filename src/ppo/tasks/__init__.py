@@ -15,4 +15,5 @@ verifier_stage  sample, label and train a verifier (the verifier command)
 self_training   the paper's self-training baselines: Offline-ST and Online-ST (offline-st, online-st)
 pipeline_config the pipeline's settings, built from the stages'
 pipeline        warm-up SFT, PPO and the comparison table
+pipeline_baselines  the optional stages' settings, matched to ReFT in sampled answers
 """

@@ -5,13 +5,13 @@ and a later note that uses that result uses the name:
 
     Natalia sold 48/2 = <<48/2=24>>24 clips in May.            def solution():
     Natalia sold 48+24 = <<48+24=72>>72 clips altogether            \"\"\"Natalia sold clips to 48 of ...\"\"\"
-    in April and May.                                               clips_in_may = 48 / 2
-    #### 72                                                         clips_altogether_april = 48 + clips_in_may
+    in April and May.                                               clips_may = 48 / 2
+    #### 72                                                         clips_altogether_april = 48 + clips_may
                                                                     result = clips_altogether_april
                                                                     return result
 
 A name is the first three words after the note's value (stop words left out), else the last three before it,
-else `step_<k>`. The program returns the last named result whose value is the gold answer. A solution is left out
+else `step_<k>`. A number the question states stays a literal. The program returns the last named result whose value is the gold answer. A solution is left out
 (with its reason) when it has no notes, a note is not arithmetic, a note's stated value is not what its expression
 gives, or no note gives the gold answer. Expressions are checked by walking their syntax tree (numbers, names,
 + - * / and brackets only); nothing from the data is ever run. The output is the ReFT release's format, as
@@ -117,10 +117,12 @@ def to_program(example: Example) -> str:
     lines, named, values, used = [], [], {}, set()
     given = {float(n) for n in NUMBER.findall(example.question.replace(",", ""))}
     for step, note in enumerate(notes, start=1):
-        expr = rewrite(note.group(1), named, given)
         try:
+            expr = rewrite(note.group(1), named, given)
             value = arithmetic(ast.parse(expr, mode="eval"), values)
-        except (SyntaxError, RecursionError) as err:
+        except Unconvertible:
+            raise
+        except (SyntaxError, ValueError, OverflowError, RecursionError) as err:  # a NUL byte, 10**400, ...
             raise Unconvertible("a note is not plain arithmetic") from err
         stated = note.group(2).replace(",", "").replace("$", "").strip()
         if not NUMBER.fullmatch(stated.lstrip("-")) or not close(value, float(stated)):
@@ -176,6 +178,6 @@ def write_pcot(c: PcotConfig) -> tuple[Path, int, Counter]:
     out.mkdir(parents=True, exist_ok=True)
     path = out / PCOT_TRAIN_FILE
     path.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    if not (out / "test.jsonl").exists():
-        (out / "test.jsonl").symlink_to(test)
+    (out / "test.jsonl").unlink(missing_ok=True)  # a link from an earlier --data-dir, or a dangling one
+    (out / "test.jsonl").symlink_to(test)
     return path, len(rows), left_out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -25,9 +26,12 @@ from ..train.cli import command
 from .data import load_examples, split_dev
 from .eval_config import EvalConfig
 from .evaluate import evaluate, write_results
+from .pipeline_baselines import baseline_configs
 from .pipeline_config import PipelineConfig, parse_pipeline, stage_settings
 from .rerank import check_scorer, has_head, load_scorer
+from .self_training import run_offline_st, run_online_st
 from .stages import preflight, run_ppo, run_sft
+from .verifier_stage import run_verifier
 
 
 def scored(e: EvalConfig, lm, tokenizer, examples: list, desc: str, k: int | None = None, scorers: dict | None = None):
@@ -36,21 +40,29 @@ def scored(e: EvalConfig, lm, tokenizer, examples: list, desc: str, k: int | Non
                     e.temperature, e.tolerance, desc, e.answer_format, e.program_timeout_s, scorers)  # fmt: skip
 
 
-def scorers_for(e: EvalConfig, model: str) -> dict:
-    """rerank@k's scorers for one model: the verifier for every model, and the model's own critic where it has one
-    (ReFT's checkpoint; the SFT models have no value head)."""
+def load_for_eval(e: EvalConfig, model: str) -> tuple:
+    """(lm, tokenizer, scorers) of one model: rerank@k's scorers are the verifier for every model, and the model's
+    own critic where it has a trained one (ReFT's checkpoint; the SFT models have no value head), whose LM is then
+    the one evaluated (one copy in memory)."""
     scorers = {"critic": load_scorer(model, e.device, e.dtype)} if e.rerank_critic and has_head(model) else {}
-    return scorers | ({"verifier": load_scorer(e.verifier, e.device, e.dtype)} if e.verifier else {})
+    if e.verifier:
+        scorers["verifier"] = load_scorer(e.verifier, e.device, e.dtype)
+    lm, tokenizer = (
+        (scorers["critic"][0].lm, scorers["critic"][1]) if "critic" in scorers else load_model(model, e.device, e.dtype)
+    )
+    return lm, tokenizer, scorers
 
 
-def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path) -> dict:
-    """Evaluate one model on every split (skipping what is already written); returns {split: summary}."""
+def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path, verifier: str | None = None) -> dict:
+    """Evaluate one model on every split (skipping what is already written); returns {split: summary}. `verifier`:
+    the one the pipeline trained (--train-verifier), in place of --eval-verifier."""
     results, loaded, e = {}, None, stage_settings(c, "eval", model, out / "eval" / name)
+    e = replace(e, verifier=verifier) if verifier else e
     for split, examples in splits.items():
         folder = out / "eval" / name / split
         if not (folder / "summary.json").is_file():
-            lm, tokenizer = loaded = loaded or load_model(model, c.device, c.dtype)  # once per model, if needed
-            summary, records = scored(e, lm, tokenizer, examples, f"{name}/{split}", scorers=scorers_for(e, model))
+            lm, tokenizer, scorers = loaded = loaded or load_for_eval(e, model)  # once per model, if needed
+            summary, records = scored(e, lm, tokenizer, examples, f"{name}/{split}", scorers=scorers)
             write_results(folder, summary, records)
         results[split] = json.loads((folder / "summary.json").read_text())
     return results
@@ -68,6 +80,19 @@ def results_table(results: dict[str, dict]) -> str:
     return "\n".join([head, "|---" * (1 + 2 * len(splits)) + "|", *rows, "", n])
 
 
+def check_before_work(c: PipelineConfig, settings: dict, out: Path) -> None:
+    """The model specs, data folder and executor (`preflight`), a verifier given, one process for Online-ST, and the
+    run folder: empty, or `--resume` with the same settings (a rerun with others is refused, naming them)."""
+    preflight(stage_settings(c, "ppo", c.model, out / "ppo"), splits=("train", "test"))  # model and ref_model
+    if (verifier := stage_settings(c, "eval", c.model, out / "eval").verifier) is not None:
+        check_scorer(verifier)
+    if c.self_training and distributed.world_size() > 1:
+        raise ValueError("--self-training runs Online-ST, which runs in one process for now: drop it under torchrun")
+    if out.exists() and any(out.iterdir()) and not c.resume:
+        raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")
+    check_run_folder(settings, out / "pipeline_config.json", NOT_RESULTS | {"sft_save_every", "ppo_save_every"})
+
+
 def run_pipeline(c: PipelineConfig) -> dict:
     """Run every stage; returns {config, results: {model: {split: summary}}, stage_seconds}.
 
@@ -77,16 +102,16 @@ def run_pipeline(c: PipelineConfig) -> dict:
     distributed.init()
     out = Path(c.output_dir)
     settings = c.settings()
-    preflight(stage_settings(c, "ppo", c.model, out / "ppo"), splits=("train", "test"))  # model and ref_model
-    if (verifier := stage_settings(c, "eval", c.model, out / "eval").verifier) is not None:
-        check_scorer(verifier)
-    if out.exists() and any(out.iterdir()) and not c.resume:
-        raise FileExistsError(f"{out} is not empty: pass --resume to continue it, or choose another --output-dir")
-    check_run_folder(settings, out / "pipeline_config.json", NOT_RESULTS | {"sft_save_every", "ppo_save_every"})
+    check_before_work(c, settings, out)
     train, dev = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
     train = train[: c.train_questions]
     test = load_examples(c.dataset, c.data_dir, "test")[: c.test_questions]
     splits = {"dev": dev[: c.dev_questions], "test": test}
+    extra = {}
+    if c.self_training or c.train_verifier:  # their settings, checked before any work
+        warmup, batch = str(out / "sft" / "final"), stage_settings(c, "eval", c.model, out).batch_size
+        sft_settings, ppo_settings = stage_settings(c, "sft", warmup, out), stage_settings(c, "ppo", warmup, out)
+        extra = baseline_configs(sft_settings, ppo_settings, len(train), batch, out)
     distributed.barrier()  # every rank has looked, and the data has loaded, before rank 0 writes
     write_settings(settings, out / "pipeline_config.json")
     torch.manual_seed(c.seed + distributed.rank())  # under torchrun, each rank its own samples
@@ -114,12 +139,28 @@ def run_pipeline(c: PipelineConfig) -> dict:
     lap("sft_continued")
     reft = run_ppo(ppo, train, dev_fn=dev_fn("ppo"))
     lap("ppo")
-    models = {"base": c.model, "SFT": sft, "SFT-continued": continued, "ReFT": reft}
-    results = {name: run_eval(c, name, path, splits, out) for name, path in models.items()}
+    baselines, verifier = run_baselines(c, extra, train, lap)
+    models = {"base": c.model, "SFT": sft, "SFT-continued": continued, "ReFT": reft, **baselines}
+    results = {name: run_eval(c, name, path, splits, out, verifier) for name, path in models.items()}
     lap("eval")
     summary = {"config": settings, "results": results, "stage_seconds": times}
     write_summary(out, summary)
     return summary
+
+
+def run_baselines(c: PipelineConfig, extra: dict, train: list, lap) -> tuple[dict, str | None]:
+    """The optional stages (ppo.tasks.pipeline_baselines): Offline-ST and Online-ST with --self-training, a verifier
+    with --train-verifier. Returns {row name: model} and the verifier (None without one)."""
+    models, verifier = {}, None
+    if c.self_training:
+        models["Offline-ST"] = run_offline_st(extra["offline_st"], train)
+        lap("offline_st")
+        models["Online-ST"] = run_online_st(extra["online_st"], train)
+        lap("online_st")
+    if c.train_verifier:  # from the warm-up's own answers; it reranks every model's samples
+        verifier = run_verifier(extra["verifier"], train)
+        lap("verifier")
+    return models, verifier
 
 
 @distributed.main_only

@@ -8,6 +8,9 @@ Every other setting belongs to a stage, and the command line reaches it under th
     --sft-NAME      an SFT setting (SFTConfig): --sft-lr, --sft-epochs, --sft-batch-size, --sft-max-len, ...
     --eval-NAME     an evaluation setting (EvalConfig): --eval-k, --eval-temperature, --eval-batch-size, ...
 
+Two switches add stages (ppo.tasks.pipeline_baselines): --self-training (Offline-ST and Online-ST rows) and
+--train-verifier (a verifier that reranks every model's --eval-k samples).
+
 A stage setting not given takes the CPU preset's value (PRESET) where it has one, else the stage's own default.
 Derived defaults: the learning rates follow the policy kind (LEARNING_RATES), a PPO minibatch is the whole
 rollout, and evaluation writes as many tokens as PPO samples.
@@ -90,6 +93,11 @@ class PipelineConfig(ModelSettings):
     """Where every stage writes."""
     resume: bool = False
     """Continue an interrupted run in output_dir (finished stages are skipped)."""
+    self_training: bool = False
+    """Also run the paper's baselines from the warm-up, Offline-ST and Online-ST, at ReFT's budget of sampled
+    answers (ppo.tasks.pipeline_baselines): two more rows."""
+    train_verifier: bool = False
+    """Also train a verifier on the warm-up's own answers, and rerank every model's --eval-k samples with it."""
     sft: dict = field(default_factory=dict)
     """SFT settings given (--sft-NAME), over the preset."""
     ppo: dict = field(default_factory=dict)
@@ -107,7 +115,9 @@ class PipelineConfig(ModelSettings):
                 raise ValueError(f"no {stage} setting {', '.join(sorted(unknown))} in the pipeline")
         stage_settings(self, "sft", self.model, Path(self.output_dir))
         stage_settings(self, "ppo", self.model, Path(self.output_dir))
-        stage_settings(self, "eval", self.model, Path(self.output_dir))
+        e = stage_settings(self, "eval", self.model, Path(self.output_dir))
+        if self.train_verifier and e.k < 2:
+            raise ValueError(f"--train-verifier reranks --eval-k samples: it needs --eval-k 2 or more (got {e.k})")
 
     def settings(self) -> dict:
         """Every setting this pipeline runs with, by its flag's name: its own, and each stage's (given, preset or

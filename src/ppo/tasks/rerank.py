@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from ..adapters.loading import load_policy
@@ -45,15 +46,28 @@ def score_samples(scorer, prompts: list[str], samples: list[list[str]], batch_si
     return [flat[a:b] for a, b in zip(starts, starts[1:])]
 
 
+def head_state(spec: str) -> str:
+    """'trained', 'zero' (saved but never trained: a critic-free run's checkpoint, whose head stays at its zero
+    start) or 'none' (no saved head), for a model spec."""
+    path = Path(spec) / VALUE_HEAD_FILE
+    if not path.is_file():
+        return "none"
+    return "trained" if any(t.any() for t in load_file(path).values()) else "zero"
+
+
 def has_head(spec: str) -> bool:
-    """Whether a model spec is a folder with a saved value head (a ReFT checkpoint, or a verifier)."""
-    return (Path(spec) / VALUE_HEAD_FILE).is_file()
+    """Whether a model spec is a folder with a trained value head (a ReFT checkpoint, or a verifier)."""
+    return head_state(spec) == "trained"
 
 
 def check_scorer(spec: str) -> None:
-    """Before any model loads: a scorer is a folder with a saved value head (a fresh head scores every answer 0)."""
-    if not has_head(spec):
+    """Before any model loads: a scorer is a folder with a trained value head (an untrained one scores every
+    answer 0, and rerank@k would silently be the first sample's answer)."""
+    state = head_state(spec)
+    if state == "none":
         raise ValueError(f"{spec} has no {VALUE_HEAD_FILE}: reranking needs a ReFT checkpoint or a trained verifier")
+    if state == "zero":
+        raise ValueError(f"{spec} has a value head that was never trained (all zeros; a critic-free run?)")
 
 
 def load_scorer(spec: str, device: str = "auto", dtype: str = "auto"):

@@ -27,18 +27,17 @@ _TRIGGERS = (
 )
 
 
-def extract_answer(text: str) -> float | None:
-    """The final numeric answer of a chain of thought, or None.
-
-    Understands the GSM8K marker `#### N` and the ReFT trigger `The answer is: N` (also without the colon).
-    When several appear, the last one wins, as in the original (`text.split(trigger)[-1]`).
-    """
+def answer_match(text: str) -> re.Match | None:
+    """Where a chain of thought states its final answer: the last `#### N` or `The answer is: N` (also without the
+    colon) whose N is a number, as in the original (`text.split(trigger)[-1]`); None when there is none."""
     matches = [m for pattern in _TRIGGERS for m in pattern.finditer(text)]
-    for match in sorted(matches, key=lambda m: m.start(), reverse=True):
-        value = parse_number(match.group(1))
-        if value is not None:
-            return value
-    return None
+    return next((m for m in sorted(matches, key=lambda m: -m.start()) if parse_number(m.group(1)) is not None), None)
+
+
+def extract_answer(text: str) -> float | None:
+    """The final numeric answer of a chain of thought (`answer_match`), or None."""
+    match = answer_match(text)
+    return parse_number(match.group(1)) if match else None
 
 
 def extract_program(text: str) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from ..adapters.loading import load_model
 from ..train import distributed
 from ..train.sampled_config import SampledSFTConfig
@@ -41,6 +43,7 @@ def labelled_samples(c: SampledSFTConfig, examples: list[Example], out: Path) ->
     """The run folder's samples: read when kept, else drawn from c.model and kept. The caller has saved the run's
     settings first, so a rerun with others is refused before it could reuse these."""
     if not (out / SAMPLES_FILE).is_file():
+        torch.manual_seed(c.seed + distributed.rank())  # under torchrun, each rank its own answers
         lm, tokenizer = load_model(c.model, c.device, c.dtype)
         write_samples(out / SAMPLES_FILE, sample_and_label(lm, tokenizer, examples, c))
         del lm

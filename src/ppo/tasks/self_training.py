@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from ..adapters.loading import load_model
@@ -31,9 +32,10 @@ from ..train.metrics import MetricsLogger
 from ..train.sampled_config import SampledSFTConfig
 from ..train.sft import SFTTrainer, lr_factor
 from .data import Example, load_examples, split_dev
-from .rewards import extract_program
+from .formats import format_target
+from .rewards import answer_match, extract_program
 from .sampled import labelled_samples, sample_and_label
-from .stages import math_pair_fn, preflight, run_sft
+from .stages import math_pair_fn, preflight, prepare_lm, run_sft
 
 
 @dataclass(frozen=True)
@@ -42,23 +44,27 @@ class OfflineSTConfig(SampledSFTConfig):
 
 
 def as_target(text: str, answer_format: str) -> str:
-    """A right sample as an SFT solution: the program (pcot), or the reasoning before its last answer trigger
-    (ncot; `formats.format_target` appends the trigger with the gold value, which this answer equals)."""
+    """A right sample as an SFT solution: the program (pcot), or the reasoning before the answer the reward read
+    (ncot, `rewards.answer_match`, with a "Therefore," or "So" before it; `formats.format_target` appends the
+    trigger with the gold value, which this answer equals)."""
     if answer_format == "pcot":
         return extract_program(text).strip()
-    return re.split(r"\s*Therefore, the answer is", text)[0].strip()
+    match = answer_match(text)
+    reasoning = text[: match.start()] if match else text
+    return re.sub(r"\s*\b(therefore|so)\b\s*,?\s*$", "", reasoning, flags=re.IGNORECASE).strip()
 
 
 def with_own_answers(examples: list[Example], rows: list[dict], answer_format: str) -> tuple[list[Example], int]:
     """The original examples, then every question's right samples that differ from each other and from its
     annotated solution. Returns them and how many samples were added."""
-    seen = {i: {(ex.solution or "").strip()} for i, ex in enumerate(examples)}
+    seen = {i: {format_target(ex, answer_format)} for i, ex in enumerate(examples) if ex.solution}  # as trained on
     added = []
     for row in rows:
-        target, q = as_target(row["answer"], answer_format), row["question"]
-        if row["label"] > 0.5 and target and target not in seen[q]:
-            seen[q].add(target)
-            added.append(replace(examples[q], solution=target))
+        q, target = row["question"], as_target(row["answer"], answer_format)
+        own = replace(examples[q], solution=target)
+        if row["label"] > 0.5 and target and format_target(own, answer_format) not in seen.setdefault(q, set()):
+            seen[q].add(format_target(own, answer_format))
+            added.append(own)
     return examples + added, len(added)
 
 
@@ -86,6 +92,7 @@ class OnlineSTConfig(SampledSFTConfig):
         super().__post_init__()
         if self.questions_per_step < 1:
             raise ValueError(f"--questions-per-step must be an integer >= 1 (got {self.questions_per_step!r})")
+        self.refuse("fsdp", "eval_every", "grad_accum")  # one step's kept answers are one update
 
     def total_steps(self, n_questions: int) -> int:
         return max(1, round(self.epochs * n_questions / self.questions_per_step))
@@ -115,12 +122,15 @@ def run_online_st(c: OnlineSTConfig, examples: list[Example]) -> str:
         return str(out / "final")
     last = latest_checkpoint(out)
     lm, tokenizer = load_model(str(last) if last else c.model, c.device, c.dtype)
+    prepare_lm(c, lm)
     trainer = SFTTrainer(lm, tokenizer, c, math_pair_fn(c.prompt_template, tokenizer, c.answer_format))
+    torch.manual_seed(c.seed)  # the answers drawn; a resumed run continues the checkpoint's random stream
     if last:
         trainer.resume(last)
     save_config(c, out / "config.json")
     truncate_log(out / "metrics.jsonl", trainer.step_count)
-    logger, total = MetricsLogger(out / "metrics.jsonl", None, trainer.step_count), c.total_steps(len(examples))
+    board = out / "tensorboard" if c.tensorboard else None
+    logger, total = MetricsLogger(out / "metrics.jsonl", board, trainer.step_count), c.total_steps(len(examples))
     for step in tqdm(range(trainer.step_count, total), desc="online-st", unit="step", initial=trainer.step_count,
                      total=total):  # fmt: skip
         batch = [examples[i] for i in batch_indices(len(examples), c.questions_per_step, step, c.seed)]

@@ -71,6 +71,16 @@ def preflight(config: SFTConfig | PPOConfig, splits: tuple[str, ...] = ("train",
     check_adapter_fits(config.adapter, config.model)
 
 
+def prepare_lm(config: SFTConfig, lm) -> None:
+    """Make a loaded LM ready to train as `config` says: its adapter (the checkpoint's, else a fresh one of
+    --adapter), --gradient-checkpointing, and --fsdp (the decoder layers, 1/N per rank)."""
+    ensure_adapter(lm, config.adapter, config.model)
+    if config.gradient_checkpointing:
+        checkpoint_activations(lm)
+    if config.fsdp:
+        shard_for_training(config.adapter, lm)
+
+
 def run_sft(config: SFTConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:
     """Run SFT as configured: skipped when output_dir/final exists, resumed from the last checkpoint when there is
     one; refused when output_dir holds a run with other settings.
@@ -84,11 +94,7 @@ def run_sft(config: SFTConfig, examples: list[Example], dev_fn: DevFn | None = N
     if not (out / "final").is_dir():
         last = latest_checkpoint(out)
         lm, tokenizer = load_model(str(last) if last else config.model, config.device, config.dtype)
-        ensure_adapter(lm, config.adapter, config.model)
-        if config.gradient_checkpointing:
-            checkpoint_activations(lm)
-        if config.fsdp:  # the decoder layers, 1/N per rank
-            shard_for_training(config.adapter, lm)
+        prepare_lm(config, lm)
         trainer = SFTTrainer(
             lm, tokenizer, config, math_pair_fn(config.prompt_template, tokenizer, config.answer_format)
         )

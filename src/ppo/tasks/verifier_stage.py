@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..adapters.loading import load_policy
+from ..lm.models import checkpoint_activations
 from ..train import distributed
 from ..train.checkpoint import latest_checkpoint
 from ..train.checks import check_run_folder
@@ -43,7 +44,9 @@ def run_verifier(c: VerifierConfig, examples: list[Example]) -> str:
     rows = labelled_samples(c, examples, out)
     print(f"[verifier] {check_labels(rows)}")
     last = latest_checkpoint(out)
-    policy, tokenizer = load_policy(str(last) if last else c.model, device=c.device, dtype=c.dtype)
+    policy, tokenizer = load_policy(str(last) if last else c.model, device=c.device, dtype=c.dtype, adapter=c.adapter)
+    if c.gradient_checkpointing:
+        checkpoint_activations(policy.lm)
     trainer = VerifierTrainer(policy, tokenizer, c, lambda r: (r["prompt"], r["answer"], r["label"]))
     if last:
         trainer.resume(last)

@@ -33,3 +33,9 @@ class SampledSFTConfig(SFTConfig):
                 raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1 (got {getattr(self, name)!r})")
         if not self.temperature > 0:
             raise ValueError(f"--temperature must be a finite number > 0 (got {self.temperature!r})")
+
+    def refuse(self, *names: str) -> None:
+        """SFT settings that a stage built on this one does not act on yet: set, they are an error, not ignored."""
+        for name in names:
+            if getattr(self, name) != type(self).__dataclass_fields__[name].default:
+                raise ValueError(f"--{name.replace('_', '-')} is not supported by this stage yet")

@@ -30,7 +30,12 @@ TripleFn = Callable[[Any], tuple[str, str, float]]
 @dataclass(frozen=True)
 class VerifierConfig(SampledSFTConfig):
     """Train a verifier: sample `k` answers to each training question from `model`, label each by whether it is
-    right, and train the model with a scalar head on the labels (SFT's settings drive the training)."""
+    right, and train the model with a scalar head on the labels (SFT's settings drive the training; --fsdp and
+    --eval-every are not supported)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.refuse("fsdp", "eval_every")
 
 
 class VerifierTrainer(SFTTrainer):
