@@ -10,12 +10,12 @@ and a later note that uses that result uses the name:
                                                                     result = clips_altogether_april
                                                                     return result
 
-A name is the first three words after the note's value (stop words left out), else the last three before it,
-else `step_<k>`. A number the question states stays a literal. The program returns the last named result whose value is the gold answer. A solution is left out
-(with its reason) when it has no notes, a note is not arithmetic, a note's stated value is not what its expression
-gives, or no note gives the gold answer. Expressions are checked by walking their syntax tree (numbers, names,
-+ - * / and brackets only); nothing from the data is ever run. The output is the ReFT release's format, as
-`train_python_sdp.json` (ppo.tasks.data.PCOT_TRAIN_FILE).
+A name is the first three words after the note's value (stop words left out), else the last three before it, else
+`step_<k>`. A number the question states stays a literal. The program returns the last named result whose value is
+the gold answer. A solution is left out (with its reason) when it has no notes, a note is not arithmetic, a note's
+stated value is not what its expression gives, or no note gives the gold answer. Expressions are checked by walking
+their syntax tree (numbers, names, + - * / and brackets only); nothing from the data is ever run. The output is the
+ReFT release's format, as `train_python_sdp.json` (ppo.tasks.data.PCOT_TRAIN_FILE).
 """
 
 from __future__ import annotations

@@ -31,11 +31,11 @@ from ..train.data_order import batch_indices
 from ..train.metrics import MetricsLogger
 from ..train.sampled_config import SampledSFTConfig
 from ..train.sft import SFTTrainer, lr_factor
-from .data import Example, load_examples, split_dev
+from .data import Example
 from .formats import format_target
 from .rewards import answer_match, extract_program
 from .sampled import labelled_samples, sample_and_label
-from .stages import math_pair_fn, preflight, prepare_lm, run_sft
+from .stages import math_pair_fn, preflight, prepare_lm, run_sft, training_questions
 
 
 @dataclass(frozen=True)
@@ -150,8 +150,7 @@ def online_main(argv: list[str] | None = None) -> None:
     """`python -m ppo online-st`: Online-ST from a warm-up checkpoint; rerun the same command to resume."""
     c = parse_config(OnlineSTConfig, argv)
     preflight(c)
-    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
-    print(f"[online-st] done: {run_online_st(c, train[: c.max_questions])}")
+    print(f"[online-st] done: {run_online_st(c, training_questions(c))}")
 
 
 @command
@@ -159,5 +158,4 @@ def offline_main(argv: list[str] | None = None) -> None:
     """`python -m ppo offline-st`: Offline-ST from a warm-up checkpoint; rerun the same command to resume."""
     c = parse_config(OfflineSTConfig, argv)
     preflight(c)
-    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
-    print(f"[offline-st] done: {run_offline_st(c, train[: c.max_questions])}")
+    print(f"[offline-st] done: {run_offline_st(c, training_questions(c))}")

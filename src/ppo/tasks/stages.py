@@ -71,6 +71,12 @@ def preflight(config: SFTConfig | PPOConfig, splits: tuple[str, ...] = ("train",
     check_adapter_fits(config.adapter, config.model)
 
 
+def training_questions(c: SFTConfig) -> list[Example]:
+    """The questions an SFT-like stage trains on: train minus the seeded dev split, the first max_questions."""
+    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
+    return train[: c.max_questions]
+
+
 def prepare_lm(config: SFTConfig, lm) -> None:
     """Make a loaded LM ready to train as `config` says: its adapter (the checkpoint's, else a fresh one of
     --adapter), --gradient-checkpointing, and --fsdp (the decoder layers, 1/N per rank)."""
@@ -150,8 +156,7 @@ def sft_main(argv: list[str] | None = None) -> None:
     """`ppo-sft` (or `python -m ppo sft`): warm-up SFT from the command line; rerun the same command to resume."""
     c = parse_config(SFTConfig, argv)
     preflight(c)
-    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
-    print(f"[sft] done: {run_sft(c, train[: c.max_questions])}")
+    print(f"[sft] done: {run_sft(c, training_questions(c))}")
 
 
 @command

@@ -18,9 +18,9 @@ from ..train.checkpoint import latest_checkpoint
 from ..train.checks import check_run_folder
 from ..train.cli import command, parse_config, save_config
 from ..train.verifier_training import VerifierConfig, VerifierTrainer
-from .data import Example, load_examples, split_dev
+from .data import Example
 from .sampled import labelled_samples
-from .stages import preflight
+from .stages import preflight, training_questions
 
 
 def check_labels(rows: list[dict]) -> str:
@@ -60,5 +60,4 @@ def main(argv: list[str] | None = None) -> None:
     command to resume."""
     c = parse_config(VerifierConfig, argv)
     preflight(c)
-    train, _ = split_dev(load_examples(c.dataset, c.data_dir, "train", c.answer_format), c.dev_size, c.seed)
-    print(f"[verifier] done: {run_verifier(c, train[: c.max_questions])}")
+    print(f"[verifier] done: {run_verifier(c, training_questions(c))}")
