@@ -9,6 +9,7 @@ from conftest import SHARED_DATA, make_lm, make_tokenizer
 
 from ppo.lab.arms import arm_config, fingerprint
 from ppo.lab.reproduce import ReproduceConfig, run_reproduce
+from ppo.lab.reproduce_config import recorded_runs
 from ppo.lab.reproduce_report import table
 from ppo.train.cli import command, parse_config
 
@@ -132,3 +133,10 @@ def test_the_table_pairs_arms_on_the_same_questions():
     assert "different warm-up builds" not in text
     text = table(warm, [{**run("reft", 0, [True] * 4), "warmup": "g"}])
     assert "2 different warm-up builds (f, g)" in text
+
+
+def test_the_report_shows_earlier_sittings_arms_after_the_ones_asked_for(tmp_path):
+    for name in ("grpo-seed0", "reft-seed1", "reft-seed0", "trl-grpo-seed0", "sft-continued-seedx", "warmup"):
+        (tmp_path / f"{name}.json").write_text("{}")
+    c = ReproduceConfig(record_dir=str(tmp_path), runs="sft-continued:0,reft:0")
+    assert recorded_runs(c) == [("sft-continued", 0), ("reft", 0), ("reft", 1), ("grpo", 0), ("trl-grpo", 0)]

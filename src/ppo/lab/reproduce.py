@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..tasks.stages import preflight
 from . import arms
-from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, record_path, write_record
+from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, record_path, recorded_runs, write_record
 from .reproduce_report import write_report
 
 __all__ = ["ReproduceConfig", "run_reproduce"]
@@ -35,7 +35,7 @@ def run_reproduce(c: ReproduceConfig) -> str:
     """Every stage not yet recorded, then the report; returns the table (Markdown)."""
     if (warm := Path(c.record_dir) / arms.WARMUP_RECORD).is_file():  # every record is checked before any work
         check_record(c, warm, WARMUP_SETTINGS)
-    for path in [record_path(c, *run) for run in c.run_list()]:
+    for path in [record_path(c, *run) for run in recorded_runs(c)]:  # earlier sittings' arms too: the table shows them
         if path.is_file():
             check_record(c, path)
     preflight(arms.warmup_config(c), splits=("train", "test"))

@@ -112,6 +112,20 @@ def record_path(c: ReproduceConfig, arm: str, seed: int) -> Path:
     return Path(c.record_dir) / f"{arm}-seed{seed}.json"
 
 
+def recorded_runs(c: ReproduceConfig) -> list[tuple[str, int]]:
+    """`runs`, then every other arm x seed with a record in record_dir (earlier sittings' arms), by arm and seed:
+    what the report shows and what is checked before any work."""
+    found = [
+        (arm, int(p.stem[len(arm) + len("-seed") :]))
+        for arm in ARMS
+        for p in Path(c.record_dir).glob(f"{arm}-seed*.json")
+        if p.stem[len(arm) + len("-seed") :].isdigit()
+    ]
+    return c.run_list() + sorted(
+        (run for run in found if run not in c.run_list()), key=lambda r: (ARMS.index(r[0]), r[1])
+    )
+
+
 def check_record(c: ReproduceConfig, path: Path, keys: tuple[str, ...] | None = None) -> None:
     """A record made with other settings (of `keys`, default all but NOT_SETTINGS) is refused, naming them: it would
     be silently mixed into the table."""

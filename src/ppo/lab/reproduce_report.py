@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ..tasks.stats import interval_text, paired
-from .reproduce_config import ReproduceConfig, record_path
+from .reproduce_config import ReproduceConfig, record_path, recorded_runs
 
 # (arm, against): the comparisons the experiment is about, then each arm against its start
 PAIRS = [("reft", "sft-continued"), ("reft", "trl-grpo"), ("reft", "grpo"), ("grpo", "trl-grpo")]
@@ -24,9 +24,9 @@ FIGURE_KEYS = [("objective/score", "mean score (1 right, 0.1 wrong)"), ("objecti
 
 
 def records(c: ReproduceConfig) -> tuple[dict | None, list[dict]]:
-    """The warm-up's record and those of the runs that are done, in `runs` order."""
+    """The warm-up's record and those of the runs that are done: `runs` first, then earlier sittings' arms."""
     warm = Path(c.record_dir) / "warmup.json"
-    done = [record_path(c, *run) for run in c.run_list()]
+    done = [record_path(c, *run) for run in recorded_runs(c)]
     runs = [json.loads(p.read_text()) for p in done if p.is_file()]
     return (json.loads(warm.read_text()) if warm.is_file() else None), runs
 
