@@ -7,6 +7,7 @@ import pytest
 from conftest import SHARED_DATA, make_lm, make_tokenizer
 
 import ppo.tasks.evaluate as evaluate_module
+import ppo.tasks.rerank as rerank_module
 import ppo.tasks.stages as stages
 from ppo.tasks.pipeline import main as pipeline_main
 from ppo.train.checks import check_run_folder
@@ -26,7 +27,7 @@ def no_model_loads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the settings were checked")
 
-    for module in (stages, evaluate_module):
+    for module in (stages, evaluate_module, rerank_module):
         for name in ("load_model", "load_policy"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, refuse)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from ..adapters.loading import load_model
 from ..lm.specs import check_model_spec
 from ..train import distributed
 from ..train.checks import check_run_folder
@@ -25,7 +24,7 @@ from .data import Example, check_data_dir, load_examples, split_dev
 from .decoding import decode_prompts
 from .eval_config import EvalConfig
 from .formats import format_prompt
-from .rerank import check_scorer, load_scorer, rerank, score_samples
+from .rerank import check_scorer, load_evaluated, rerank, score_samples
 from .rewards import check_executor, extract_answers
 
 
@@ -152,13 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     distributed.init()
     torch.manual_seed(c.seed + distributed.rank())  # each rank its own samples
     examples = load_split(c.dataset, c.data_dir, c.split, c.dev_size, c.seed, c.answer_format)[: c.limit]
-    scorers = {"critic": load_scorer(c.model, c.device, c.dtype)} if c.rerank_critic else {}
-    if scorers:  # the critic's policy holds the model to evaluate: one copy
-        lm, tokenizer = scorers["critic"][0].lm, scorers["critic"][1]
-    else:
-        lm, tokenizer = load_model(c.model, c.device, c.dtype)
-    if c.verifier is not None:
-        scorers["verifier"] = load_scorer(c.verifier, c.device, c.dtype)
+    lm, tokenizer, scorers = load_evaluated(c)  # --rerank-critic: checked above that the model has a trained head
     summary, records = evaluate(
         lm,
         tokenizer,

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-from ..adapters.loading import load_model
 from ..train import distributed
 from ..train.checks import NOT_RESULTS, check_run_folder
 from ..train.cli import command
@@ -28,7 +27,7 @@ from .eval_config import EvalConfig
 from .evaluate import evaluate, write_results
 from .pipeline_baselines import baseline_configs
 from .pipeline_config import PipelineConfig, parse_pipeline, stage_settings
-from .rerank import check_scorer, has_head, load_scorer
+from .rerank import check_scorer, load_evaluated
 from .self_training import run_offline_st, run_online_st
 from .stages import preflight, run_ppo, run_sft
 from .verifier_stage import run_verifier
@@ -40,19 +39,6 @@ def scored(e: EvalConfig, lm, tokenizer, examples: list, desc: str, k: int | Non
                     e.temperature, e.tolerance, desc, e.answer_format, e.program_timeout_s, scorers)  # fmt: skip
 
 
-def load_for_eval(e: EvalConfig, model: str) -> tuple:
-    """(lm, tokenizer, scorers) of one model: rerank@k's scorers are the verifier for every model, and the model's
-    own critic where it has a trained one (ReFT's checkpoint; the SFT models have no value head), whose LM is then
-    the one evaluated (one copy in memory)."""
-    scorers = {"critic": load_scorer(model, e.device, e.dtype)} if e.rerank_critic and has_head(model) else {}
-    if e.verifier:
-        scorers["verifier"] = load_scorer(e.verifier, e.device, e.dtype)
-    lm, tokenizer = (
-        (scorers["critic"][0].lm, scorers["critic"][1]) if "critic" in scorers else load_model(model, e.device, e.dtype)
-    )
-    return lm, tokenizer, scorers
-
-
 def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path, verifier: str | None = None) -> dict:
     """Evaluate one model on every split (skipping what is already written); returns {split: summary}. `verifier`:
     the one the pipeline trained (--train-verifier), in place of --eval-verifier."""
@@ -61,7 +47,7 @@ def run_eval(c: PipelineConfig, name: str, model: str, splits: dict, out: Path, 
     for split, examples in splits.items():
         folder = out / "eval" / name / split
         if not (folder / "summary.json").is_file():
-            lm, tokenizer, scorers = loaded = loaded or load_for_eval(e, model)  # once per model, if needed
+            lm, tokenizer, scorers = loaded = loaded or load_evaluated(e)  # once per model, if needed
             summary, records = scored(e, lm, tokenizer, examples, f"{name}/{split}", scorers=scorers)
             write_results(folder, summary, records)
         results[split] = json.loads((folder / "summary.json").read_text())

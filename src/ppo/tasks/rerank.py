@@ -12,10 +12,11 @@ from pathlib import Path
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from ..adapters.loading import load_policy
+from ..adapters.loading import load_model, load_policy
 from ..lm.policy import VALUE_HEAD_FILE
 from ..lm.scoring import head_scores
 from ..train import distributed
+from .eval_config import EvalConfig
 
 
 def rerank(answers: list[float | None], scores: list[float]) -> float | None:
@@ -76,3 +77,15 @@ def load_scorer(spec: str, device: str = "auto", dtype: str = "auto"):
     policy, tokenizer = load_policy(spec, device=device, dtype=dtype)
     policy.eval()
     return policy, tokenizer
+
+
+def load_evaluated(e: EvalConfig) -> tuple:
+    """(lm, tokenizer, scorers) of the model an evaluation scores: rerank@k's scorers are the verifier, if given,
+    and with --rerank-critic the model's own critic where it has a trained one (ReFT's checkpoint; an SFT model has
+    no value head), whose LM is then the one evaluated (one copy in memory)."""
+    scorers = {"critic": load_scorer(e.model, e.device, e.dtype)} if e.rerank_critic and has_head(e.model) else {}
+    if e.verifier is not None:
+        scorers["verifier"] = load_scorer(e.verifier, e.device, e.dtype)
+    if "critic" in scorers:
+        return scorers["critic"][0].lm, scorers["critic"][1], scorers
+    return *load_model(e.model, e.device, e.dtype), scorers

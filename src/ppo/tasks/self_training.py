@@ -54,17 +54,23 @@ def as_target(text: str, answer_format: str) -> str:
     return re.sub(r"\s*\b(therefore|so)\b\s*,?\s*$", "", reasoning, flags=re.IGNORECASE).strip()
 
 
+def own_example(examples: list[Example], row: dict, answer_format: str) -> Example:
+    """A sampled answer (a row of `sampled`) as an SFT example of its question."""
+    return replace(examples[row["question"]], solution=as_target(row["answer"], answer_format))
+
+
 def with_own_answers(examples: list[Example], rows: list[dict], answer_format: str) -> tuple[list[Example], int]:
     """The original examples, then every question's right samples that differ from each other and from its
     annotated solution. Returns them and how many samples were added."""
     seen = {i: {format_target(ex, answer_format)} for i, ex in enumerate(examples) if ex.solution}  # as trained on
     added = []
     for row in rows:
-        q, target = row["question"], as_target(row["answer"], answer_format)
-        own = replace(examples[q], solution=target)
-        if row["label"] > 0.5 and target and format_target(own, answer_format) not in seen.setdefault(q, set()):
-            seen[q].add(format_target(own, answer_format))
-            added.append(own)
+        own = own_example(examples, row, answer_format)
+        if row["label"] > 0.5 and own.solution:
+            target, trained = format_target(own, answer_format), seen.setdefault(row["question"], set())
+            if target not in trained:
+                trained.add(target)
+                added.append(own)
     return examples + added, len(added)
 
 
@@ -101,8 +107,7 @@ class OnlineSTConfig(SampledSFTConfig):
 def online_step(trainer: SFTTrainer, c: OnlineSTConfig, batch: list[Example], lr: float) -> dict:
     """Sample, keep the right answers, and take one SFT step on them (none kept: no update, the step counted)."""
     rows = sample_and_label(trainer.lm, trainer.tokenizer, batch, c)
-    kept = [replace(batch[r["question"]], solution=as_target(r["answer"], c.answer_format)) for r in rows
-            if r["label"] > 0.5]  # fmt: skip
+    kept = [own_example(batch, r, c.answer_format) for r in rows if r["label"] > 0.5]
     encoded = [row for row in map(trainer.encode, kept) if trainer.length(row) <= c.max_len]
     metrics = {"online/accuracy": sum(r["label"] for r in rows) / len(rows), "online/kept": len(encoded)}
     if encoded:
