@@ -44,6 +44,21 @@ def test_every_arm_gets_the_same_budget_and_schedule(tmp_path):
     assert (grpo.samples_per_prompt, grpo.advantage, grpo.ppo_epochs, grpo.kl_in) == (2, "grpo", 1, "loss")
     # SFT-continued passes over the questions as often as ReFT does (32 answers to 8 questions: 4 passes)
     assert sft.epochs == 4.0 and sft.eval_every == 32 // 8 // 2 and sft.model == "warm"
+    # Offline-ST draws the same 32 answers up front (4 to each of the 8 questions), then trains SFT-continued's steps
+    offline, online = arm_config(c, "offline-st", 0, "warm"), arm_config(c, "online-st", 0, "warm")
+    assert offline.k * offline.sample_questions == 32 and offline.sample_questions <= 8
+    assert offline.sft_examples == 32 and offline.eval_every == sft.eval_every and offline.lr == sft.lr
+    # Online-ST samples as ReFT does: 4 questions x 1 answer a step, for ReFT's 8 steps, scored at the same steps
+    assert (online.k, online.questions_per_step, online.total_steps(8), online.eval_every) == (1, 4, 8, 4)
+    assert online.max_new_tokens == offline.max_new_tokens == reft.max_new_tokens and online.lr == sft.lr
+
+
+def test_offline_st_takes_the_sampling_budget_in_whole_answers_per_question():
+    c = ReproduceConfig(data_dir="/no/such", samples=768, train_questions=800, runs="offline-st:0")
+    assert c.offline_sampling == (1, 768)  # the CPU preset: one answer to each of the first 768 questions
+    with pytest.raises(ValueError, match="offline-st draws --samples"):
+        ReproduceConfig(samples=48, completions_per_step=16, points=1, train_questions=32, runs="offline-st:0")
+    ReproduceConfig(samples=48, completions_per_step=16, points=1, train_questions=32, runs="reft:0")  # not drawn
 
 
 @pytest.mark.parametrize(
@@ -93,6 +108,21 @@ def test_the_experiment_end_to_end_records_resumes_and_reports(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "warning" not in out and out.count(", skipped") == 3
     assert not (tmp_path / "runs" / "reft-seed0").exists()
+
+
+def test_the_self_training_arms_run_record_and_are_paired_with_reft(tmp_path):
+    c = tiny(tmp_path, runs="offline-st:0,online-st:0")
+    text = run_reproduce(c)
+    for arm in ("offline-st", "online-st"):
+        r = json.loads((tmp_path / "record" / f"{arm}-seed0.json").read_text())
+        assert [p["samples"] for p in r["curve"]] == [8, 16] and r["test"]["n"] == 10 and r["train_min"] > 0
+        assert f"| {arm} | 0 |" in text and f"| {arm} | warm-up | 0 |" in text
+    offline = tmp_path / "runs" / "offline-st-seed0"
+    assert len((offline / "samples.jsonl").read_text().splitlines()) == 16  # the budget, drawn once
+    online = json.loads((tmp_path / "record" / "online-st-seed0.json").read_text())
+    assert len(online["training"]) == 4 and "online/accuracy" in online["training"][0]
+    offline_record = json.loads((tmp_path / "record" / "offline-st-seed0.json").read_text())
+    assert offline_record["curve"][0]["train_min"] > offline_record["training"][0]["time/step_s"] / 60  # + sampling
 
 
 def test_a_record_made_with_other_settings_is_refused(tmp_path):

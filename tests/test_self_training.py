@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from conftest import make_lm, make_tokenizer
 
@@ -96,6 +98,47 @@ def test_online_st_takes_an_sft_step_on_each_steps_right_answers(tmp_path, monke
 def test_online_st_settings_are_checked():
     with pytest.raises(ValueError, match="--questions-per-step must be"):
         OnlineSTConfig(questions_per_step=0)
-    for name, value in (("grad_accum", 2), ("eval_every", 4), ("fsdp", True)):  # refused, never ignored
+    for name, value in (("grad_accum", 2), ("fsdp", True)):  # refused, never ignored
         with pytest.raises(ValueError, match=f"--{name.replace('_', '-')} is not supported by this stage yet"):
             OnlineSTConfig(**{name: value})
+
+
+def test_online_st_scores_dev_on_its_schedule_and_returns_the_best(tmp_path, monkeypatch):
+    model = tmp_path / "sft"
+    make_lm().save_pretrained(model)
+    make_tokenizer().save_pretrained(model)
+    monkeypatch.setattr(sampled, "decode_prompts", lambda lm, tok, prompts, *a, **k: ["The answer is 1"] * len(prompts))
+    scores = iter([30.0, 50.0, 40.0])
+    config = OnlineSTConfig(model=str(model), k=1, questions_per_step=1, epochs=2.5, batch_size=2, eval_every=2,
+                            device="cpu", output_dir=str(tmp_path / "online"))  # fmt: skip
+    best = run_online_st(config, [Example("a b", 1.0, "a"), Example("c", 1.0, "c")], lambda lm, tok: next(scores))
+    rows = read_jsonl(tmp_path / "online" / "metrics.jsonl")
+    assert [(r["step"], r.get("eval/dev_score")) for r in rows] == [
+        (1, None),
+        (2, 30.0),
+        (3, None),
+        (4, 50.0),
+        (5, 40.0),
+    ]  # every 2 steps, and the last
+    assert best == str(tmp_path / "online" / "best") and (tmp_path / "online" / "best" / "model.safetensors").is_file()
+    assert run_online_st(config, [], lambda lm, tok: 0.0) == best  # done: skipped, and still the best
+
+
+def test_offline_st_draws_from_the_first_questions_and_trains_a_set_number_of_examples(tmp_path, monkeypatch):
+    model = tmp_path / "sft"
+    make_lm().save_pretrained(model)
+    make_tokenizer().save_pretrained(model)
+    drawn = []
+    monkeypatch.setattr(
+        sampled,
+        "decode_prompts",
+        lambda lm, tok, prompts, *a, **k: drawn.extend(prompts) or ["The answer is 1"] * len(prompts),
+    )
+    examples = [Example("a b", 1.0, "a"), Example("c", 1.0, "c"), Example("d", 2.0, "d")]
+    config = OfflineSTConfig(model=str(model), k=1, sample_questions=2, sft_examples=6, batch_size=2, device="cpu",
+                             output_dir=str(tmp_path / "offline"))  # fmt: skip
+    run_offline_st(config, examples)
+    assert len(drawn) == 2 and "d" not in drawn[-1]  # only the first 2 questions, 1 answer each
+    assert len(read_jsonl(tmp_path / "offline" / "sft" / "metrics.jsonl")) == 3  # 6 of 5 examples, 2 a step
+    timing = json.loads((tmp_path / "offline" / sampled.TIMING_FILE).read_text())
+    assert timing["answers"] == 2 and sampled.sampling_minutes(tmp_path / "offline") == timing["sample_s"] / 60

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ppo.core.verifier import last_token_values, verifier_loss
+from ppo.core.verifier import last_token_values, verifier_counts, verifier_loss, verifier_stats
 
 
 def test_the_score_is_read_at_each_answers_last_valid_token():
@@ -35,3 +35,11 @@ def test_the_gradient_raises_right_answers_and_lowers_wrong_ones():
 def test_a_batch_of_one_kind_logs_nan_for_the_other():
     _, stats = verifier_loss(torch.tensor([1.0, 2.0]), torch.tensor([1, 1]))
     assert math.isnan(stats["verifier/p_wrong"]) and stats["verifier/accuracy"] == 1.0
+
+
+def test_the_stats_of_two_batches_summed_are_the_stats_of_both_together():
+    scores, labels = torch.tensor([2.0, -1.0, 0.5, -3.0, 1.0]), torch.tensor([1, 0, 0, 1, 1])
+    summed = verifier_counts(scores[:2], labels[:2]) + verifier_counts(scores[2:], labels[2:])
+    whole = verifier_loss(scores, labels)[1]
+    assert verifier_stats(summed) == pytest.approx({k: v for k, v in whole.items() if k != "verifier/loss"})
+    assert whole["verifier/accuracy"] == pytest.approx(3 / 5)  # 2 and 1 right-signed on right, -1 on wrong

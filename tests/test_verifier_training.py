@@ -19,6 +19,8 @@ def test_a_verifier_trains_with_sfts_loop_and_saves_a_scorer(tmp_path):
     history = VerifierTrainer(policy, tokenizer, config, lambda row: row).train(ROWS)
     assert len(history) == 40 and history[0]["tokens"] == 4  # a step's loss is a mean over its 4 answers
     assert history[-1]["loss"] < history[0]["loss"] / 4
+    assert history[-1]["verifier/accuracy"] == 1.0  # all 4 answers of the last step, before its update
+    assert history[-1]["verifier/p_right"] > 0.8 > 0.2 > history[-1]["verifier/p_wrong"]
     assert len(read_jsonl(tmp_path / "metrics.jsonl")) == 40
     scorer, tok = load_scorer(str(tmp_path / "final"), device="cpu", dtype="float32")
     scores = head_scores(scorer, tok, [r[0] for r in ROWS], [r[1] for r in ROWS])

@@ -27,23 +27,36 @@ def last_token_values(values: torch.Tensor, response_mask: torch.Tensor) -> torc
     return values.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)  # (B,)
 
 
+def verifier_counts(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """What the verifier's stats are made of, as sums that add up over batches and ranks: [answers, answers whose
+    sign is right (s > 0 means "right"), right answers, sum of sigmoid(s) over right answers, the same over wrong].
+    Shape: (B,), (B,) -> (5,).
+    """
+    p, right = torch.sigmoid(scores.detach().float()).cpu(), (labels > 0.5).cpu()
+    return torch.stack([torch.tensor(float(len(p))), ((p > 0.5) == right).float().sum(), right.float().sum(),
+                        p[right].sum(), p[~right].sum()])  # fmt: skip
+
+
+def verifier_stats(counts: torch.Tensor) -> dict[str, float]:
+    """The accuracy of the sign, and the mean predicted probability on right and on wrong answers (NaN when there
+    are none of that kind), from summed `verifier_counts`."""
+    n, sign_right, n_right, p_right, p_wrong = counts.tolist()
+    mean = lambda total, count: total / count if count else float("nan")  # noqa: E731
+    return {
+        "verifier/accuracy": mean(sign_right, n),
+        "verifier/p_right": mean(p_right, n_right),
+        "verifier/p_wrong": mean(p_wrong, n - n_right),
+    }
+
+
 def verifier_loss(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
     """Binary cross-entropy of the scores (logits) against right (1) / wrong (0) labels, as a loss to minimise:
 
         L = -mean_b [ y_b log sigmoid(s_b) + (1 - y_b) log (1 - sigmoid(s_b)) ]
 
-    The stats: the loss, the accuracy of the sign (s > 0 means "right"), and the mean predicted probability on
-    right and on wrong answers (NaN when the batch has none of that kind).
+    The stats: the loss, and `verifier_stats` of this batch.
     Shape: (B,), (B,) -> scalar.
     """
     labels = labels.float()
     loss = F.binary_cross_entropy_with_logits(scores.float(), labels)
-    with torch.no_grad():
-        p, right = torch.sigmoid(scores.float()), labels > 0.5
-        stats = {
-            "verifier/loss": loss.item(),
-            "verifier/accuracy": ((p > 0.5) == right).float().mean().item(),
-            "verifier/p_right": p[right].mean().item() if right.any() else float("nan"),
-            "verifier/p_wrong": p[~right].mean().item() if (~right).any() else float("nan"),
-        }
-    return loss, stats
+    return loss, {"verifier/loss": loss.item(), **verifier_stats(verifier_counts(scores, labels))}

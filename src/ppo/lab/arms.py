@@ -5,9 +5,14 @@ same training questions, with the same budget, and scored the same way.
     grpo           our GRPO: `group` answers per question, 1 epoch, the KL (k3) in the loss
     trl-grpo       TRL's GRPOTrainer with the same settings and our sandboxed reward (ppo.lab.trl_arm)
     sft-continued  more SFT, as many passes over the questions as ReFT makes (the paper's baseline)
+    offline-st     the paper's Offline-ST: the warm-up samples `samples` answers (here one to each of the first 768
+                   questions), and SFT runs on the programs plus the right samples, for SFT-continued's steps
+    online-st      the paper's Online-ST: each step samples as ReFT does (16 questions x 1 answer) and takes one SFT
+                   step on the right answers, for ReFT's steps, with SFT-continued's learning rate
 
 Every arm is scored on dev at `points` evenly spaced points of its budget, and the best point (the earliest of
-ties) is the arm's model, scored once on test. Training time is the sum of the step times: dev scoring is left out.
+ties) is the arm's model, scored once on test. Training time is the sum of the step times, and Offline-ST's
+sampling: dev scoring is left out.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from pathlib import Path
 from ..adapters.loading import load_model
 from ..tasks.data import load_examples, split_dev
 from ..tasks.evaluate import evaluate
+from ..tasks.sampled import sampling_minutes
+from ..tasks.self_training import OfflineSTConfig, OnlineSTConfig, run_offline_st, run_online_st
 from ..tasks.stages import run_ppo, run_sft
 from ..train.config import PPOConfig, SFTConfig
 from ..train.metrics import read_jsonl
@@ -28,7 +35,9 @@ from .reproduce_config import ReproduceConfig, write_record
 WARMUP_RECORD = "warmup.json"
 # Per-step training metrics kept in a record (the second figure: ReFT's reward, KL, clip fraction and critic).
 TRAINING_KEYS = ("objective/score", "objective/accuracy", "objective/kl", "objective/reward", "policy/clipfrac",
-                 "value/explained_var", "response/length", "time/step_s")  # fmt: skip
+                 "value/explained_var", "response/length", "online/accuracy", "online/kept", "loss",
+                 "time/step_s")  # fmt: skip
+SFT_ARMS = ("sft-continued", "offline-st")  # step through `sft_steps` batches of 8; the others through `rl_steps`
 
 
 def common(c: ReproduceConfig) -> dict:
@@ -51,12 +60,28 @@ def warmup_config(c: ReproduceConfig) -> SFTConfig:
 def arm_config(c: ReproduceConfig, arm: str, seed: int, warmup: str) -> PPOConfig | SFTConfig:
     """Our trainers' settings for an arm (trl-grpo takes the grpo arm's, ppo.lab.trl_arm)."""
     out = str(Path(c.output_dir) / f"{arm}-seed{seed}")
+    every = (c.sft_steps if arm in SFT_ARMS else c.rl_steps) // c.points
+    sft = dict(
+        model=warmup,
+        **common(c),
+        dev_size=c.dev_size,
+        max_len=384,
+        lr=c.warmup_lr,
+        batch_size=8,
+        epochs=c.samples / c.train_questions,
+        eval_every=every,
+        save_every=every,
+        seed=seed,
+        output_dir=out,
+    )
+    sampled = dict(temperature=1.0, max_new_tokens=c.max_new_tokens)  # as the RL arms sample
     if arm == "sft-continued":
-        every = c.sft_steps // c.points
-        return SFTConfig(model=warmup, **common(c), dev_size=c.dev_size, max_len=384, lr=c.warmup_lr, batch_size=8,
-                         epochs=c.samples / c.train_questions, eval_every=every, save_every=every, seed=seed,
-                         output_dir=out)  # fmt: skip
-    every = c.rl_steps // c.points
+        return SFTConfig(**sft)
+    if arm == "offline-st":
+        k, questions = c.offline_sampling
+        return OfflineSTConfig(**sft, **sampled, k=k, sample_questions=questions, sft_examples=c.sft_steps * 8)
+    if arm == "online-st":
+        return OnlineSTConfig(**sft, **sampled, k=1, questions_per_step=c.completions_per_step)
     shared = dict(model=warmup, **common(c), steps=c.rl_steps, max_new_tokens=c.max_new_tokens, temperature=1.0,
                   lr=c.lr, kl_coef=c.kl_coef, mini_batch_size=c.completions_per_step,
                   micro_batch_size=c.micro_batch_size, eval_every=every, save_every=every, seed=seed,
@@ -127,11 +152,14 @@ def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, d
         best = run_trl_grpo(c, config, train, dev_fn, out)
     else:
         config = arm_config(c, arm, seed, start["folder"])
-        best = (run_sft if arm == "sft-continued" else run_ppo)(config, train, dev_fn)
-    rows = read_jsonl(out / "metrics.jsonl")
-    per_sample = c.samples / (c.sft_steps if arm == "sft-continued" else c.rl_steps)  # budget used by a step
-    curve = [{"step": r["step"], "samples": round(r["step"] * per_sample), "train_min": train_minutes(rows, r["step"]),
-              "dev_top1": r["eval/dev_score"]} for r in rows if "eval/dev_score" in r]  # fmt: skip
+        run = {"sft-continued": run_sft, "offline-st": run_offline_st, "online-st": run_online_st}.get(arm, run_ppo)
+        best = run(config, train, dev_fn)
+    rows = read_jsonl(out / ("sft" if arm == "offline-st" else "") / "metrics.jsonl")
+    sampling = sampling_minutes(out) if arm == "offline-st" else 0.0  # before its first step
+    per_sample = c.samples / (c.sft_steps if arm in SFT_ARMS else c.rl_steps)  # budget used by a step
+    curve = [{"step": r["step"], "samples": round(r["step"] * per_sample),
+              "train_min": sampling + train_minutes(rows, r["step"]), "dev_top1": r["eval/dev_score"]}
+             for r in rows if "eval/dev_score" in r]  # fmt: skip
     lm, tokenizer = load_model(best, c.device, c.dtype)
     return {
         "arm": arm,
@@ -140,7 +168,7 @@ def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, d
         "settings": asdict(config),
         "curve": curve,
         "best": max(curve, key=lambda p: (p["dev_top1"], -p["step"])),
-        "train_min": train_minutes(rows),
+        "train_min": sampling + train_minutes(rows),
         "test": scored(c, lm, tokenizer, test, f"{arm} test"),
         "training": training(rows),
     }

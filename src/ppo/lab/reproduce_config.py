@@ -11,7 +11,7 @@ from pathlib import Path
 from ..lm.models import check_device, check_dtype
 from ..train.checks import AT_LEAST_ONE, NONE_OR_AT_LEAST_ONE, POSITIVE, UNIT, check_fields
 
-ARMS = ("reft", "sft-continued", "grpo", "trl-grpo")
+ARMS = ("reft", "sft-continued", "grpo", "trl-grpo", "offline-st", "online-st")
 NOT_SETTINGS = ("runs", "output_dir", "record_dir")  # what may differ between the sittings of one experiment
 # What the warm-up and its scores depend on: its record holds for any experiment that shares these.
 WARMUP_SETTINGS = ("data_dir", "model", "train_questions", "dev_size", "test_questions", "warmup_epochs", "warmup_lr",
@@ -58,8 +58,9 @@ class ReproduceConfig:
     """Sequences per forward/backward pass in our trainers."""
     eval_batch_size: int = 64
     """Questions decoded together on dev and test."""
-    runs: str = "reft:0,sft-continued:0,grpo:0,trl-grpo:0,reft:1,sft-continued:1"
-    """Comma-separated arm:seed pairs, run in this order (arms: reft, sft-continued, grpo, trl-grpo)."""
+    runs: str = "reft:0,sft-continued:0,grpo:0,trl-grpo:0,reft:1,sft-continued:1,offline-st:0,online-st:0"
+    """Comma-separated arm:seed pairs, run in this order (arms: reft, sft-continued, grpo, trl-grpo, offline-st,
+    online-st)."""
     device: str = "auto"
     """auto, cpu, cuda."""
     dtype: str = "auto"
@@ -86,7 +87,12 @@ class ReproduceConfig:
         if self.rl_steps % self.points or self.sft_steps % self.points:
             raise ValueError(f"--points ({self.points}) must divide the RL steps ({self.rl_steps}) and the "
                              f"SFT-continued steps ({self.sft_steps})")  # fmt: skip
-        self.run_list()  # the arms and seeds parse
+        k, questions = self.offline_sampling
+        exact = k * questions == self.samples and questions <= self.train_questions
+        if "offline-st" in dict(self.run_list()) and not exact:
+            raise ValueError(f"offline-st draws --samples ({self.samples}) answers as k to each of the first "
+                             f"questions: they must divide evenly over at most --train-questions "
+                             f"({self.train_questions})")  # fmt: skip
 
     @property
     def rl_steps(self) -> int:
@@ -97,6 +103,12 @@ class ReproduceConfig:
         """SFT-continued makes as many passes over the questions as ReFT (one answer per question) does, in batches
         of 8 as the warm-up."""
         return self.samples // 8
+
+    @property
+    def offline_sampling(self) -> tuple[int, int]:
+        """Offline-ST's draw of `samples` answers from the warm-up: (k answers per question, first questions)."""
+        k = max(1, self.samples // self.train_questions)
+        return k, self.samples // k
 
     def run_list(self) -> list[tuple[str, int]]:
         pairs = []

@@ -2,8 +2,8 @@
 
 table.md        every model's test top-1 with its 95 % Wilson interval (n = all test questions), its dev top-1 at
                 the chosen point, budget and training minutes; then the paired tests on the same test questions
-                (McNemar's exact p, ppo.tasks.stats): ReFT against SFT-continued and against TRL's GRPO, seed by
-                seed, and every arm against the warm-up
+                (McNemar's exact p, ppo.tasks.stats): ReFT against SFT-continued, TRL's GRPO, our GRPO and the
+                self-training baselines, our GRPO against TRL's, seed by seed, and every arm against the warm-up
 dev_curves.png  dev top-1 against sampled answers, and against training minutes, one line per arm x seed, from
                 the warm-up's score (matplotlib, the `plots` extra)
 reft_training.png  ReFT's score, KL, clip fraction and the critic's explained variance against step
@@ -18,7 +18,8 @@ from ..tasks.stats import interval_text, paired
 from .reproduce_config import ReproduceConfig, record_path, recorded_runs
 
 # (arm, against): the comparisons the experiment is about, then each arm against its start
-PAIRS = [("reft", "sft-continued"), ("reft", "trl-grpo"), ("reft", "grpo"), ("grpo", "trl-grpo")]
+PAIRS = [("reft", "sft-continued"), ("reft", "trl-grpo"), ("reft", "grpo"), ("grpo", "trl-grpo"),
+         ("reft", "offline-st"), ("reft", "online-st")]  # fmt: skip
 FIGURE_KEYS = [("objective/score", "mean score (1 right, 0.1 wrong)"), ("objective/kl", "sequence KL (nats)"),
                ("policy/clipfrac", "clip fraction"), ("value/explained_var", "critic explained variance")]  # fmt: skip
 
@@ -86,7 +87,9 @@ def figures(c: ReproduceConfig, warm: dict | None, runs: list[dict]) -> list[Pat
             ax.plot(
                 [p[x] for p in points], [p["dev_top1"] for p in points], marker="o", label=f"{r['arm']} s{r['seed']}"
             )
-    axes[0].set(xlabel="sampled answers (SFT-continued: the same passes over the questions)", ylabel="dev top-1 %")
+    axes[0].set(
+        xlabel="sampled answers (SFT-continued, Offline-ST: the same passes over the questions)", ylabel="dev top-1 %"
+    )
     axes[1].set(xlabel="training minutes (dev scoring left out)", ylabel="dev top-1 %")
     axes[1].legend(fontsize=8)
     written.append(save(fig, out / "dev_curves.png"))

@@ -1,10 +1,12 @@
 """Answers a model sampled itself, each labelled right or wrong by its extracted answer (as the reward extracts it).
-Drawn once per run folder and kept in `samples.jsonl`, so that a resumed stage does not draw them again. The
+Drawn once per run folder and kept in `samples.jsonl` (and how long the drawing took, in `sampling.json`), so that
+a resumed stage does not draw them again. The
 verifier (`verifier_stage`) and Offline-ST (`self_training`) train on them."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -18,7 +20,7 @@ from .evaluate import is_correct
 from .formats import format_prompt
 from .rewards import extract_answers
 
-SAMPLES_FILE = "samples.jsonl"
+SAMPLES_FILE, TIMING_FILE = "samples.jsonl", "sampling.json"
 
 
 def sample_and_label(lm, tokenizer, examples: list[Example], c: SampledSFTConfig) -> list[dict]:
@@ -33,10 +35,16 @@ def sample_and_label(lm, tokenizer, examples: list[Example], c: SampledSFTConfig
 
 
 @distributed.main_only
-def write_samples(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
+def write_samples(out: Path, rows: list[dict], seconds: float) -> None:
+    (out / TIMING_FILE).write_text(json.dumps({"answers": len(rows), "sample_s": seconds}) + "\n")
+    tmp = (out / SAMPLES_FILE).with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
+    tmp.replace(out / SAMPLES_FILE)
+
+
+def sampling_minutes(out: Path) -> float:
+    """How long drawing and labelling a run folder's samples took (loading the model left out)."""
+    return json.loads((out / TIMING_FILE).read_text())["sample_s"] / 60
 
 
 def labelled_samples(c: SampledSFTConfig, examples: list[Example], out: Path) -> list[dict]:
@@ -45,7 +53,9 @@ def labelled_samples(c: SampledSFTConfig, examples: list[Example], out: Path) ->
     if not (out / SAMPLES_FILE).is_file():
         torch.manual_seed(c.seed + distributed.rank())  # under torchrun, each rank its own answers
         lm, tokenizer = load_model(c.model, c.device, c.dtype)
-        write_samples(out / SAMPLES_FILE, sample_and_label(lm, tokenizer, examples, c))
+        start = time.perf_counter()
+        rows = sample_and_label(lm, tokenizer, examples, c)
+        write_samples(out, rows, time.perf_counter() - start)
         del lm
     distributed.barrier()
     return [json.loads(line) for line in (out / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()]

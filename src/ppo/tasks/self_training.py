@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..adapters.loading import load_model
 from ..train import distributed
-from ..train.checkpoint import latest_checkpoint, truncate_log
+from ..train.checkpoint import DevFn, keep_if_best, latest_checkpoint, restore_interrupted_save, truncate_log
 from ..train.checks import check_run_folder
 from ..train.cli import command, parse_config, save_config
 from ..train.config import SFTConfig
@@ -41,6 +41,18 @@ from .stages import math_pair_fn, preflight, prepare_lm, run_sft, training_quest
 @dataclass(frozen=True)
 class OfflineSTConfig(SampledSFTConfig):
     """Offline self-training: SFT from `model` on the original data plus its own right answers, k per question."""
+
+    sample_questions: int | None = None
+    """Sample only the first N training questions (None = all): N * k answers are drawn in all."""
+    sft_examples: int | None = None
+    """Examples the SFT draws in all, however many samples were kept (None = `epochs` passes over the data), so
+    that its steps can match another stage's."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("sample_questions", "sft_examples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1 (got {getattr(self, name)!r})")
 
 
 def as_target(text: str, answer_format: str) -> str:
@@ -74,16 +86,19 @@ def with_own_answers(examples: list[Example], rows: list[dict], answer_format: s
     return examples + added, len(added)
 
 
-def run_offline_st(c: OfflineSTConfig, examples: list[Example]) -> str:
-    """Sample and label once (kept in output_dir), then SFT in output_dir/sft; returns its final model."""
+def run_offline_st(c: OfflineSTConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:
+    """Sample and label once (kept in output_dir), then SFT in output_dir/sft; returns its model (`run_sft`'s: the
+    best on dev with `dev_fn` and c.eval_every, else the final one)."""
     distributed.init()
     out = Path(c.output_dir)
     check_run_folder(c, out / "config.json")
     save_config(c, out / "config.json")  # before the samples, so a rerun with other settings is refused
-    data, added = with_own_answers(examples, labelled_samples(c, examples, out), c.answer_format)
+    rows = labelled_samples(c, examples[: c.sample_questions], out)  # indices into that prefix are examples'
+    data, added = with_own_answers(examples, rows, c.answer_format)
     print(f"[offline-st] {len(examples)} annotated examples + {added} right samples of their own")
     sft = SFTConfig(**{f.name: getattr(c, f.name) for f in fields(SFTConfig)})
-    return run_sft(replace(sft, output_dir=str(out / "sft")), data)
+    epochs = c.sft_examples / len(data) if c.sft_examples else c.epochs
+    return run_sft(replace(sft, epochs=epochs, output_dir=str(out / "sft")), data, dev_fn)
 
 
 @dataclass(frozen=True)
@@ -98,7 +113,7 @@ class OnlineSTConfig(SampledSFTConfig):
         super().__post_init__()
         if self.questions_per_step < 1:
             raise ValueError(f"--questions-per-step must be an integer >= 1 (got {self.questions_per_step!r})")
-        self.refuse("fsdp", "eval_every", "grad_accum")  # one step's kept answers are one update
+        self.refuse("fsdp", "grad_accum")  # one step's kept answers are one update
 
     def total_steps(self, n_questions: int) -> int:
         return max(1, round(self.epochs * n_questions / self.questions_per_step))
@@ -116,15 +131,19 @@ def online_step(trainer: SFTTrainer, c: OnlineSTConfig, batch: list[Example], lr
     return metrics
 
 
-def run_online_st(c: OnlineSTConfig, examples: list[Example]) -> str:
-    """Online-ST from c.model for c.total_steps steps, resumed from the last checkpoint; returns output_dir/final."""
+def run_online_st(c: OnlineSTConfig, examples: list[Example], dev_fn: DevFn | None = None) -> str:
+    """Online-ST from c.model for c.total_steps steps, resumed from the last checkpoint. With `dev_fn` and
+    c.eval_every, scored on dev every eval_every steps and after the last, and the best kept in output_dir/best,
+    which is returned; else output_dir/final."""
     distributed.init()
     if distributed.world_size() > 1:
         raise ValueError("Online-ST runs in one process for now (each rank would keep a different number of answers)")
     out = Path(c.output_dir)
     check_run_folder(c, out / "config.json")
+    restore_interrupted_save(out / "best")
+    chosen = out / ("best" if dev_fn is not None and c.eval_every else "final")
     if (out / "final").is_dir():
-        return str(out / "final")
+        return str(chosen)
     last = latest_checkpoint(out)
     lm, tokenizer = load_model(str(last) if last else c.model, c.device, c.dtype)
     prepare_lm(c, lm)
@@ -141,13 +160,17 @@ def run_online_st(c: OnlineSTConfig, examples: list[Example]) -> str:
         batch = [examples[i] for i in batch_indices(len(examples), c.questions_per_step, step, c.seed)]
         start = time.perf_counter()
         metrics = online_step(trainer, c, batch, c.lr * lr_factor(step, total, int(c.warmup_ratio * total), c.schedule))
-        logger.log({"step": step + 1, **metrics, "time/step_s": time.perf_counter() - start,
-                    "time/elapsed_s": logger.elapsed()})  # fmt: skip
+        metrics["time/step_s"] = time.perf_counter() - start  # sampling and the update; dev scoring left out
+        if dev_fn is not None and c.eval_every and ((step + 1) % c.eval_every == 0 or step + 1 == total):
+            metrics["eval/dev_score"], trainer.best_dev = keep_if_best(
+                dev_fn, lm, lm, tokenizer, trainer.best_dev, out / "best", trainer.step_count
+            )
+        logger.log({"step": step + 1, **metrics, "time/elapsed_s": logger.elapsed()})
         if c.save_every and (step + 1) % c.save_every == 0 and step + 1 < total:
             trainer.save(out / f"checkpoint-{step + 1}")
     logger.close()
     trainer.save(out / "final")
-    return str(out / "final")
+    return str(chosen)
 
 
 @command

@@ -115,7 +115,8 @@ class SFTTrainer:
 
     def total_steps(self, n_examples: int) -> int:
         c = self.config
-        return max(1, int(c.epochs * n_examples) // (c.batch_size * c.grad_accum))
+        drawn = int(round(c.epochs * n_examples, 6))  # epochs = m / n draws m examples, whatever the float error
+        return max(1, drawn // (c.batch_size * c.grad_accum))
 
     def step(self, rows: list[tuple[list[int], list[int]]], lr: float) -> dict[str, float]:
         """One optimizer step over batch_size * grad_accum examples; the loss is a mean over their answer tokens.

@@ -3,8 +3,9 @@ ReFT paper's reranking), on answers the task sampled and labelled.
 
 It trains with SFT's loop (`SFTTrainer`: batches, schedule, resume, checkpoints, logs); only a row and its loss
 differ. A row is (prompt, answer, label); the loss is the binary cross-entropy of the head's output at the
-answer's last token (`ppo.core.verifier`), a mean over the step's answers. The checkpoint is a `PolicyWithValue`
-folder, so `ppo-evaluate --verifier FOLDER` reranks with it.
+answer's last token (`ppo.core.verifier`), a mean over the step's answers. Each step's log line adds how well the
+verifier scored that step's answers before it learned from them (verifier/accuracy, p_right, p_wrong). The
+checkpoint is a `PolicyWithValue` folder, so `ppo-evaluate --verifier FOLDER` reranks with it.
 
 Shapes: B = answers.
 """
@@ -16,9 +17,10 @@ from typing import Any, Callable
 
 import torch
 
-from ..core.verifier import verifier_loss
+from ..core.verifier import verifier_counts, verifier_loss, verifier_stats
 from ..lm.policy import PolicyWithValue
 from ..lm.scoring import answer_scores, encode_answers
+from . import distributed
 from .config import SFTConfig
 from .sampled_config import SampledSFTConfig
 from .sft import SFTTrainer
@@ -43,6 +45,7 @@ class VerifierTrainer(SFTTrainer):
 
     def __init__(self, policy: PolicyWithValue, tokenizer, config: SFTConfig, triple_fn: TripleFn):
         super().__init__(policy.lm, tokenizer, config, triple_fn, model=policy)
+        self.counts = torch.zeros(5)  # the step's verifier_counts, summed over its micro-batches
 
     def encode(self, example) -> tuple[str, str, float, int]:
         prompt, answer, label = self.pair_fn(example)
@@ -58,4 +61,13 @@ class VerifierTrainer(SFTTrainer):
     def loss_sum(self, rows: list) -> torch.Tensor:
         batch = encode_answers(self.tokenizer, [r[0] for r in rows], [r[1] for r in rows], self.device)
         labels = torch.tensor([r[2] for r in rows], device=self.device)
-        return verifier_loss(answer_scores(self.model, *batch), labels)[0] * len(rows)  # (B,) -> summed
+        scores = answer_scores(self.model, *batch)  # (B,)
+        self.counts += verifier_counts(scores, labels)
+        return verifier_loss(scores, labels)[0] * len(rows)  # (B,) -> summed
+
+    def step(self, rows: list, lr: float) -> dict[str, float]:
+        """SFT's step, and the verifier's stats over the whole step's answers (every rank's): how often the sign of
+        the score is right, and the mean probability it gives right and wrong answers, before the update."""
+        self.counts = torch.zeros(5)
+        metrics = super().step(rows, lr)
+        return {**metrics, **verifier_stats(distributed.all_reduce(self.counts))}
