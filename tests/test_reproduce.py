@@ -173,3 +173,56 @@ def test_the_report_shows_earlier_sittings_arms_after_the_ones_asked_for(tmp_pat
         (tmp_path / f"{name}.json").write_text("{}")
     c = ReproduceConfig(record_dir=str(tmp_path), runs="sft-continued:0,reft:0")
     assert recorded_runs(c) == [("sft-continued", 0), ("reft", 0), ("reft", 1), ("grpo", 0), ("trl-grpo", 0)]
+
+
+def test_accuracy_against_k_with_the_critic_and_a_verifier_and_a_rebuilt_arm(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    import ppo.tasks.sampled as sampled
+    from ppo.lab.reproduce_scaling import ks
+
+    real = sampled.sample_and_label  # a random model is never right: every other answer is labelled right
+    monkeypatch.setattr(sampled, "sample_and_label", lambda *a: [{**r, "label": float(i % 2)}
+                                                                 for i, r in enumerate(real(*a))])  # fmt: skip
+
+    c = tiny(tmp_path, runs="reft:0,scale:warmup,scale:reft:0,verifier", scaling_questions=4, scaling_k=4,
+             verifier_k=2)  # fmt: skip
+    assert ks(c) == [1, 2, 4] and ks(tiny(tmp_path, scaling_k=6)) == [1, 2, 4, 6]
+    run_reproduce(tiny(tmp_path, runs="reft:0"))
+    head = tmp_path / "runs" / "reft-seed0" / "best" / "value_head.safetensors"  # all zeros: every reward was 0
+    save_file({k: torch.randn_like(v) for k, v in load_file(head).items()}, head)  # as a critic that learned
+    text = run_reproduce(c)
+    record = tmp_path / "record"
+    warm, reft = (json.loads((record / f"scale-{name}.json").read_text()) for name in ("warmup", "reft-seed0"))
+    for r in (warm, reft):
+        assert len(r["questions"]) == 4 and r["same_greedy_answers"] == 4  # the arm's own chosen model
+        assert all(len(q["samples"]) == len(q["sample_answers"]) == len(q["scores_verifier"]) == 4
+                   for q in r["questions"])  # fmt: skip
+    assert "scores_critic" in reft["questions"][0] and "scores_critic" not in warm["questions"][0]  # SFT: no head
+    verifier = json.loads((record / "verifier.json").read_text())
+    assert verifier["samples"] == 16 and "verifier/accuracy" in verifier["training"][-1]  # 8 questions x 2
+    assert "| warmup | vote |" in text and "| reft seed 0 | rerank_critic |" in text
+    assert "| reft seed 0 | rerank_verifier |" in text and "| warmup | pass |" in text
+    assert (record / "scaling.png").is_file() and (record / "table.md").read_text() == text
+    # A later sitting: run folders gone. The arm is rebuilt from its record (dev replayed) to the same answers,
+    # and the verifier is trained again only for the record it has not scored.
+    shutil.rmtree(tmp_path / "runs")
+    (record / "scale-reft-seed0.json").unlink()
+    capsys.readouterr()
+    again = run_reproduce(c)  # the rebuilt critic is all zeros again, so it scores nothing
+    assert "| reft seed 0 | rerank_verifier |" in again and "rerank_critic" not in again
+    out = capsys.readouterr().out
+    assert "reft seed 0: recorded" in out and "scale warmup 0: recorded" in out and "4 of 4 greedy answers" in out
+    assert "reft dev" not in out  # no dev scoring in the rebuild
+
+
+def test_scaling_an_arm_needs_its_record_or_its_run_first(tmp_path):
+    with pytest.raises(ValueError, match="scale:grpo:0 needs that arm's record"):
+        run_reproduce(tiny(tmp_path, runs="scale:grpo:0"))
+    with pytest.raises(ValueError, match="--runs takes arm:seed pairs"):
+        tiny(tmp_path, runs="scale:nothing")
+    with pytest.raises(ValueError, match="--scaling-k must be at least 2"):
+        tiny(tmp_path, runs="scale:warmup", scaling_k=1)

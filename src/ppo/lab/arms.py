@@ -137,23 +137,28 @@ def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
     return {"folder": folder, "fingerprint": mark}
 
 
+def train_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, dev_fn) -> tuple:
+    """Train one arm x seed from the warm-up (resumed within a sitting where its trainer can), scoring dev with
+    `dev_fn` on its schedule. Returns (its settings, its best dev point's folder)."""
+    out = Path(c.output_dir) / f"{arm}-seed{seed}"
+    if arm == "trl-grpo":
+        from .trl_arm import run_trl_grpo
+
+        config = arm_config(c, "grpo", seed, start["folder"])
+        return config, run_trl_grpo(c, config, train, dev_fn, out)
+    config = arm_config(c, arm, seed, start["folder"])
+    run = {"sft-continued": run_sft, "offline-st": run_offline_st, "online-st": run_online_st}.get(arm, run_ppo)
+    return config, run(config, train, dev_fn)
+
+
 def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, dev: list, test: list) -> dict:
-    """Train one arm x seed (resumed within a sitting where its trainer can), score its best dev point on test,
-    and return its record."""
+    """Train one arm x seed, score its best dev point on test, and return its record."""
     out = Path(c.output_dir) / f"{arm}-seed{seed}"
 
     def dev_fn(lm, tokenizer) -> float:
         return scored(c, lm, tokenizer, dev, f"{arm} dev")["top1"]
 
-    if arm == "trl-grpo":
-        from .trl_arm import run_trl_grpo
-
-        config = arm_config(c, "grpo", seed, start["folder"])
-        best = run_trl_grpo(c, config, train, dev_fn, out)
-    else:
-        config = arm_config(c, arm, seed, start["folder"])
-        run = {"sft-continued": run_sft, "offline-st": run_offline_st, "online-st": run_online_st}.get(arm, run_ppo)
-        best = run(config, train, dev_fn)
+    config, best = train_arm(c, arm, seed, start, train, dev_fn)
     rows = read_jsonl(out / ("sft" if arm == "offline-st" else "") / "metrics.jsonl")
     sampling = sampling_minutes(out) if arm == "offline-st" else 0.0  # before its first step
     per_sample = c.samples / (c.sft_steps if arm in SFT_ARMS else c.rl_steps)  # budget used by a step

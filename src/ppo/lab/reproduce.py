@@ -11,6 +11,8 @@ Stages, each skipped when done:
     arms      `runs`, each arm x seed from the warm-up (ppo.lab.arms): trained for `samples` sampled answers
               (SFT-continued: as many passes over the questions as ReFT makes), dev top-1 scored at `points`
               evenly spaced points, the best point on dev scored on test
+    scale     accuracy against k of the warm-up and a chosen arm, with the critic's and a verifier's reranking
+              (ppo.lab.reproduce_scaling: scale:warmup, scale:ARM:SEED and verifier in `runs`)
     report    the table with intervals and paired tests, and the figures (ppo.lab.reproduce_report)
 
 Run folders (`output_dir`) hold checkpoints; they need not outlive a sitting. What must is small and lands in
@@ -24,8 +26,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..tasks.stages import preflight
-from . import arms
-from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, record_path, recorded_runs, write_record
+from . import arms, reproduce_scaling
+from .reproduce_config import (
+    SCALING_SETTINGS,
+    WARMUP_SETTINGS,
+    ReproduceConfig,
+    check_record,
+    record_path,
+    recorded_runs,
+    write_record,
+)
 from .reproduce_report import write_report
 
 __all__ = ["ReproduceConfig", "run_reproduce"]
@@ -38,6 +48,7 @@ def run_reproduce(c: ReproduceConfig) -> str:
     for path in [record_path(c, *run) for run in recorded_runs(c)]:  # earlier sittings' arms too: the table shows them
         if path.is_file():
             check_record(c, path)
+    check_scaling(c)
     preflight(arms.warmup_config(c), splits=("train", "test"))
     train, dev, test = arms.splits(c)
     warmup = arms.warmup(c, train, dev, test)
@@ -49,4 +60,23 @@ def run_reproduce(c: ReproduceConfig) -> str:
         record = arms.run_arm(c, arm, seed, warmup, train, dev, test)
         write_record(path, {"config": asdict(c), **record})
         print(f"[reproduce] {arm} seed {seed}: test top-1 {record['test']['top1']:.1f} %, recorded in {path}")
+    reproduce_scaling.run_scaling(c, warmup, train, test)
+    if ("verifier", "", 0) in c.work():
+        reproduce_scaling.run_verifier_scores(c, warmup, train)
     return write_report(c)
+
+
+def check_scaling(c: ReproduceConfig) -> None:
+    """Before any work: the scale and verifier records were made with these settings (the warm-up's scale record
+    and the verifier depend on the warm-up's and the scaling settings only), and an arm to scale is recorded or
+    runs first."""
+    for path in reproduce_scaling.scale_paths(c):
+        warm = path.stem == f"scale-{reproduce_scaling.WARMUP}"
+        check_record(c, path, (*WARMUP_SETTINGS, *SCALING_SETTINGS) if warm else tuple(asdict(c)))
+    if (path := Path(c.record_dir) / reproduce_scaling.VERIFIER_RECORD).is_file():
+        check_record(c, path, (*WARMUP_SETTINGS, *SCALING_SETTINGS, "max_new_tokens"))
+    for arm, seed in c.scale_list():
+        recorded = record_path(c, arm, seed).is_file() or (arm, seed) in c.run_list()
+        if arm != reproduce_scaling.WARMUP and not recorded:
+            raise ValueError(f"scale:{arm}:{seed} needs that arm's record ({record_path(c, arm, seed)}): add "
+                             f"{arm}:{seed} to --runs before it")  # fmt: skip

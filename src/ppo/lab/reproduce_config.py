@@ -13,6 +13,8 @@ from ..train.checks import AT_LEAST_ONE, NONE_OR_AT_LEAST_ONE, POSITIVE, UNIT, c
 
 ARMS = ("reft", "sft-continued", "grpo", "trl-grpo", "offline-st", "online-st")
 NOT_SETTINGS = ("runs", "output_dir", "record_dir")  # what may differ between the sittings of one experiment
+# What only the accuracy-against-k records depend on (ppo.lab.reproduce_scaling), not the arms'.
+SCALING_SETTINGS = ("scaling_questions", "scaling_k", "verifier_k", "verifier_lr")
 # What the warm-up and its scores depend on: its record holds for any experiment that shares these.
 WARMUP_SETTINGS = ("data_dir", "model", "train_questions", "dev_size", "test_questions", "warmup_epochs", "warmup_lr",
                    "eval_max_new_tokens", "eval_batch_size", "device", "dtype")  # fmt: skip
@@ -58,9 +60,20 @@ class ReproduceConfig:
     """Sequences per forward/backward pass in our trainers."""
     eval_batch_size: int = 64
     """Questions decoded together on dev and test."""
-    runs: str = "reft:0,sft-continued:0,grpo:0,trl-grpo:0,reft:1,sft-continued:1,offline-st:0,online-st:0"
-    """Comma-separated arm:seed pairs, run in this order (arms: reft, sft-continued, grpo, trl-grpo, offline-st,
-    online-st)."""
+    runs: str = ("reft:0,sft-continued:0,grpo:0,trl-grpo:0,reft:1,sft-continued:1,offline-st:0,online-st:0,"
+                 "scale:warmup,scale:reft:0,verifier")  # fmt: skip
+    """Comma-separated work, done in this order: arm:seed pairs (arms: reft, sft-continued, grpo, trl-grpo,
+    offline-st, online-st); scale:warmup and scale:ARM:SEED, accuracy against k of the warm-up or a recorded arm's
+    chosen model (rebuilt when its run folder is gone); verifier, a verifier trained on the warm-up's own answers,
+    which scores every scale record's samples."""
+    scaling_questions: int = 100
+    """scale: the first N test questions, each sampled `scaling_k` times."""
+    scaling_k: int = 16
+    """scale: answers sampled per question (T = 1), read at k = 1, 2, 4, ... up to this."""
+    verifier_k: int = 4
+    """verifier: answers sampled per training question from the warm-up (T = 1), labelled and trained on."""
+    verifier_lr: float = 2e-5
+    """verifier: learning rate (1 epoch, batches of 8, linear decay)."""
     device: str = "auto"
     """auto, cpu, cuda."""
     dtype: str = "auto"
@@ -72,9 +85,10 @@ class ReproduceConfig:
 
     def __post_init__(self) -> None:
         counts = ("train_questions", "dev_size", "samples", "completions_per_step", "group", "points",
-                  "max_new_tokens", "eval_max_new_tokens", "micro_batch_size", "eval_batch_size")  # fmt: skip
+                  "max_new_tokens", "eval_max_new_tokens", "micro_batch_size", "eval_batch_size",
+                  "scaling_questions", "scaling_k", "verifier_k")  # fmt: skip
         check_fields(self, {**dict.fromkeys(counts, AT_LEAST_ONE), "warmup_epochs": POSITIVE, "lr": POSITIVE,
-                            "warmup_lr": POSITIVE, "kl_coef": POSITIVE,
+                            "warmup_lr": POSITIVE, "kl_coef": POSITIVE, "verifier_lr": POSITIVE,
                             "lam": UNIT,
                             "test_questions": NONE_OR_AT_LEAST_ONE})  # fmt: skip
         check_device(self.device)
@@ -110,14 +124,33 @@ class ReproduceConfig:
         k = max(1, self.samples // self.train_questions)
         return k, self.samples // k
 
+    def work(self) -> list[tuple[str, str, int]]:
+        """`runs` parsed: (kind, arm, seed) with kind "arm" or "scale" (arm "warmup" for the warm-up, seed 0), or
+        ("verifier", "", 0)."""
+        items = []
+        for item in (i.strip() for i in self.runs.split(",") if i.strip()):
+            kind, model = ("scale", item[len("scale:") :]) if item.startswith("scale:") else ("arm", item)
+            arm, _, seed = model.partition(":")
+            if item == "verifier":
+                items.append(("verifier", "", 0))
+            elif kind == "scale" and model == "warmup":
+                items.append(("scale", "warmup", 0))
+            elif arm in ARMS and seed.isdigit():
+                items.append((kind, arm, int(seed)))
+            else:
+                raise ValueError(f"--runs takes arm:seed pairs with arms {', '.join(ARMS)}, scale:warmup, "
+                                 f"scale:ARM:SEED and verifier (got {item!r})")  # fmt: skip
+        if self.scaling_k < 2 and any(kind == "scale" for kind, _, _ in items):
+            raise ValueError(f"--scaling-k must be at least 2 to compare ways of choosing (got {self.scaling_k})")
+        return items
+
     def run_list(self) -> list[tuple[str, int]]:
-        pairs = []
-        for item in self.runs.split(","):
-            arm, _, seed = item.strip().partition(":")
-            if arm not in ARMS or not seed.isdigit():
-                raise ValueError(f"--runs takes arm:seed pairs with arms {', '.join(ARMS)} (got {item.strip()!r})")
-            pairs.append((arm, int(seed)))
-        return pairs
+        """The arm:seed pairs of `runs`, in order."""
+        return [(arm, seed) for kind, arm, seed in self.work() if kind == "arm"]
+
+    def scale_list(self) -> list[tuple[str, int]]:
+        """The models of `runs` whose accuracy against k is measured: ("warmup", 0) or (arm, seed)."""
+        return [(arm, seed) for kind, arm, seed in self.work() if kind == "scale"]
 
 
 def record_path(c: ReproduceConfig, arm: str, seed: int) -> Path:
@@ -139,10 +172,11 @@ def recorded_runs(c: ReproduceConfig) -> list[tuple[str, int]]:
 
 
 def check_record(c: ReproduceConfig, path: Path, keys: tuple[str, ...] | None = None) -> None:
-    """A record made with other settings (of `keys`, default all but NOT_SETTINGS) is refused, naming them: it would
-    be silently mixed into the table."""
+    """A record made with other settings (of `keys`, default all but NOT_SETTINGS and SCALING_SETTINGS) is refused,
+    naming them: it would be silently mixed into the table."""
     old, new = json.loads(path.read_text())["config"], asdict(c)
-    differ = sorted(k for k in keys or new if k not in NOT_SETTINGS and old.get(k) != new[k])
+    keys = keys or tuple(k for k in new if k not in SCALING_SETTINGS)
+    differ = sorted(k for k in keys if k not in NOT_SETTINGS and old.get(k) != new[k])
     if differ:
         raise ValueError(f"{path} was made with other settings ({', '.join(f'{k}: {old.get(k)!r}' for k in differ)}):"
                          f" move it away, or pass a new --record-dir")  # fmt: skip

@@ -7,6 +7,8 @@ table.md        every model's test top-1 with its 95 % Wilson interval (n = all 
 dev_curves.png  dev top-1 against sampled answers, and against training minutes, one line per arm x seed, from
                 the warm-up's score (matplotlib, the `plots` extra)
 reft_training.png  ReFT's score, KL, clip fraction and the critic's explained variance against step
+scaling.png     accuracy against k (top-1, vote, pass, and rerank by the critic and the verifier) for each scale
+                record, whose table closes table.md (ppo.lab.reproduce_scaling)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from ..tasks.stats import interval_text, paired
 from .reproduce_config import ReproduceConfig, record_path, recorded_runs
+from .reproduce_scaling import scaling_figure, scaling_table
 
 # (arm, against): the comparisons the experiment is about, then each arm against its start
 PAIRS = [("reft", "sft-continued"), ("reft", "trl-grpo"), ("reft", "grpo"), ("grpo", "trl-grpo"),
@@ -104,13 +107,13 @@ def figures(c: ReproduceConfig, warm: dict | None, runs: list[dict]) -> list[Pat
                 ax.set(xlabel="PPO step", ylabel=label)
         axes[0].legend(fontsize=8)
         written.append(save(fig, out / "reft_training.png"))
-    return written
+    return written + scaling_figure(c)
 
 
 def write_report(c: ReproduceConfig) -> str:
     """table.md and the figures in record_dir, from whatever is recorded; returns the table."""
     warm, runs = records(c)
-    text = table(warm, runs)
+    text = table(warm, runs) + scaling_table(c)
     Path(c.record_dir).mkdir(parents=True, exist_ok=True)
     (Path(c.record_dir) / "table.md").write_text(text)
     figures(c, warm, runs)

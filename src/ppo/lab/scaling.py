@@ -27,21 +27,26 @@ def scorers_in(record: dict) -> list[str]:
     return sorted(key[len("scores_") :] for key in record if key.startswith("scores_"))
 
 
-def accuracy_at_k(records: list[dict], ks: list[int], tolerance: float = 1e-2) -> dict[str, list[float]]:
-    """{method: accuracy in percent at each k}: top-1, vote, pass, and rerank_NAME for each scorer. A k beyond the
-    samples kept is an error (it would quietly be the largest k)."""
+def correct_at_k(records: list[dict], k: int, tolerance: float = 1e-2) -> dict[str, list[bool]]:
+    """{method: whether each question's chosen answer is right} at one k: top-1, vote, rerank_NAME for each scorer,
+    and pass (any of the first k right). A k beyond the samples kept is an error (it would quietly be the largest)."""
     kept = min(len(r["sample_answers"]) for r in records)
-    if max(ks) > kept:
-        raise ValueError(f"k = {max(ks)} needs {max(ks)} samples per question; the predictions keep {kept}")
-    n, out = len(records), {"top-1": [100.0 * sum(r["correct"] for r in records) / len(records)] * len(ks)}
-    choosers = {"vote": lambda r, k: majority_vote(r["sample_answers"][:k])}
+    if k > kept:
+        raise ValueError(f"k = {k} needs {k} samples per question; the predictions keep {kept}")
+    choosers = {"vote": lambda r: majority_vote(r["sample_answers"][:k])}
     for name in scorers_in(records[0]):
-        choosers[f"rerank_{name}"] = lambda r, k, s=f"scores_{name}": rerank(r["sample_answers"][:k], r[s][:k])
+        choosers[f"rerank_{name}"] = lambda r, s=f"scores_{name}": rerank(r["sample_answers"][:k], r[s][:k])
+    out = {"top-1": [bool(r["correct"]) for r in records]}
     for method, choose in choosers.items():
-        out[method] = [100.0 * sum(is_correct(choose(r, k), r["gold"], tolerance) for r in records) / n for k in ks]
-    out["pass"] = [100.0 * sum(any(is_correct(a, r["gold"], tolerance) for a in r["sample_answers"][:k])
-                               for r in records) / n for k in ks]  # fmt: skip
+        out[method] = [is_correct(choose(r), r["gold"], tolerance) for r in records]
+    out["pass"] = [any(is_correct(a, r["gold"], tolerance) for a in r["sample_answers"][:k]) for r in records]
     return out
+
+
+def accuracy_at_k(records: list[dict], ks: list[int], tolerance: float = 1e-2) -> dict[str, list[float]]:
+    """{method: accuracy in percent at each k}, the methods of `correct_at_k`."""
+    at = [correct_at_k(records, k, tolerance) for k in ks]
+    return {method: [100.0 * sum(c[method]) / len(records) for c in at] for method in at[0]}
 
 
 def plot_scaling(curves: dict[str, dict[str, list[float]]], ks: list[int], path: Path) -> Path:
