@@ -198,9 +198,10 @@ def test_accuracy_against_k_with_the_critic_and_a_verifier_and_a_rebuilt_arm(tmp
     record = tmp_path / "record"
     warm, reft = (json.loads((record / f"scale-{name}.json").read_text()) for name in ("warmup", "reft-seed0"))
     for r in (warm, reft):
-        assert len(r["questions"]) == 4 and r["same_greedy_answers"] == 4  # the arm's own chosen model
+        assert len(r["questions"]) == 4 and r["same_greedy_answers"] == 4  # the chosen model
         assert all(len(q["samples"]) == len(q["sample_answers"]) == len(q["scores_verifier"]) == 4
                    for q in r["questions"])  # fmt: skip
+    assert warm["same_weights"] and not reft["same_weights"]  # its value head was changed above
     assert "scores_critic" in reft["questions"][0] and "scores_critic" not in warm["questions"][0]  # SFT: no head
     verifier = json.loads((record / "verifier.json").read_text())
     assert verifier["samples"] == 16 and "verifier/accuracy" in verifier["training"][-1]  # 8 questions x 2
@@ -217,6 +218,7 @@ def test_accuracy_against_k_with_the_critic_and_a_verifier_and_a_rebuilt_arm(tmp
     out = capsys.readouterr().out
     assert "reft seed 0: recorded" in out and "scale warmup 0: recorded" in out and "4 of 4 greedy answers" in out
     assert "reft dev" not in out  # no dev scoring in the rebuild
+    assert json.loads((record / "scale-reft-seed0.json").read_text())["same_weights"]  # bit for bit
 
 
 def test_scaling_an_arm_needs_its_record_or_its_run_first(tmp_path):

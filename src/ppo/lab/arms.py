@@ -170,6 +170,7 @@ def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, d
         "arm": arm,
         "seed": seed,
         "warmup": start["fingerprint"],
+        "chosen": fingerprint(best),  # the chosen checkpoint's weights, which a rebuild can be compared with
         "settings": asdict(config),
         "curve": curve,
         "best": max(curve, key=lambda p: (p["dev_top1"], -p["step"])),

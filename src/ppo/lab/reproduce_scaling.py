@@ -7,8 +7,10 @@ answers.
                      recorded (scale-warmup.json), so that any k up to scaling_k is read from the record alone.
     scale:ARM:SEED   the same for a recorded arm's chosen model (scale-ARM-seedSEED.json). Run folders do not
                      outlive a sitting: a missing arm is retrained with its recorded settings, its dev scores replayed
-                     from its record, so it picks the same point without scoring dev. Each record says how many of
-                     its greedy answers equal the arm's recorded test answers: all of them when the rebuild is exact.
+                     from its record, so it picks the same point without scoring dev. Each record says whether the
+                     weights are the recorded ones (`same_weights`; records from before 2026-12-04 keep no
+                     fingerprint of the chosen point) and how many greedy answers equal the recorded test answers
+                     (decoded in other batches, so a few may differ even from the same weights).
     verifier         samples `verifier_k` answers to each training question from the warm-up, labels them, trains a
                      verifier on them (ppo.tasks.verifier_stage), and scores every scale record's samples that no
                      verifier has scored yet (verifier.json records it).
@@ -70,12 +72,14 @@ def scale(c: ReproduceConfig, arm: str, seed: int, folder: str, test: list) -> d
     summary, rows = evaluate(lm, tokenizer, test[: c.scaling_questions], "reft", c.eval_max_new_tokens,
                              c.eval_batch_size, k=c.scaling_k, temperature=1.0, desc=f"scale {arm}",
                              answer_format="pcot", scorers=scorers)  # fmt: skip
-    source = Path(c.record_dir) / arms.WARMUP_RECORD if arm == WARMUP else record_path(c, arm, seed)
-    recorded = json.loads(source.read_text())["test"]["answers"]
+    source = json.loads((Path(c.record_dir) / arms.WARMUP_RECORD if arm == WARMUP else record_path(c, arm, seed))
+                        .read_text())  # fmt: skip
+    mark = arms.fingerprint(folder)
     return {
         "model": arm if arm == WARMUP else f"{arm} seed {seed}",
-        "fingerprint": arms.fingerprint(folder),
-        "same_greedy_answers": sum(r["answer"] == a for r, a in zip(rows, recorded)),
+        "fingerprint": mark,
+        "same_weights": mark == source.get("fingerprint" if arm == WARMUP else "chosen"),  # False: not recorded
+        "same_greedy_answers": sum(r["answer"] == a for r, a in zip(rows, source["test"]["answers"])),
         "summary": summary,
         "questions": [{key: r[key] for key in KEPT if key in r} for r in rows],
     }
