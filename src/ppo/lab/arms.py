@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from ..adapters.loading import load_model
@@ -57,9 +57,15 @@ def warmup_config(c: ReproduceConfig) -> SFTConfig:
                      output_dir=str(Path(c.output_dir) / "warmup"))  # fmt: skip
 
 
-def arm_config(c: ReproduceConfig, arm: str, seed: int, warmup: str) -> PPOConfig | SFTConfig:
-    """Our trainers' settings for an arm (trl-grpo takes the grpo arm's, ppo.lab.trl_arm)."""
-    out = str(Path(c.output_dir) / f"{arm}-seed{seed}")
+def arm_config(c: ReproduceConfig, arm: str, seed: int, warmup: str, overrides: dict | None = None,
+               label: str | None = None) -> PPOConfig | SFTConfig:  # fmt: skip
+    """Our trainers' settings for an arm (trl-grpo takes the grpo arm's, ppo.lab.trl_arm); an ablation's cell
+    (ppo.lab.ablate_svamp) changes some of them (`overrides`, checked as any setting is) in its own folder `label`."""
+    config = base_config(c, arm, seed, warmup, str(Path(c.output_dir) / f"{label or arm}-seed{seed}"))
+    return replace(config, **overrides) if overrides else config
+
+
+def base_config(c: ReproduceConfig, arm: str, seed: int, warmup: str, out: str) -> PPOConfig | SFTConfig:
     every = (c.sft_steps if arm in SFT_ARMS else c.rl_steps) // c.points
     sft = dict(
         model=warmup,
@@ -137,28 +143,31 @@ def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
     return {"folder": folder, "fingerprint": mark}
 
 
-def train_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, dev_fn) -> tuple:
+def train_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, dev_fn,
+              overrides: dict | None = None, label: str | None = None) -> tuple:  # fmt: skip
     """Train one arm x seed from the warm-up (resumed within a sitting where its trainer can), scoring dev with
-    `dev_fn` on its schedule. Returns (its settings, its best dev point's folder)."""
-    out = Path(c.output_dir) / f"{arm}-seed{seed}"
+    `dev_fn` on its schedule; `overrides` and `label` as in arm_config. Returns (its settings, its best dev point's
+    folder)."""
     if arm == "trl-grpo":
         from .trl_arm import run_trl_grpo
 
-        config = arm_config(c, "grpo", seed, start["folder"])
-        return config, run_trl_grpo(c, config, train, dev_fn, out)
-    config = arm_config(c, arm, seed, start["folder"])
+        config = arm_config(c, "grpo", seed, start["folder"], overrides, label or arm)
+        return config, run_trl_grpo(c, config, train, dev_fn, Path(config.output_dir))
+    config = arm_config(c, arm, seed, start["folder"], overrides, label)
     run = {"sft-continued": run_sft, "offline-st": run_offline_st, "online-st": run_online_st}.get(arm, run_ppo)
     return config, run(config, train, dev_fn)
 
 
-def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, dev: list, test: list) -> dict:
-    """Train one arm x seed, score its best dev point on test, and return its record."""
-    out = Path(c.output_dir) / f"{arm}-seed{seed}"
+def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, dev: list, test: list,
+            overrides: dict | None = None, label: str | None = None) -> dict:  # fmt: skip
+    """Train one arm x seed (an ablation's cell: with `overrides`, in folder `label`), score its best dev point on
+    test, and return its record."""
 
     def dev_fn(lm, tokenizer) -> float:
-        return scored(c, lm, tokenizer, dev, f"{arm} dev")["top1"]
+        return scored(c, lm, tokenizer, dev, f"{label or arm} dev")["top1"]
 
-    config, best = train_arm(c, arm, seed, start, train, dev_fn)
+    config, best = train_arm(c, arm, seed, start, train, dev_fn, overrides, label)
+    out = Path(config.output_dir)
     rows = read_jsonl(out / ("sft" if arm == "offline-st" else "") / "metrics.jsonl")
     sampling = sampling_minutes(out) if arm == "offline-st" else 0.0  # before its first step
     per_sample = c.samples / (c.sft_steps if arm in SFT_ARMS else c.rl_steps)  # budget used by a step
@@ -175,6 +184,6 @@ def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, d
         "curve": curve,
         "best": max(curve, key=lambda p: (p["dev_top1"], -p["step"])),
         "train_min": sampling + train_minutes(rows),
-        "test": scored(c, lm, tokenizer, test, f"{arm} test"),
+        "test": scored(c, lm, tokenizer, test, f"{label or arm} test"),
         "training": training(rows),
     }

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from ..tasks.stats import interval_text, paired
-from .reproduce_config import ReproduceConfig, record_path, recorded_runs
+from .reproduce_config import ARMS, ReproduceConfig, record_path, recorded_runs
 from .reproduce_scaling import scaling_figure, scaling_table
 
 # (arm, against): the comparisons the experiment is about, then each arm against its start
@@ -83,13 +83,13 @@ def figures(c: ReproduceConfig, warm: dict | None, runs: list[dict]) -> list[Pat
 
     out, written = Path(c.record_dir), []
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for r in runs:
+    colours = {arm: f"C{i}" for i, arm in enumerate(ARMS)}  # one colour an arm, one line style a seed
+    for r in sorted(runs, key=lambda r: (ARMS.index(r["arm"]), r["seed"])):
         start = [{"samples": 0, "train_min": 0.0, "dev_top1": warm["dev"]["top1"]}] if warm else []
         points = start + r["curve"]
+        style = dict(color=colours[r["arm"]], linestyle=("-", "--", ":", "-.")[r["seed"] % 4], marker="o")
         for ax, x in zip(axes, ("samples", "train_min")):
-            ax.plot(
-                [p[x] for p in points], [p["dev_top1"] for p in points], marker="o", label=f"{r['arm']} s{r['seed']}"
-            )
+            ax.plot([p[x] for p in points], [p["dev_top1"] for p in points], label=f"{r['arm']} s{r['seed']}", **style)
     axes[0].set(
         xlabel="sampled answers (SFT-continued, Offline-ST: the same passes over the questions)", ylabel="dev top-1 %"
     )
