@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch
 
-.PHONY: gsm8k-pcot reproduce-svamp probe-svamp bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters bench-adapters
+.PHONY: gsm8k-pcot reproduce-svamp probe-svamp bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters ablate-kl-gsm8k ablate-sampling-gsm8k ablate-estimators-short bench-adapters
 
 # The exact versions the suite passed on (`make lock` refreshes it), applied as pip constraints. The lock's torch
 # is the default; TORCH=... given by hand (another version or build) replaces that one line.
@@ -120,11 +120,18 @@ warmup-svamp-pcot:
 	$(BIN)/ppo-sft --dataset svamp --answer-format pcot --data-dir $(SVAMP) --max-questions 800 --epochs 1 \
 	--lr 2e-5 --batch-size 8 --max-len 384 --save-every 20 --output-dir $(WARMUP_PCOT)
 
-ablate-kl: warmup-gsm8k
+# The grids on the SVAMP P-CoT setting of reproduce-svamp (its warm-up, its 768 answers, all 1,000 test questions):
+# each cell is about 90 min here; finished cells are recorded in docs/results/svamp/ablations and skipped.
+ablate-kl ablate-sampling ablate-estimators:
+	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
+	$(BIN)/python experiments/ablate_svamp.py --grid $(patsubst ablate-%,%,$@) --data-dir $(SVAMP) $(ARGS)
+
+# The earlier, short grids (docs/ablations.md, appendix: within noise): GSM8K, 8 steps, 50 dev questions.
+ablate-kl-gsm8k: warmup-gsm8k
 	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_kl.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
 
-ablate-sampling: warmup-gsm8k
+ablate-sampling-gsm8k: warmup-gsm8k
 	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_sampling.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
 
@@ -132,7 +139,6 @@ ablate-adapters: warmup-gsm8k
 	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_adapters.py --warmup $(WARMUP)/final --data-dir $(DATA) $(ARGS)
 
-# GAE, GRPO, RLOO and Dr. GRPO from the SVAMP P-CoT warm-up (made first when missing), 4 answers per question.
 # The powered experiment (docs/results.md): one SVAMP P-CoT warm-up, then ReFT, SFT-continued, our GRPO and TRL's
 # GRPO at an equal budget, two seeds for ReFT and SFT-continued, every arm on all 1,000 test questions. Resumable, and
 # across sittings: finished arms are recorded in docs/results/svamp and skipped. ARGS="--runs reft:0" runs one.
@@ -145,7 +151,9 @@ reproduce-svamp:
 probe-svamp:
 	$(BIN)/python experiments/probe_svamp.py --data-dir $(SVAMP) $(ARGS)
 
-ablate-estimators:
+# The earlier, short estimators grid (appendix: within noise): GAE, GRPO, RLOO and Dr. GRPO from the SVAMP P-CoT
+# warm-up (made first when missing), 4 answers per question, 50 dev questions.
+ablate-estimators-short:
 	test -d $(WARMUP_PCOT)/final || $(MAKE) warmup-svamp-pcot
 	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_estimators.py --warmup $(WARMUP_PCOT)/final --data-dir $(SVAMP) $(ARGS)

@@ -1,7 +1,7 @@
 """Ablation: the advantage estimator. PPO with GAE and the value head (the paper's), GRPO, RLOO and Dr. GRPO, on
 SVAMP P-CoT, with the same 4 answers to each question and the same steps.
 
-    make ablate-estimators                                  # the CPU preset, resumable: rerun to continue
+    make ablate-estimators-short                            # the 8-step preset, resumable: rerun to continue
     python experiments/ablate_estimators.py --help          # every setting (ppo.lab.ablate.AblationConfig)
 
 Every configuration starts from the same warm-up checkpoint (make warmup-svamp-pcot), with the same seed(s),

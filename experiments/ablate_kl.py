@@ -1,6 +1,6 @@
 """Ablation: beta in {0, 0.01, 0.05, 0.2}, the adaptive controller, and the k3 estimator.
 
-    make ablate-kl                                  # the CPU preset, resumable: rerun to continue
+    make ablate-kl-gsm8k                            # the GSM8K preset, resumable: rerun to continue
     python experiments/ablate_kl.py --help          # every setting (ppo.lab.ablate.AblationConfig)
 
 Every configuration starts from the same warm-up checkpoint, with the same seed(s), questions and step budget.

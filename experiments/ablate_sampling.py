@@ -1,6 +1,6 @@
 """Ablation: temperature x top-p x samples per question, at an equal number of completions.
 
-    make ablate-sampling                                  # the CPU preset, resumable: rerun to continue
+    make ablate-sampling-gsm8k                            # the GSM8K preset, resumable: rerun to continue
     python experiments/ablate_sampling.py --help          # every setting (ppo.lab.ablate.AblationConfig)
 
 Every configuration starts from the same warm-up checkpoint, with the same seed(s), questions and step budget.

@@ -1,0 +1,106 @@
+"""The ablation grids on the SVAMP P-CoT setting (ppo.lab.ablate_svamp): each cell is an arm of the experiment with a
+few settings changed and nothing else, the arm's own record is shared, and cells are recorded, resumed and paired
+with the first cell on the same test questions."""
+
+import json
+from dataclasses import asdict
+
+import pytest
+from test_reproduce import tiny
+
+from ppo.core.kl import AdaptiveKLController
+from ppo.lab import ablate_svamp, arms
+from ppo.lab.ablate_svamp import ADAPTIVE, GRIDS, SvampAblationConfig, cell_path, run_grid
+from ppo.lab.reproduce import ReproduceConfig, run_reproduce
+from ppo.train.cli import command, parse_config
+
+
+@pytest.mark.parametrize("grid", sorted(GRIDS))
+def test_every_cell_is_an_arm_with_only_its_own_settings_changed_at_the_same_budget(grid):
+    c = ReproduceConfig(runs="")
+    cells = GRIDS[grid]
+    assert not cells[0].overrides  # the first cell, which the others are paired with, is the experiment's arm
+    assert len({cell.name for cell in cells}) == len({cell.slug for cell in cells}) == len(cells)
+    for cell in cells:
+        base = asdict(arms.arm_config(c, cell.arm, 0, "warm"))
+        changed = asdict(arms.arm_config(c, cell.arm, 0, "warm", cell.overrides, f"{grid}-{cell.slug}"))
+        differ = {k for k in base if base[k] != changed[k]} - {"output_dir"}
+        assert differ == {k for k, v in cell.overrides.items() if base[k] != v}, cell.name
+        # the same 48 steps of 16 sampled answers, scored on dev at the same steps
+        assert changed["rollout_batch_size"] * changed["samples_per_prompt"] == 16
+        assert (changed["steps"], changed["eval_every"], changed["model"]) == (48, 12, "warm")
+
+
+def test_the_grids_hold_what_the_issue_asks_for():
+    settings = {g: [{**asdict(arms.arm_config(ReproduceConfig(runs=""), cell.arm, 0, "w")), **cell.overrides}
+                    for cell in GRIDS[g]] for g in GRIDS}  # fmt: skip
+    assert sorted(s["kl_coef"] for s in settings["kl"] if not s["adaptive_kl"] and s["kl_estimator"] == "k1") == [
+        0.0, 0.01, 0.05, 0.2]  # fmt: skip
+    assert [s["kl_estimator"] for s in settings["kl"]].count("k3") == 1
+    assert [s["adaptive_kl"] for s in settings["kl"]].count(True) == 1
+    assert sorted((s["temperature"], s["top_p"]) for s in settings["sampling"]) == [
+        (t, p) for t in (0.7, 1.0, 1.3) for p in (0.9, 1.0)]  # fmt: skip
+    group = [s for s in settings["estimators"] if s["samples_per_prompt"] == 4 and s["kl_in"] == "reward"]
+    assert sorted(s["advantage"] for s in group) == ["dr_grpo", "gae", "grpo", "rloo"]
+    assert all((s["ppo_epochs"], s["kl_estimator"], s["lam"]) == (2, "k1", 1.0) for s in group)  # the reft arm's
+
+
+def test_the_adaptive_cell_can_move_beta_within_the_budget():
+    controller = AdaptiveKLController(0.01, ADAPTIVE["kl_target"], ADAPTIVE["kl_horizon"])
+    for _ in range(48):  # the reft arm's KL ran at about 1 nat: twice the target, so beta rises every step
+        controller.update(1.0, 16)
+    assert controller.value > 0.02  # the default horizon (10,000 sequences) would leave it within 2 % of 0.01
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--grid", "lr"], "--grid"),
+        (["--cells", "7"], "--cells takes numbers from 1 to 6 for the kl grid"),
+        (["--grid", "estimators", "--cells", "0"], "from 1 to 6 for the estimators grid"),
+        (["--seeds", "a"], "--seeds must be"),
+    ],
+)
+def test_bad_settings_are_one_line_errors_before_any_work(argv, words, capsys, tmp_path):
+    main = command(lambda argv: ablate_svamp.run_svamp_ablation(parse_config(SvampAblationConfig, argv)))
+    with pytest.raises(SystemExit):
+        main(["--data-dir", "/no/such/folder", "--record-dir", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1, err
+
+
+def test_a_grid_records_its_cells_shares_the_arms_record_resumes_and_pairs(tmp_path, monkeypatch):
+    c = tiny(tmp_path, runs="")
+    first, beta = GRIDS["kl"][0], GRIDS["kl"][2]  # the reft arm itself, and beta = 0.05
+    text = run_grid(c, "kl", [first, beta], [0])
+    arm = json.loads((tmp_path / "record" / "reft-seed0.json").read_text())  # the experiment's own record
+    cell = json.loads(cell_path(c, "kl", beta, 0).read_text())
+    assert cell_path(c, "kl", beta, 0).parent == tmp_path / "record" / "ablations" / "kl"
+    assert cell["settings"]["kl_coef"] == 0.05 and arm["settings"]["kl_coef"] == c.kl_coef
+    assert (cell["overrides"], cell["arm"]) == ({"kl_coef": 0.05}, "reft") and cell["warmup"] == arm["warmup"]
+    assert cell["test"]["n"] == arm["test"]["n"] == 10 and [p["samples"] for p in cell["curve"]] == [8, 16]
+    assert (tmp_path / "runs" / "kl-beta-0.05-seed0" / "metrics.jsonl").is_file()
+    assert "| 1 | beta=0.01 (the reft arm) | 0 |" in text and "| 3 | beta=0.05 | 0 |" in text
+    assert "| 2 | beta=0.0 | not run |" in text
+    paired_row = next(line for line in text.split("Paired")[1].splitlines() if line.startswith("| 3 | beta=0.05 | 0 |"))
+    assert paired_row.count("p = ") == 2  # against the first cell and against the warm-up
+    out = tmp_path / "record" / "ablations" / "kl"
+    assert (out / "table.md").read_text() == text and (out / "dev_curves.png").is_file()
+    # the experiment's report sees the shared arm as its own, and a rerun trains nothing
+    assert "| reft | 0 |" in run_reproduce(tiny(tmp_path, runs="reft:0"))
+    monkeypatch.setattr(arms, "run_arm", lambda *a, **k: pytest.fail("a recorded cell was trained again"))
+    assert run_grid(c, "kl", [first, beta], [0]) == text
+
+
+def test_a_cell_recorded_with_other_settings_is_refused(tmp_path):
+    c = tiny(tmp_path, runs="")
+    beta = GRIDS["kl"][2]
+    path = cell_path(c, "kl", beta, 0)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"config": asdict(c), "arm": "reft", "overrides": {"kl_coef": 0.2}}))
+    with pytest.raises(ValueError, match="was made for another cell"):
+        run_grid(c, "kl", [beta], [0])
+    path.write_text(json.dumps({"config": {**asdict(c), "lr": 1.0}, "arm": "reft", "overrides": beta.overrides}))
+    with pytest.raises(ValueError, match=r"other settings \(lr: 1.0\)"):
+        run_grid(c, "kl", [beta], [0])
+    assert not (tmp_path / "runs").exists()  # refused before any work
