@@ -82,14 +82,23 @@ def test_a_grid_records_its_cells_shares_the_arms_record_resumes_and_pairs(tmp_p
     assert (tmp_path / "runs" / "kl-beta-0.05-seed0" / "metrics.jsonl").is_file()
     assert "| 1 | beta=0.01 (the reft arm) | 0 |" in text and "| 3 | beta=0.05 | 0 |" in text
     assert "| 2 | beta=0.0 | not run |" in text
-    paired_row = next(line for line in text.split("Paired")[1].splitlines() if line.startswith("| 3 | beta=0.05 | 0 |"))
-    assert paired_row.count("p = ") == 2  # against the first cell and against the warm-up
+    rows = {line.split(" | ")[0]: line for line in text.split("Paired")[1].splitlines() if line.startswith("| ")}
+    assert rows["| 3"].count("p = ") == 2  # against the first cell and against the warm-up
+    assert rows["| 1"].count("p = ") == 1  # the first cell: against the warm-up only
     out = tmp_path / "record" / "ablations" / "kl"
     assert (out / "table.md").read_text() == text and (out / "dev_curves.png").is_file()
     # the experiment's report sees the shared arm as its own, and a rerun trains nothing
     assert "| reft | 0 |" in run_reproduce(tiny(tmp_path, runs="reft:0"))
-    monkeypatch.setattr(arms, "run_arm", lambda *a, **k: pytest.fail("a recorded cell was trained again"))
-    assert run_grid(c, "kl", [first, beta], [0]) == text
+    trained = []
+
+    def fake_run_arm(c, arm, seed, start, train, dev, test, overrides, label):  # a new cell: the recorded ones skipped
+        trained.append(label)
+        record = {k: v for k, v in cell.items() if k not in ("config", "grid", "cell", "overrides")}
+        return {**record, "settings": {**cell["settings"], **overrides}}
+
+    monkeypatch.setattr(arms, "run_arm", fake_run_arm)
+    text = run_grid(c, "kl", [first, beta, GRIDS["kl"][1]], [0])
+    assert trained == ["kl-beta-0.0"] and "| 2 | beta=0.0 | 0 |" in text
 
 
 def test_a_cell_recorded_with_other_settings_is_refused(tmp_path):
@@ -104,3 +113,9 @@ def test_a_cell_recorded_with_other_settings_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"other settings \(lr: 1.0\)"):
         run_grid(c, "kl", [beta], [0])
     assert not (tmp_path / "runs").exists()  # refused before any work
+    # a record of a cell not asked for is checked too, since the table shows it
+    path.write_text(json.dumps({"config": asdict(c), "arm": "reft", "overrides": beta.overrides}))
+    other = cell_path(c, "kl", GRIDS["kl"][3], 0)
+    other.write_text(json.dumps({"config": asdict(c), "arm": "reft", "overrides": {"kl_coef": 0.3}}))
+    with pytest.raises(ValueError, match="beta-0.2-seed0.json was made for another cell"):
+        run_grid(c, "kl", [beta], [0])

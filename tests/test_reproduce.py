@@ -110,9 +110,12 @@ def test_the_experiment_end_to_end_records_resumes_and_reports(tmp_path, capsys)
     assert not (tmp_path / "runs" / "reft-seed0").exists()
 
 
-def test_the_self_training_arms_run_record_and_are_paired_with_reft(tmp_path):
-    c = tiny(tmp_path, runs="offline-st:0,online-st:0")
+def test_the_self_training_arms_and_the_base_model_run_record_and_are_paired(tmp_path):
+    c = tiny(tmp_path, runs="offline-st:0,online-st:0,base")
     text = run_reproduce(c)
+    base = json.loads((tmp_path / "record" / "base.json").read_text())
+    assert base["model"] == c.model and base["test"]["n"] == 10 and len(base["dev"]["correct"]) == 6
+    assert "| base model (no SFT) | |" in text and "| warm-up | base model | 0 |" in text
     for arm in ("offline-st", "online-st"):
         r = json.loads((tmp_path / "record" / f"{arm}-seed0.json").read_text())
         assert [p["samples"] for p in r["curve"]] == [8, 16] and r["test"]["n"] == 10 and r["train_min"] > 0
@@ -163,7 +166,11 @@ def test_the_table_pairs_arms_on_the_same_questions():
     assert "| reft | sft-continued | 0 | +0.0 | 1 | 1 | 1 |" in text  # one question each way
     assert "| reft | warm-up | 0 | +50.0 | 2 | 0 | 0.5 |" in text
     assert "| warm-up SFT | 0 | 25.0 % [4.6, 69.9], n = 4 |" in text
-    assert "different warm-up builds" not in text
+    assert "different warm-up builds" not in text and "base model" not in text
+    base = {"dev": {"top1": 0.0}, "test": {"n": 4, "answered": 50.0, "correct": [False, False, False, True]}}
+    text = table(warm, [run("reft", 0, [True, True, True, False])], base)
+    assert "| base model (no SFT) | | 25.0 % [4.6, 69.9], n = 4 | 50.0 | 0.0 | | |" in text
+    assert "| warm-up | base model | 0 | +0.0 | 1 | 1 | 1 |" in text
     text = table(warm, [{**run("reft", 0, [True] * 4), "warmup": "g"}])
     assert "2 different warm-up builds (f, g)" in text
 

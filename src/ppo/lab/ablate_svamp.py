@@ -27,8 +27,9 @@ from ..train.checks import check_choices
 from . import arms
 from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, record_path, write_record
 
-# Sequences a step in every cell, and so the adaptive controller's horizon in steps: 128 / 16 = 8 steps, which lets
-# beta move by up to 2.5 % a step (the default horizon of 10,000 would move it by 1.6 % in the whole run).
+# Both assume the experiment's 16 answers a step, which SvampAblationConfig does not let change. The adaptive
+# controller's horizon of 128 sequences is then 8 steps, which lets beta move by up to 2.5 % a step (the default
+# horizon of 10,000 would move it by 1.6 % in the whole run).
 ADAPTIVE = {"adaptive_kl": True, "kl_target": 0.5, "kl_horizon": 128}
 GROUP = {"samples_per_prompt": 4, "rollout_batch_size": 4}  # 4 answers to each of 4 questions: 16 a step
 ESTIMATORS = ("gae", "grpo", "rloo", "dr_grpo")
@@ -139,8 +140,8 @@ def run_grid(c: ReproduceConfig, grid: str, cells: list[Cell], seeds: list[int])
     paths = [(cell, seed, cell_path(c, grid, cell, seed)) for cell in cells for seed in seeds]
     if (warm := Path(c.record_dir) / arms.WARMUP_RECORD).is_file():  # every record is checked before any work
         check_record(c, warm, WARMUP_SETTINGS)
-    for cell, _, path in paths:
-        if path.is_file():
+    for cell, found in grid_paths(c, grid):  # every record the table will show, not only the cells asked for
+        for path in found:
             check_cell(c, grid, cell, path)
     if all(path.is_file() for _, _, path in paths):
         return write_grid_report(c, grid)
@@ -159,16 +160,19 @@ def run_grid(c: ReproduceConfig, grid: str, cells: list[Cell], seeds: list[int])
     return write_grid_report(c, grid)
 
 
-def grid_records(c: ReproduceConfig, grid: str) -> list[tuple[Cell, list[dict]]]:
-    """Each cell of the grid with its records, by seed (every seed recorded, whichever sitting ran it)."""
+def grid_paths(c: ReproduceConfig, grid: str) -> list[tuple[Cell, list[Path]]]:
+    """Each cell of the grid with the paths of its records, by seed (every seed recorded, whichever sitting ran it)."""
     out = []
     for cell in GRIDS[grid]:
         folder = cell_path(c, grid, cell, 0).parent
         stem = cell.arm if not cell.overrides else cell.slug
         seeds = {p: p.stem[len(stem) + len("-seed") :] for p in folder.glob(f"{stem}-seed*.json")}
-        found = sorted((p for p, seed in seeds.items() if seed.isdigit()), key=lambda p: int(seeds[p]))
-        out.append((cell, [json.loads(p.read_text()) for p in found]))
+        out.append((cell, sorted((p for p, seed in seeds.items() if seed.isdigit()), key=lambda p: int(seeds[p]))))
     return out
+
+
+def grid_records(c: ReproduceConfig, grid: str) -> list[tuple[Cell, list[dict]]]:
+    return [(cell, [json.loads(p.read_text()) for p in paths]) for cell, paths in grid_paths(c, grid)]
 
 
 def mean_kl(record: dict, last: int = 8) -> float | None:
@@ -217,11 +221,16 @@ def grid_table(c: ReproduceConfig, grid: str) -> str:
     for number, (cell, recs) in enumerate(rows, 1):
         for r in recs:
             mine = r["test"]["correct"]
-            versus = [
-                versus_text(other["test"]["correct"], mine) if other is not None and number > 1 else ""
-                for other in (base.get(r["seed"]), warm)
-            ]
-            lines.append(f"| {number} | {cell.name} | {r['seed']} | {versus[0]} | {versus[1]} |")
+            other = base.get(r["seed"]) if number > 1 else None
+            first = versus_text(other["test"]["correct"], mine) if other is not None else ""
+            start = versus_text(warm["test"]["correct"], mine) if warm is not None else ""
+            lines.append(f"| {number} | {cell.name} | {r['seed']} | {first} | {start} |")
+    starts = {r["warmup"] for _, recs in done for r in recs} | ({warm["fingerprint"]} if warm else set())
+    if len(starts) > 1:
+        lines += [
+            "",
+            f"Note: the cells started from {len(starts)} different warm-up builds ({', '.join(sorted(starts))}).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -261,7 +270,7 @@ def grid_figures(c: ReproduceConfig, grid: str) -> list[Path]:
             steps = [(row["step"], row[key]) for row in r["training"] if key in row]
             if steps:
                 axis.plot(*zip(*steps), label=label, **style)
-    ax.set(xlabel="sampled answers", ylabel="dev top-1 %", title=f"{grid} grid: dev top-1, n = 200")
+    ax.set(xlabel="sampled answers", ylabel="dev top-1 %", title=f"{grid} grid: dev top-1, n = {c.dev_size}")
     ax.legend(fontsize=7)
     axes[0].set(xlabel="PPO step", ylabel="mean score (1 right, 0.1 wrong)")
     axes[1].set(xlabel="PPO step", ylabel="sequence KL (nats)")

@@ -11,6 +11,7 @@ Stages, each skipped when done:
     arms      `runs`, each arm x seed from the warm-up (ppo.lab.arms): trained for `samples` sampled answers
               (SFT-continued: as many passes over the questions as ReFT makes), dev top-1 scored at `points`
               evenly spaced points, the best point on dev scored on test
+    base      the base model before the warm-up, scored on dev and test (`base` in `runs`)
     scale     accuracy against k of the warm-up and a chosen arm, with the critic's and a verifier's reranking
               (ppo.lab.reproduce_scaling: scale:warmup, scale:ARM:SEED and verifier in `runs`)
     report    the table with intervals and paired tests, and the figures (ppo.lab.reproduce_report)
@@ -28,6 +29,7 @@ from pathlib import Path
 from ..tasks.stages import preflight
 from . import arms, reproduce_scaling
 from .reproduce_config import (
+    BASE_SETTINGS,
     SCALING_SETTINGS,
     WARMUP_SETTINGS,
     ReproduceConfig,
@@ -45,6 +47,8 @@ def run_reproduce(c: ReproduceConfig) -> str:
     """Every stage not yet recorded, then the report; returns the table (Markdown)."""
     if (warm := Path(c.record_dir) / arms.WARMUP_RECORD).is_file():  # every record is checked before any work
         check_record(c, warm, WARMUP_SETTINGS)
+    if (base := Path(c.record_dir) / arms.BASE_RECORD).is_file():
+        check_record(c, base, BASE_SETTINGS)
     for path in [record_path(c, *run) for run in recorded_runs(c)]:  # earlier sittings' arms too: the table shows them
         if path.is_file():
             check_record(c, path)
@@ -60,6 +64,8 @@ def run_reproduce(c: ReproduceConfig) -> str:
         record = arms.run_arm(c, arm, seed, warmup, train, dev, test)
         write_record(path, {"config": asdict(c), **record})
         print(f"[reproduce] {arm} seed {seed}: test top-1 {record['test']['top1']:.1f} %, recorded in {path}")
+    if ("base", "", 0) in c.work():
+        arms.base(c, dev, test)
     reproduce_scaling.run_scaling(c, warmup, train, test)
     if ("verifier", "", 0) in c.work():
         reproduce_scaling.run_verifier_scores(c, warmup, train)

@@ -15,6 +15,9 @@ ARMS = ("reft", "sft-continued", "grpo", "trl-grpo", "offline-st", "online-st")
 NOT_SETTINGS = ("runs", "output_dir", "record_dir")  # what may differ between the sittings of one experiment
 # What only the accuracy-against-k records depend on (ppo.lab.reproduce_scaling), not the arms'.
 SCALING_SETTINGS = ("scaling_questions", "scaling_k", "verifier_k", "verifier_lr")
+# What the base model's scores depend on (ppo.lab.arms.base)
+BASE_SETTINGS = ("data_dir", "model", "dev_size", "test_questions", "eval_max_new_tokens", "eval_batch_size", "device",
+                 "dtype")  # fmt: skip
 # What the warm-up and its scores depend on: its record holds for any experiment that shares these.
 WARMUP_SETTINGS = ("data_dir", "model", "train_questions", "dev_size", "test_questions", "warmup_epochs", "warmup_lr",
                    "eval_max_new_tokens", "eval_batch_size", "device", "dtype")  # fmt: skip
@@ -60,10 +63,11 @@ class ReproduceConfig:
     """Sequences per forward/backward pass in our trainers."""
     eval_batch_size: int = 64
     """Questions decoded together on dev and test."""
-    runs: str = ("reft:0,sft-continued:0,grpo:0,trl-grpo:0,reft:1,sft-continued:1,offline-st:0,online-st:0,"
+    runs: str = ("reft:0,sft-continued:0,grpo:0,trl-grpo:0,reft:1,sft-continued:1,offline-st:0,online-st:0,base,"
                  "scale:warmup,scale:reft:1,verifier")  # fmt: skip
     """Comma-separated work, done in this order: arm:seed pairs (arms: reft, sft-continued, grpo, trl-grpo,
-    offline-st, online-st); scale:warmup and scale:ARM:SEED, accuracy against k of the warm-up or a recorded arm's
+    offline-st, online-st); base, the base model before the warm-up, scored on dev and test; scale:warmup and
+    scale:ARM:SEED, accuracy against k of the warm-up or a recorded arm's
     chosen model (rebuilt when its run folder is gone); verifier, a verifier trained on the warm-up's own answers,
     which scores every scale record's samples."""
     scaling_questions: int = 100
@@ -127,19 +131,19 @@ class ReproduceConfig:
 
     def work(self) -> list[tuple[str, str, int]]:
         """`runs` parsed: (kind, arm, seed) with kind "arm" or "scale" (arm "warmup" for the warm-up, seed 0), or
-        ("verifier", "", 0)."""
+        ("verifier", "", 0) or ("base", "", 0)."""
         items = []
         for item in (i.strip() for i in self.runs.split(",") if i.strip()):
             kind, model = ("scale", item[len("scale:") :]) if item.startswith("scale:") else ("arm", item)
             arm, _, seed = model.partition(":")
-            if item == "verifier":
-                items.append(("verifier", "", 0))
+            if item in ("verifier", "base"):
+                items.append((item, "", 0))
             elif kind == "scale" and model == "warmup":
                 items.append(("scale", "warmup", 0))
             elif arm in ARMS and seed.isdigit():
                 items.append((kind, arm, int(seed)))
             else:
-                raise ValueError(f"--runs takes arm:seed pairs with arms {', '.join(ARMS)}, scale:warmup, "
+                raise ValueError(f"--runs takes arm:seed pairs with arms {', '.join(ARMS)}, base, scale:warmup, "
                                  f"scale:ARM:SEED and verifier (got {item!r})")  # fmt: skip
         if self.scaling_k < 2 and any(kind == "scale" for kind, _, _ in items):
             raise ValueError(f"--scaling-k must be at least 2 to compare ways of choosing (got {self.scaling_k})")

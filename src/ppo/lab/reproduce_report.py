@@ -3,7 +3,8 @@
 table.md        every model's test top-1 with its 95 % Wilson interval (n = all test questions), its dev top-1 at
                 the chosen point, budget and training minutes; then the paired tests on the same test questions
                 (McNemar's exact p, ppo.tasks.stats): ReFT against SFT-continued, TRL's GRPO, our GRPO and the
-                self-training baselines, our GRPO against TRL's, seed by seed, and every arm against the warm-up
+                self-training baselines, our GRPO against TRL's, seed by seed, every arm against the warm-up, and
+                the warm-up against the base model when that is recorded
 dev_curves.png  dev top-1 against sampled answers, and against training minutes, one line per arm x seed, from
                 the warm-up's score (matplotlib, the `plots` extra)
 reft_training.png  ReFT's score, KL, clip fraction and the critic's explained variance against step
@@ -27,17 +28,23 @@ FIGURE_KEYS = [("objective/score", "mean score (1 right, 0.1 wrong)"), ("objecti
                ("policy/clipfrac", "clip fraction"), ("value/explained_var", "critic explained variance")]  # fmt: skip
 
 
-def records(c: ReproduceConfig) -> tuple[dict | None, list[dict]]:
-    """The warm-up's record and those of the runs that are done: `runs` first, then earlier sittings' arms."""
-    warm = Path(c.record_dir) / "warmup.json"
+def records(c: ReproduceConfig) -> tuple[dict | None, list[dict], dict | None]:
+    """The warm-up's record, those of the runs that are done (`runs` first, then earlier sittings' arms), and the base
+    model's."""
+    warm, base = Path(c.record_dir) / "warmup.json", Path(c.record_dir) / "base.json"
     done = [record_path(c, *run) for run in recorded_runs(c)]
     runs = [json.loads(p.read_text()) for p in done if p.is_file()]
-    return (json.loads(warm.read_text()) if warm.is_file() else None), runs
+    load = lambda path: json.loads(path.read_text()) if path.is_file() else None  # noqa: E731
+    return load(warm), runs, load(base)
 
 
-def table(warm: dict | None, runs: list[dict]) -> str:
+def table(warm: dict | None, runs: list[dict], base: dict | None = None) -> str:
     lines = ["| model | seed | test top-1 (95 % interval) | test answered % | dev top-1 % at the chosen point | "
              "chosen at (samples) | training min |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    if base is not None:
+        t = base["test"]
+        lines.append(f"| base model (no SFT) | | {interval_text(sum(t['correct']), t['n'])} | {t['answered']:.1f} | "
+                     f"{base['dev']['top1']:.1f} | | |")  # fmt: skip
     if warm is not None:
         t = warm["test"]
         lines.append(f"| warm-up SFT | 0 | {interval_text(sum(t['correct']), t['n'])} | {t['answered']:.1f} | "
@@ -61,6 +68,9 @@ def table(warm: dict | None, runs: list[dict]) -> str:
         first, second = by[(a, s)]["test"]["correct"], (warm if b == "warm-up" else by[(b, s)])["test"]["correct"]
         p = paired(second, first)
         lines.append(f"| {a} | {b} | {s} | {p['gain']:+.1f} | {p['only_b']} | {p['only_a']} | {p['p']:.2g} |")
+    if warm is not None and base is not None:
+        p = paired(base["test"]["correct"], warm["test"]["correct"])
+        lines.append(f"| warm-up | base model | 0 | {p['gain']:+.1f} | {p['only_b']} | {p['only_a']} | {p['p']:.2g} |")
     starts = {r["warmup"] for r in runs} | ({warm["fingerprint"]} if warm else set())
     if len(starts) > 1:
         lines += [
@@ -112,8 +122,8 @@ def figures(c: ReproduceConfig, warm: dict | None, runs: list[dict]) -> list[Pat
 
 def write_report(c: ReproduceConfig) -> str:
     """table.md and the figures in record_dir, from whatever is recorded; returns the table."""
-    warm, runs = records(c)
-    text = table(warm, runs) + scaling_table(c)
+    warm, runs, base = records(c)
+    text = table(warm, runs, base) + scaling_table(c)
     Path(c.record_dir).mkdir(parents=True, exist_ok=True)
     (Path(c.record_dir) / "table.md").write_text(text)
     figures(c, warm, runs)
