@@ -191,5 +191,7 @@ def plot_ablation(
 def save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend sits outside the axes
-    fig.clf()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # pyplot keeps every open figure until it is closed
     return path
