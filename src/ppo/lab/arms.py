@@ -33,7 +33,6 @@ from ..train.metrics import read_jsonl
 from .reproduce_config import ReproduceConfig, write_record
 
 WARMUP_RECORD = "warmup.json"
-BASE_RECORD = "base.json"
 # Per-step training metrics kept in a record (the second figure: ReFT's reward, KL, clip fraction and critic).
 TRAINING_KEYS = ("objective/score", "objective/accuracy", "objective/kl", "objective/reward", "policy/clipfrac",
                  "value/explained_var", "response/length", "online/accuracy", "online/kept", "loss",
@@ -142,18 +141,6 @@ def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
         print(f"[reproduce] warning: this warm-up's weights ({mark}) are not the recorded warm-up's ({recorded}); "
               f"the arms run now start from these, and their records say so")  # fmt: skip
     return {"folder": folder, "fingerprint": mark}
-
-
-def base(c: ReproduceConfig, dev: list, test: list) -> None:
-    """The base model, before any SFT, scored on dev and test with the same prompt and answer extraction as every
-    other model (the paper's table starts with it); recorded once."""
-    path = Path(c.record_dir) / BASE_RECORD
-    if path.is_file():
-        print(f"[reproduce] base model: recorded in {path}, skipped")
-        return
-    lm, tokenizer = load_model(c.model, c.device, c.dtype)
-    write_record(path, {"config": asdict(c), "model": c.model, "dev": scored(c, lm, tokenizer, dev, "base dev"),
-                        "test": scored(c, lm, tokenizer, test, "base test")})  # fmt: skip
 
 
 def train_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, dev_fn,

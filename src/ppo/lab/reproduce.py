@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from ..adapters.loading import load_model
 from ..tasks.stages import preflight
 from . import arms, reproduce_scaling
 from .reproduce_config import (
@@ -42,13 +43,15 @@ from .reproduce_report import write_report
 
 __all__ = ["ReproduceConfig", "run_reproduce"]
 
+BASE_RECORD = "base.json"
+
 
 def run_reproduce(c: ReproduceConfig) -> str:
     """Every stage not yet recorded, then the report; returns the table (Markdown)."""
     if (warm := Path(c.record_dir) / arms.WARMUP_RECORD).is_file():  # every record is checked before any work
         check_record(c, warm, WARMUP_SETTINGS)
-    if (base := Path(c.record_dir) / arms.BASE_RECORD).is_file():
-        check_record(c, base, BASE_SETTINGS)
+    if (base_path := Path(c.record_dir) / BASE_RECORD).is_file():
+        check_record(c, base_path, BASE_SETTINGS)
     for path in [record_path(c, *run) for run in recorded_runs(c)]:  # earlier sittings' arms too: the table shows them
         if path.is_file():
             check_record(c, path)
@@ -65,11 +68,23 @@ def run_reproduce(c: ReproduceConfig) -> str:
         write_record(path, {"config": asdict(c), **record})
         print(f"[reproduce] {arm} seed {seed}: test top-1 {record['test']['top1']:.1f} %, recorded in {path}")
     if ("base", "", 0) in c.work():
-        arms.base(c, dev, test)
+        base(c, dev, test)
     reproduce_scaling.run_scaling(c, warmup, train, test)
     if ("verifier", "", 0) in c.work():
         reproduce_scaling.run_verifier_scores(c, warmup, train)
     return write_report(c)
+
+
+def base(c: ReproduceConfig, dev: list, test: list) -> None:
+    """The base model, before any SFT, scored on dev and test with the same prompt and answer extraction as every
+    other model (the paper's table starts with it); recorded once."""
+    path = Path(c.record_dir) / BASE_RECORD
+    if path.is_file():
+        print(f"[reproduce] base model: recorded in {path}, skipped")
+        return
+    lm, tokenizer = load_model(c.model, c.device, c.dtype)
+    write_record(path, {"config": asdict(c), "model": c.model, "dev": arms.scored(c, lm, tokenizer, dev, "base dev"),
+                        "test": arms.scored(c, lm, tokenizer, test, "base test")})  # fmt: skip
 
 
 def check_scaling(c: ReproduceConfig) -> None:

@@ -1,0 +1,133 @@
+"""The report of an ablation grid on the SVAMP setting (ppo.lab.ablate_svamp), from its records alone: `rows` is
+each cell of the grid, in order, with its records by seed.
+
+table.md        one row a cell (test top-1 of its first seed with the interval, mean and spread over seeds,
+                answered, dev at the chosen point, KL where training ended, minutes), then each cell paired with the
+                first cell and with the warm-up, seed by seed, on the same test questions
+dev_curves.png  dev top-1 against sampled answers, one line a cell x seed
+training.png    score and sequence KL against step
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from ..tasks.stats import interval_text, paired
+from . import arms
+from .reproduce_config import ReproduceConfig
+
+NEAR_BEST = 3.0  # dev points: cells this close to the best on dev are due a second seed
+
+
+def mean_kl(record: dict, last: int = 8) -> float | None:
+    """The sequence KL to the reference over the last `last` training steps (where the run ended up)."""
+    kl = [row["objective/kl"] for row in record["training"] if "objective/kl" in row][-last:]
+    return statistics.fmean(kl) if kl else None
+
+
+def grid_table(c: ReproduceConfig, rows: list) -> str:
+    """One row a cell: test top-1 of its first seed with the interval, the mean and spread over seeds, answered,
+    dev at the chosen point, the KL where training ended, minutes; then each cell paired with the first cell (the
+    experiment's arm) and with the warm-up, seed by seed, on the same test questions."""
+    warm_path = Path(c.record_dir) / arms.WARMUP_RECORD
+    warm = json.loads(warm_path.read_text()) if warm_path.is_file() else None
+    done = [(cell, recs) for cell, recs in rows if recs]
+    best_dev = max((r["best"]["dev_top1"] for _, recs in done for r in recs), default=None)
+    lines = [
+        "| # | cell | seeds | test top-1, first seed (95 % interval) | mean ± spread over seeds | answered % | "
+        "dev top-1 at the chosen point | chosen at (answers) | sequence KL, last 8 steps | training min |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for number, (cell, recs) in enumerate(rows, 1):
+        if not recs:
+            lines.append(f"| {number} | {cell.name} | not run | | | | | | | |")
+            continue
+        first, tops = recs[0], [r["test"]["top1"] for r in recs]
+        spread = f"{statistics.fmean(tops):.1f} ± {statistics.stdev(tops):.1f}" if len(tops) > 1 else "one seed"
+        kl = mean_kl(first)
+        due = " (second seed due)" if len(recs) == 1 and best_dev - first["best"]["dev_top1"] <= NEAR_BEST else ""
+        lines.append(
+            f"| {number} | {cell.name} | {', '.join(str(r['seed']) for r in recs)} | "
+            f"{interval_text(sum(first['test']['correct']), first['test']['n'])} | {spread} | "
+            f"{first['test']['answered']:.1f} | {first['best']['dev_top1']:.1f}{due} | {first['best']['samples']} | "
+            f"{'' if kl is None else f'{kl:.2f}'} | {first['train_min']:.1f} |"
+        )
+    lines += [
+        "",
+        "Paired on the same test questions (McNemar's exact test), seed by seed: the cell's gain in points, and the "
+        "questions only it / only the other got right.",
+        "",
+        "| # | cell | seed | against the first cell | against the warm-up |",
+        "|---|---|---|---|---|",
+    ]
+    base = {r["seed"]: r for r in rows[0][1]}
+    for number, (cell, recs) in enumerate(rows, 1):
+        for r in recs:
+            mine = r["test"]["correct"]
+            other = base.get(r["seed"]) if number > 1 else None
+            first = versus_text(other["test"]["correct"], mine) if other is not None else ""
+            start = versus_text(warm["test"]["correct"], mine) if warm is not None else ""
+            lines.append(f"| {number} | {cell.name} | {r['seed']} | {first} | {start} |")
+    starts = {r["warmup"] for _, recs in done for r in recs} | ({warm["fingerprint"]} if warm else set())
+    if len(starts) > 1:
+        lines += [
+            "",
+            f"Note: the cells started from {len(starts)} different warm-up builds ({', '.join(sorted(starts))}).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def versus_text(theirs: list[bool], mine: list[bool]) -> str:
+    p = paired(theirs, mine)
+    return f"{p['gain']:+.1f} ({p['only_b']} / {p['only_a']}, p = {p['p']:.2g})"
+
+
+def grid_figures(c: ReproduceConfig, grid: str, records: list) -> list[Path]:
+    """dev_curves.png (dev top-1 against sampled answers, from the warm-up's score) and training.png (score and
+    sequence KL against step), one line a cell x seed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[ablate] matplotlib is not installed (pip install -e .[plots]): the table only, no figures")
+        return []
+    from .report import save
+
+    out = Path(c.record_dir) / "ablations" / grid
+    warm_path = Path(c.record_dir) / arms.WARMUP_RECORD
+    warm = json.loads(warm_path.read_text()) if warm_path.is_file() else None
+    start = [{"samples": 0, "dev_top1": warm["dev"]["top1"]}] if warm else []
+    rows = [(number, cell, r) for number, (cell, recs) in enumerate(records, 1) for r in recs]
+    if not rows:
+        return []
+    curves, ax = plt.subplots(figsize=(7, 4.5))
+    training, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for number, cell, r in rows:
+        style = dict(color=f"C{(number - 1) % 10}", linestyle=("-", "--", ":", "-.")[r["seed"] % 4])
+        label = f"{number}. {cell.name}, s{r['seed']}"
+        points = start + r["curve"]
+        ax.plot([p["samples"] for p in points], [p["dev_top1"] for p in points], marker="o", label=label, **style)
+        for axis, key in zip(axes, ("objective/score", "objective/kl")):
+            steps = [(row["step"], row[key]) for row in r["training"] if key in row]
+            if steps:
+                axis.plot(*zip(*steps), label=label, **style)
+    ax.set(xlabel="sampled answers", ylabel="dev top-1 %", title=f"{grid} grid: dev top-1, n = {c.dev_size}")
+    ax.legend(fontsize=7)
+    axes[0].set(xlabel="PPO step", ylabel="mean score (1 right, 0.1 wrong)")
+    axes[1].set(xlabel="PPO step", ylabel="sequence KL (nats)")
+    axes[1].legend(fontsize=7)
+    return [save(curves, out / "dev_curves.png"), save(training, out / "training.png")]
+
+
+def write_grid_report(c: ReproduceConfig, grid: str, rows: list) -> str:
+    """table.md and the figures in record_dir/ablations/GRID, from the records alone; returns the table."""
+    text = grid_table(c, rows)
+    out = Path(c.record_dir) / "ablations" / grid
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(text)
+    grid_figures(c, grid, rows)
+    return text
