@@ -4,8 +4,9 @@ time by phase and peak memory. The batch and settings are `make bench`'s (ppo.la
     make bench-adapters                                     # the table in docs/adapters.md
     python experiments/bench_adapters.py --kinds none,loreft --repeats 2
     python experiments/bench_adapters.py --checkpointing off,on    # each kind without and with checkpointing
+    python experiments/bench_adapters.py --random-init --model runs/bench/shape --device cuda   # GPU, no weights
 
-Peak memory comes from a fresh process per kind (ppo.lab.bench.run_probe), so no kind inherits another's peak.
+Peak memory comes from a fresh process per kind (ppo.lab.bench_memory.run_probe), so no kind inherits another's peak.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from ppo.lab.bench import BenchConfig, Ours, run_probe
+from ppo.lab.bench import BenchConfig, Ours
+from ppo.lab.bench_memory import run_probe
 
 PHASES = ("rollout", "forward", "update")
 
@@ -85,6 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=BenchConfig.model)
     parser.add_argument("--data-dir", default=BenchConfig.data_dir, help="GSM8K folder (the prompts)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--random-init",
+        action="store_true",
+        help="random weights of the model's shape (make bench-shape); answers run to full length",
+    )
     parser.add_argument("--output", default="runs/bench/adapters.json")
     args = parser.parse_args(argv)
     settings = args.checkpointing.split(",")
@@ -99,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
                 data_dir=args.data_dir,
                 repeats=args.repeats,
                 device=args.device,
+                random_init=args.random_init,
                 trl=False,
                 gradient_checkpointing=setting == "on",
             )
