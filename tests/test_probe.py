@@ -36,6 +36,19 @@ def test_a_probe_is_paired_against_the_warmup_recorded_and_then_skipped(tmp_path
     assert run_probe(p)["dev"] == record["dev"] and "skipped" in capsys.readouterr().out
 
 
+def test_an_online_st_probe_runs_its_steps_at_the_probes_lr_and_is_recorded(tmp_path):
+    p = probe(tmp_path, arm="online-st", lr=3e-6)
+    record = run_probe(p)
+    settings = record["settings"]
+    assert settings["lr"] == 3e-6 and settings["questions_per_step"] == p.completions_per_step
+    assert settings["epochs"] * p.train_questions == 2 * p.completions_per_step  # 2 steps' worth of questions
+    assert [r["step"] for r in record["training"]] == [1, 2] and len(record["dev"]["correct"]) == p.dev_size
+    accuracy = [r["online/accuracy"] for r in record["training"]]
+    assert record["score_halves"] == record["accuracy_halves"] == (accuracy[0], accuracy[1])
+    assert (tmp_path / "record" / "probes" / "online-st-lr3e-06-2.json").is_file()
+    assert "online-st lr 3e-06, 2 steps" in summaries(p.record_dir)[0]
+
+
 def test_a_warmup_recorded_with_other_settings_is_refused(tmp_path):
     run_probe(probe(tmp_path))
     with pytest.raises(ValueError, match="train_questions"):

@@ -1,8 +1,10 @@
 """Short probes from the SVAMP experiment's warm-up (ppo.lab.reproduce), to choose its settings on dev before its
-budget is spent: one RL arm for a few steps, with this probe's settings (lr, lam, kl_coef, ...), then one greedy
-scoring of the dev questions, paired against the warm-up's dev answers (McNemar). Test is never scored here.
+budget is spent: one RL arm (or Online-ST, which samples as they do) for a few steps, with this probe's settings
+(lr, lam, kl_coef, ...), then one greedy scoring of the dev questions, paired against the warm-up's dev answers
+(McNemar). Test is never scored here.
 
     python experiments/probe_svamp.py --arm reft --lam 1.0 --steps 16
+    python experiments/probe_svamp.py --arm online-st --lr 3e-6 --steps 12
     python experiments/probe_svamp.py --help
 
 Each probe's record (settings, per-step training metrics, minutes, dev answers, the paired test) lands in
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..adapters.loading import load_model
+from ..tasks.self_training import run_online_st
 from ..tasks.stages import preflight, run_ppo
 from ..tasks.stats import interval_text, paired
 from ..train.checks import AT_LEAST_ONE, check_fields
@@ -31,12 +34,14 @@ __all__ = ["ProbeConfig", "run_probe"]
 class ProbeConfig(ReproduceConfig):
     """The experiment's settings, and which arm to probe for how long."""
 
-    arm: Literal["reft", "grpo"] = "reft"
-    """The RL arm probed, with the experiment's settings for it (ppo.lab.arms.arm_config)."""
+    arm: Literal["reft", "grpo", "online-st"] = "reft"
+    """The arm probed, with the experiment's settings for it (ppo.lab.arms.arm_config), except the probe's lr (for
+    online-st too, whose arm runs at warmup_lr)."""
     seed: int = 0
     """The arm's seed (data order and sampling)."""
     steps: int = 16
-    """RL steps of completions_per_step answers each; dev is scored once, after the last."""
+    """Steps of completions_per_step sampled answers each (online-st: its lr schedule spans these steps); dev is
+    scored once, after the last."""
     name: str = ""
     """The record's name in record_dir/probes/ (default: arm, lr, lam for reft, and steps: reft-lr3e-06-lam1.0-16)."""
 
@@ -70,10 +75,17 @@ def run_probe(p: ProbeConfig) -> dict:
     train, dev, test = arms.splits(p)
     start = arms.warmup(p, train, dev, test)
     out = Path(p.output_dir) / "probes" / p.label
-    config = replace(arms.arm_config(p, p.arm, p.seed, start["folder"]), steps=p.steps, eval_every=0,
-                     save_every=p.steps, output_dir=str(out))  # fmt: skip
-    lm, tokenizer = load_model(run_ppo(config, train), p.device, p.dtype)
+    config = arms.arm_config(p, p.arm, p.seed, start["folder"])
+    if p.arm == "online-st":  # an SFT arm: its length is a fraction of an epoch, questions_per_step a step
+        config = replace(config, epochs=p.steps * config.questions_per_step / len(train), lr=p.lr, eval_every=0,
+                         save_every=p.steps, output_dir=str(out))  # fmt: skip
+        folder = run_online_st(config, train)
+    else:
+        config = replace(config, steps=p.steps, eval_every=0, save_every=p.steps, output_dir=str(out))
+        folder = run_ppo(config, train)
+    lm, tokenizer = load_model(folder, p.device, p.dtype)
     rows = read_jsonl(out / "metrics.jsonl")
+    sampled = "online/accuracy" if p.arm == "online-st" else "objective/score"  # right answers drawn / reward
     scored = arms.scored(p, lm, tokenizer, dev, f"{p.label} dev")
     warm = json.loads(warm_path.read_text())
     record = {
@@ -81,8 +93,8 @@ def run_probe(p: ProbeConfig) -> dict:
         "warmup": start["fingerprint"],
         "settings": asdict(config),
         "train_min": arms.train_minutes(rows),
-        "score_halves": halves(rows, "objective/score"),
-        "accuracy_halves": halves(rows, "objective/accuracy"),
+        "score_halves": halves(rows, sampled),
+        "accuracy_halves": halves(rows, sampled.replace("score", "accuracy")),
         "dev": scored,
         "vs_warmup": paired(warm["dev"]["correct"], scored["correct"]),
         "training": arms.training(rows),
