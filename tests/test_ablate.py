@@ -131,6 +131,17 @@ def test_plots_are_written_for_curves_accuracy_and_beta(tmp_path):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in paths)
 
 
+def test_without_matplotlib_the_reports_write_no_figures_and_say_so_in_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from ppo.lab.report import plot_ablation
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    assert plot_ablation(tmp_path, kl_grid()[:1], [0], [], warmup_top1=None) == []
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "[ablate] matplotlib is not installed (pip install -e .[plots])" in out
+
+
 def test_warmup_score_is_computed_once_per_checkpoint_and_dev_set(tmp_path):
     from ppo.lab.ablate import warmup_score
 

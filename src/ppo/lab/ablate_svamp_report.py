@@ -87,15 +87,11 @@ def versus_text(theirs: list[bool], mine: list[bool]) -> str:
 def grid_figures(c: ReproduceConfig, grid: str, records: list) -> list[Path]:
     """dev_curves.png (dev top-1 against sampled answers, from the warm-up's score) and training.png (score and
     sequence KL against step), one line a cell x seed."""
-    try:
-        import matplotlib
+    from .report import pyplot, save
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("[ablate] matplotlib is not installed (pip install -e .[plots]): the table only, no figures")
+    plt = pyplot("ablate")
+    if plt is None:
         return []
-    from .report import save
 
     out = Path(c.record_dir) / "ablations" / grid
     warm_path = Path(c.record_dir) / arms.WARMUP_RECORD

@@ -139,13 +139,8 @@ def plot_ablation(
 ) -> list[Path]:
     """Write the plots into output_dir; returns their paths (none, with a note, without matplotlib). The dev
     curves start at step 0 from `warmup_top1`, the warm-up checkpoint's own score, when it is given."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only, no display
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("[ablate] matplotlib is not installed (pip install -e .[plots]): tables only, no plots")
+    plt = pyplot("ablate")
+    if plt is None:
         return []
     out, written = Path(output_dir), []
     fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 4))
@@ -182,10 +177,26 @@ def plot_ablation(
             capsize=3,
         )
         ax.set(xlabel="beta (kl_coef)", ylabel="final dev top-1 %", xscale="symlog", xlim=(-0.001, None))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        from matplotlib.ticker import ScalarFormatter
+
+        ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.set_xticks([b for b, _ in betas])
         written.append(save(fig, out / "accuracy_vs_beta.png"))
     return written
+
+
+def pyplot(who: str):
+    """matplotlib's pyplot drawing to files only, or None, with a one-line notice, where the `plots` extra is not
+    installed: a runner then writes its tables without figures."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, no display
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"[{who}] matplotlib is not installed (pip install -e .[plots]): the tables only, no figures")
+        return None
+    return plt
 
 
 def save(fig, path: Path) -> Path:

@@ -81,15 +81,11 @@ def table(warm: dict | None, runs: list[dict], base: dict | None = None) -> str:
 
 
 def figures(c: ReproduceConfig, warm: dict | None, runs: list[dict]) -> list[Path]:
-    try:
-        import matplotlib
+    from .report import pyplot, save
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("[reproduce] matplotlib is not installed (pip install -e .[plots]): the table only, no figures")
+    plt = pyplot("reproduce")
+    if plt is None:
         return []
-    from .report import save
 
     out, written = Path(c.record_dir), []
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
