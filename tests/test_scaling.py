@@ -32,3 +32,19 @@ def test_the_command_writes_the_figure(tmp_path, capsys):
     (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
     main([str(folder / "predictions.jsonl"), "--ks", "1,2", "--out", str(tmp_path / "scaling.png")])
     assert (tmp_path / "scaling.png").stat().st_size > 0 and '"pass": [50.0, 100.0]' in capsys.readouterr().out
+
+
+def test_a_method_keeps_its_colour_in_every_panel(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import ppo.lab.report as report
+    from ppo.lab.scaling import plot_scaling
+
+    kept = {}
+    monkeypatch.setattr(report, "save", lambda fig, path: kept.setdefault("fig", fig) and path)
+    line = [10.0, 20.0]
+    curves = {"warm-up": {m: line for m in ("top-1", "vote", "rerank_verifier", "pass")},  # no critic to rerank by
+              "reft": {m: line for m in ("top-1", "vote", "rerank_critic", "rerank_verifier", "pass")}}  # fmt: skip
+    plot_scaling(curves, [1, 2], tmp_path / "scaling.png")
+    colours = [{ln.get_label(): ln.get_color() for ln in ax.get_lines()} for ax in kept["fig"].axes]
+    assert all(colours[0][m] == colours[1][m] for m in colours[0]) and len(set(colours[1].values())) == 5
+    assert all(ax.get_legend() is not None for ax in kept["fig"].axes)

@@ -59,12 +59,15 @@ def plot_scaling(curves: dict[str, dict[str, list[float]]], ks: list[int], path:
     from .report import save
 
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.8), squeeze=False)
-    for ax, (model, methods) in zip(axes[0], curves.items()):
-        for method, values in methods.items():
-            ax.plot(ks, values, marker="o", linestyle="--" if method == "pass" else "-", label=method)
+    methods = list(dict.fromkeys(m for per_model in curves.values() for m in per_model))  # in order of first use
+    colours = {m: f"C{i}" for i, m in enumerate(methods)}  # a method keeps its colour in every panel
+    for ax, (model, per_model) in zip(axes[0], curves.items()):
+        for method, values in per_model.items():
+            ax.plot(ks, values, marker="o", linestyle="--" if method == "pass" else "-", label=method,
+                    color=colours[method])  # fmt: skip
         ax.set(xscale="log", xlabel="samples per question, k", ylabel="accuracy %", title=model)
         ax.set_xticks(ks, [str(k) for k in ks])
-    axes[0][-1].legend(fontsize=8)
+        ax.legend(fontsize=8)  # each panel names its own methods: the models' scorers can differ
     return save(fig, path)
 
 
