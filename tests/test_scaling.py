@@ -36,11 +36,11 @@ def test_the_command_writes_the_figure(tmp_path, capsys):
 
 def test_a_method_keeps_its_colour_in_every_panel(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    import ppo.lab.report as report
+    import ppo.lab.scaling as scaling
     from ppo.lab.scaling import plot_scaling
 
     kept = {}
-    monkeypatch.setattr(report, "save", lambda fig, path: kept.setdefault("fig", fig) and path)
+    monkeypatch.setattr(scaling, "save", lambda fig, path: kept.setdefault("fig", fig) and path)
     line = [10.0, 20.0]
     curves = {"warm-up": {m: line for m in ("top-1", "vote", "rerank_verifier", "pass")},  # no critic to rerank by
               "reft": {m: line for m in ("top-1", "vote", "rerank_critic", "rerank_verifier", "pass")}}  # fmt: skip

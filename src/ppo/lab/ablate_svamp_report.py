@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..tasks.stats import interval_text, paired
 from . import arms
+from .plotting import pyplot, save
 from .reproduce_config import ReproduceConfig
 
 NEAR_BEST = 3.0  # dev points: cells this close to the best on dev are due a second seed
@@ -87,8 +88,6 @@ def versus_text(theirs: list[bool], mine: list[bool]) -> str:
 def grid_figures(c: ReproduceConfig, grid: str, records: list) -> list[Path]:
     """dev_curves.png (dev top-1 against sampled answers, from the warm-up's score) and training.png (score and
     sequence KL against step), one line a cell x seed."""
-    from .report import pyplot, save
-
     plt = pyplot("ablate")
     if plt is None:
         return []

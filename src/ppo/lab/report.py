@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..tasks.stats import interval_text, paired, wilson_interval
 from ..train.metrics import read_jsonl
+from .plotting import pyplot, save
 
 RESULT_FILE = "result.json"
 METRICS = ["dev_top1", "reward", "kl", "length", "step_s", "wall_s"]
@@ -183,26 +184,3 @@ def plot_ablation(
         ax.set_xticks([b for b, _ in betas])
         written.append(save(fig, out / "accuracy_vs_beta.png"))
     return written
-
-
-def pyplot(who: str):
-    """matplotlib's pyplot drawing to files only, or None, with a one-line notice, where the `plots` extra is not
-    installed: a runner then writes its tables without figures."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only, no display
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"[{who}] matplotlib is not installed (pip install -e .[plots]): the tables only, no figures")
-        return None
-    return plt
-
-
-def save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend sits outside the axes
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)  # pyplot keeps every open figure until it is closed
-    return path

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from ..tasks.stats import interval_text, paired
+from .plotting import pyplot, save
 from .reproduce_config import ARMS, ReproduceConfig, record_path, recorded_runs
 from .reproduce_scaling import scaling_figure, scaling_table
 
@@ -81,8 +82,6 @@ def table(warm: dict | None, runs: list[dict], base: dict | None = None) -> str:
 
 
 def figures(c: ReproduceConfig, warm: dict | None, runs: list[dict]) -> list[Path]:
-    from .report import pyplot, save
-
     plt = pyplot("reproduce")
     if plt is None:
         return []

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..tasks.evaluate import is_correct, majority_vote
 from ..tasks.rerank import rerank
+from .plotting import save
 
 
 def scorers_in(record: dict) -> list[str]:
@@ -55,8 +56,6 @@ def plot_scaling(curves: dict[str, dict[str, list[float]]], ks: list[int], path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .report import save
 
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.8), squeeze=False)
     methods = list(dict.fromkeys(m for per_model in curves.values() for m in per_model))  # in order of first use
