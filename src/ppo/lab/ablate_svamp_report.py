@@ -28,12 +28,10 @@ def mean_kl(record: dict, last: int = 8) -> float | None:
     return statistics.fmean(kl) if kl else None
 
 
-def grid_table(c: ReproduceConfig, rows: list) -> str:
+def grid_table(rows: list, warm: dict | None) -> str:
     """One row a cell: test top-1 of its first seed with the interval, the mean and spread over seeds, answered,
     dev at the chosen point, the KL where training ended, minutes; then each cell paired with the first cell (the
-    experiment's arm) and with the warm-up, seed by seed, on the same test questions."""
-    warm_path = Path(c.record_dir) / arms.WARMUP_RECORD
-    warm = json.loads(warm_path.read_text()) if warm_path.is_file() else None
+    experiment's arm) and with the warm-up (its record, if any), seed by seed, on the same test questions."""
     done = [(cell, recs) for cell, recs in rows if recs]
     best_dev = max((r["best"]["dev_top1"] for _, recs in done for r in recs), default=None)
     lines = [
@@ -85,7 +83,7 @@ def versus_text(theirs: list[bool], mine: list[bool]) -> str:
     return f"{p['gain']:+.1f} ({p['only_b']} / {p['only_a']}, p = {p['p']:.2g})"
 
 
-def grid_figures(c: ReproduceConfig, grid: str, records: list) -> list[Path]:
+def grid_figures(c: ReproduceConfig, grid: str, records: list, warm: dict | None) -> list[Path]:
     """dev_curves.png (dev top-1 against sampled answers, from the warm-up's score) and training.png (score and
     sequence KL against step), one line a cell x seed."""
     plt = pyplot("ablate")
@@ -93,8 +91,6 @@ def grid_figures(c: ReproduceConfig, grid: str, records: list) -> list[Path]:
         return []
 
     out = Path(c.record_dir) / "ablations" / grid
-    warm_path = Path(c.record_dir) / arms.WARMUP_RECORD
-    warm = json.loads(warm_path.read_text()) if warm_path.is_file() else None
     start = [{"samples": 0, "dev_top1": warm["dev"]["top1"]}] if warm else []
     rows = [(number, cell, r) for number, (cell, recs) in enumerate(records, 1) for r in recs]
     if not rows:
@@ -120,9 +116,11 @@ def grid_figures(c: ReproduceConfig, grid: str, records: list) -> list[Path]:
 
 def write_grid_report(c: ReproduceConfig, grid: str, rows: list) -> str:
     """table.md and the figures in record_dir/ablations/GRID, from the records alone; returns the table."""
-    text = grid_table(c, rows)
+    warm_path = Path(c.record_dir) / arms.WARMUP_RECORD
+    warm = json.loads(warm_path.read_text()) if warm_path.is_file() else None
+    text = grid_table(rows, warm)
     out = Path(c.record_dir) / "ablations" / grid
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(text)
-    grid_figures(c, grid, rows)
+    grid_figures(c, grid, rows, warm)
     return text
