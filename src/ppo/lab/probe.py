@@ -85,7 +85,8 @@ def run_probe(p: ProbeConfig) -> dict:
         folder = run_ppo(config, train)
     lm, tokenizer = load_model(folder, p.device, p.dtype)
     rows = read_jsonl(out / "metrics.jsonl")
-    sampled = "online/accuracy" if p.arm == "online-st" else "objective/score"  # right answers drawn / reward
+    # what the sampled answers scored: Online-ST logs the share right; the RL arms the reward and the share right
+    score, accuracy = ("online/accuracy",) * 2 if p.arm == "online-st" else ("objective/score", "objective/accuracy")
     scored = arms.scored(p, lm, tokenizer, dev, f"{p.label} dev")
     warm = json.loads(warm_path.read_text())
     record = {
@@ -93,8 +94,8 @@ def run_probe(p: ProbeConfig) -> dict:
         "warmup": start["fingerprint"],
         "settings": asdict(config),
         "train_min": arms.train_minutes(rows),
-        "score_halves": halves(rows, sampled),
-        "accuracy_halves": halves(rows, sampled.replace("score", "accuracy")),
+        "score_halves": halves(rows, score),
+        "accuracy_halves": halves(rows, accuracy),
         "dev": scored,
         "vs_warmup": paired(warm["dev"]["correct"], scored["correct"]),
         "training": arms.training(rows),
