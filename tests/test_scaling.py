@@ -48,3 +48,14 @@ def test_a_method_keeps_its_colour_in_every_panel(tmp_path, monkeypatch):
     colours = [{ln.get_label(): ln.get_color() for ln in ax.get_lines()} for ax in kept["fig"].axes]
     assert all(colours[0][m] == colours[1][m] for m in colours[0]) and len(set(colours[1].values())) == 5
     assert all(ax.get_legend() is not None for ax in kept["fig"].axes)
+
+
+def test_without_matplotlib_the_command_prints_the_curves_and_a_one_line_notice(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    (tmp_path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    main([str(tmp_path / "predictions.jsonl"), "--ks", "1,2", "--out", str(tmp_path / "scaling.png")])
+    out = capsys.readouterr().out
+    assert '"pass": [50.0, 100.0]' in out and "[scaling] matplotlib is not installed (pip install -e .[plots])" in out
+    assert not (tmp_path / "scaling.png").exists()

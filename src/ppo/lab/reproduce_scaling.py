@@ -167,4 +167,5 @@ def scaling_figure(c: ReproduceConfig) -> list[Path]:
     for path in scale_paths(c):
         record = json.loads(path.read_text())
         curves[record["model"]] = accuracy_at_k(record["questions"], ks(c))
-    return [plot_scaling(curves, ks(c), Path(c.record_dir) / "scaling.png")] if curves else []
+    figure = plot_scaling(curves, ks(c), Path(c.record_dir) / "scaling.png") if curves else None
+    return [figure] if figure else []

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..tasks.evaluate import is_correct, majority_vote
 from ..tasks.rerank import rerank
-from .plotting import save
+from .plotting import pyplot, save
 
 
 def scorers_in(record: dict) -> list[str]:
@@ -50,13 +50,11 @@ def accuracy_at_k(records: list[dict], ks: list[int], tolerance: float = 1e-2) -
     return {method: [100.0 * sum(c[method]) / len(records) for c in at] for method in at[0]}
 
 
-def plot_scaling(curves: dict[str, dict[str, list[float]]], ks: list[int], path: Path) -> Path:
-    """One panel per model ({model: accuracy_at_k}), accuracy against k on a log axis (matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_scaling(curves: dict[str, dict[str, list[float]]], ks: list[int], path: Path) -> Path | None:
+    """One panel per model ({model: accuracy_at_k}), accuracy against k on a log axis; None, with a one-line
+    notice, where matplotlib (the `plots` extra) is not installed."""
+    if (plt := pyplot("scaling")) is None:
+        return None
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.8), squeeze=False)
     methods = list(dict.fromkeys(m for per_model in curves.values() for m in per_model))  # in order of first use
     colours = {m: f"C{i}" for i, m in enumerate(methods)}  # a method keeps its colour in every panel
@@ -82,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         name = Path(path).parent.name
         curves[name] = accuracy_at_k(records, ks)
         print(name, json.dumps({method: [round(v, 1) for v in values] for method, values in curves[name].items()}))
-    print(f"[scaling] {plot_scaling(curves, ks, Path(args.out))}")
+    if (figure := plot_scaling(curves, ks, Path(args.out))) is not None:
+        print(f"[scaling] {figure}")
 
 
 if __name__ == "__main__":
