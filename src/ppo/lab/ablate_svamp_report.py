@@ -10,14 +10,13 @@ training.png    score and sequence KL against step
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
 from ..tasks.stats import interval_text, paired
 from . import arms
 from .plotting import pyplot, save
-from .reproduce_config import ReproduceConfig
+from .reproduce_config import ReproduceConfig, read_record
 
 NEAR_BEST = 3.0  # dev points: cells this close to the best on dev are due a second seed
 
@@ -116,8 +115,7 @@ def grid_figures(c: ReproduceConfig, grid: str, records: list, warm: dict | None
 
 def write_grid_report(c: ReproduceConfig, grid: str, rows: list) -> str:
     """table.md and the figures in record_dir/ablations/GRID, from the records alone; returns the table."""
-    warm_path = Path(c.record_dir) / arms.WARMUP_RECORD
-    warm = json.loads(warm_path.read_text()) if warm_path.is_file() else None
+    warm = read_record(Path(c.record_dir) / arms.WARMUP_RECORD)
     text = grid_table(rows, warm)
     out = Path(c.record_dir) / "ablations" / grid
     out.mkdir(parents=True, exist_ok=True)

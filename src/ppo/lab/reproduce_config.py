@@ -187,6 +187,10 @@ def check_record(c: ReproduceConfig, path: Path, keys: tuple[str, ...] | None = 
                          f" move it away, or pass a new --record-dir")  # fmt: skip
 
 
+def read_record(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def write_record(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

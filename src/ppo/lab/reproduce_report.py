@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..tasks.stats import interval_text, paired
 from .plotting import pyplot, save
-from .reproduce_config import ARMS, ReproduceConfig, record_path, recorded_runs
+from .reproduce_config import ARMS, ReproduceConfig, read_record, record_path, recorded_runs
 from .reproduce_scaling import scaling_figure, scaling_table
 
 # (arm, against): the comparisons the experiment is about, then each arm against its start
@@ -35,8 +35,7 @@ def records(c: ReproduceConfig) -> tuple[dict | None, list[dict], dict | None]:
     warm, base = Path(c.record_dir) / "warmup.json", Path(c.record_dir) / "base.json"
     done = [record_path(c, *run) for run in recorded_runs(c)]
     runs = [json.loads(p.read_text()) for p in done if p.is_file()]
-    load = lambda path: json.loads(path.read_text()) if path.is_file() else None  # noqa: E731
-    return load(warm), runs, load(base)
+    return read_record(warm), runs, read_record(base)
 
 
 def table(warm: dict | None, runs: list[dict], base: dict | None = None) -> str:
