@@ -8,6 +8,7 @@ import pytest
 from conftest import SHARED_DATA, make_lm, make_tokenizer
 
 from ppo.lab.arms import arm_config, fingerprint
+from ppo.lab.machine import cpu_name
 from ppo.lab.reproduce import ReproduceConfig, run_reproduce
 from ppo.lab.reproduce_config import recorded_runs
 from ppo.lab.reproduce_report import table
@@ -90,6 +91,7 @@ def test_the_experiment_end_to_end_records_resumes_and_reports(tmp_path, capsys)
     for arm in ("reft", "sft-continued", "grpo"):
         r = json.loads((record / f"{arm}-seed0.json").read_text())
         assert r["warmup"] == warm["fingerprint"] and r["test"]["n"] == 10
+        assert r["machine"] == warm["machine"] == cpu_name()  # which CPU made the bits
         assert [p["samples"] for p in r["curve"]] == [8, 16]  # scored on dev at half and all of the budget
         assert r["best"] in r["curve"] and r["best"]["dev_top1"] == max(p["dev_top1"] for p in r["curve"])
         assert r["train_min"] > 0 and r["settings"]["model"].endswith("warmup/final")

@@ -30,6 +30,7 @@ from ..tasks.self_training import OfflineSTConfig, OnlineSTConfig, run_offline_s
 from ..tasks.stages import run_ppo, run_sft
 from ..train.config import PPOConfig, SFTConfig
 from ..train.metrics import read_jsonl
+from .machine import cpu_name
 from .reproduce_config import ReproduceConfig, write_record
 
 WARMUP_RECORD = "warmup.json"
@@ -134,12 +135,13 @@ def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
         lm, tokenizer = load_model(folder, c.device, c.dtype)
         rows = read_jsonl(Path(folder).parent / "metrics.jsonl")
         settings = {f.name: getattr(c, f.name) for f in fields(ReproduceConfig)}  # a probe's own fields left out
-        write_record(path, {"config": settings, "fingerprint": mark, "train_min": train_minutes(rows),
+        write_record(path, {"config": settings, "fingerprint": mark, "machine": cpu_name(),
+                            "train_min": train_minutes(rows),
                             "dev": scored(c, lm, tokenizer, dev, "warm-up dev"),
                             "test": scored(c, lm, tokenizer, test, "warm-up test")})  # fmt: skip
     elif (recorded := json.loads(path.read_text())["fingerprint"]) != mark:
-        print(f"[reproduce] warning: this warm-up's weights ({mark}) are not the recorded warm-up's ({recorded}); "
-              f"the arms run now start from these, and their records say so")  # fmt: skip
+        print(f"[reproduce] warning: this warm-up's weights ({mark}) are not the recorded warm-up's ({recorded}), "
+              f"built on {cpu_name()}; the arms run now start from these, and their records say so")  # fmt: skip
     return {"folder": folder, "fingerprint": mark}
 
 
@@ -179,6 +181,7 @@ def run_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, d
         "arm": arm,
         "seed": seed,
         "warmup": start["fingerprint"],
+        "machine": cpu_name(),  # the float kernels, and so the bits, can depend on the CPU
         "chosen": fingerprint(best),  # the chosen checkpoint's weights, which a rebuild can be compared with
         "settings": asdict(config),
         "curve": curve,

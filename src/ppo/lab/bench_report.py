@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 from dataclasses import asdict
 
 import torch
 
 from .bench import BenchConfig, Ours
+from .machine import cpu_name
 
 
 def summarize(c: BenchConfig, ours: Ours, grpo: Ours | None, trl_times, peak: float, memory: dict, floor: dict):
@@ -97,4 +97,4 @@ def table(s: dict) -> str:
 
 
 def device_name(device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)"
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
