@@ -12,17 +12,17 @@ from pathlib import Path
 def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     """'AMD EPYC (family 25, model 17, AVX-512), 2 cores'; where /proc/cpuinfo is missing, platform's name."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    fallback = platform.processor() or platform.machine() or "cpu"
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
-        return f"{platform.processor() or platform.machine() or 'cpu'}, {cores} cores"
+        return f"{fallback}, {cores} cores"
     info: dict[str, str] = {}
     for line in text.splitlines():  # the first processor's fields
         key, _, value = line.partition(":")
         info.setdefault(key.strip(), value.strip())
     flags = info.get("flags", "").split()
-    vector = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags), None)
-    detail = [f"family {info['cpu family']}, model {info['model']}" if "cpu family" in info else None, vector]
-    detail = ", ".join(d for d in detail if d)
-    name = info.get("model name") or platform.processor() or platform.machine() or "cpu"
-    return f"{name} ({detail}), {cores} cores" if detail else f"{name}, {cores} cores"
+    detail = [f"family {info['cpu family']}, model {info['model']}"] if "cpu family" in info else []
+    detail += [name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags][:1]
+    name = info.get("model name") or fallback
+    return f"{name} ({', '.join(detail)}), {cores} cores" if detail else f"{name}, {cores} cores"
