@@ -168,13 +168,13 @@ def test_the_table_pairs_arms_on_the_same_questions():
     assert "| reft | sft-continued | 0 | +0.0 | 1 | 1 | 1 |" in text  # one question each way
     assert "| reft | warm-up | 0 | +50.0 | 2 | 0 | 0.5 |" in text
     assert "| warm-up SFT | 0 | 25.0 % [4.6, 69.9], n = 4 |" in text
-    assert "different warm-up builds" not in text and "base model" not in text
+    assert "warm-up builds" not in text and "base model" not in text
     base = {"dev": {"top1": 0.0}, "test": {"n": 4, "answered": 50.0, "correct": [False, False, False, True]}}
     text = table(warm, [run("reft", 0, [True, True, True, False])], base)
     assert "| base model (no SFT) | | 25.0 % [4.6, 69.9], n = 4 | 50.0 | 0.0 | | |" in text
     assert "| warm-up | base model | 0 | +0.0 | 1 | 1 | 1 |" in text
     text = table(warm, [{**run("reft", 0, [True] * 4), "warmup": "g"}])
-    assert "2 different warm-up builds (f, g)" in text
+    assert "2 warm-up builds, each paired with its own: f (warmup.json); g (not scored" in text
 
 
 def test_the_report_shows_earlier_sittings_arms_after_the_ones_asked_for(tmp_path):

@@ -22,7 +22,7 @@ from typing import Literal
 
 from ..tasks.stages import preflight
 from ..train.checks import check_choices
-from . import arms
+from . import arms, warmup_builds
 from .ablate_svamp_report import write_grid_report
 from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, record_path, write_record
 
@@ -145,7 +145,7 @@ def run_grid(c: ReproduceConfig, grid: str, cells: list[Cell], seeds: list[int])
         return write_grid_report(c, grid, grid_records(c, grid))
     preflight(arms.warmup_config(c), splits=("train", "test"))
     train, dev, test = arms.splits(c)
-    start = arms.warmup(c, train, dev, test)
+    start = warmup_builds.warmup(c, train, dev, test)
     for cell, seed, path in paths:
         if path.is_file():
             print(f"[ablate] {cell.name} seed {seed}: recorded in {path}, skipped")

@@ -17,6 +17,7 @@ from ..tasks.stats import interval_text, paired
 from . import arms
 from .plotting import pyplot, save
 from .reproduce_config import ReproduceConfig, read_record
+from .warmup_builds import builds_note, start_of
 
 NEAR_BEST = 3.0  # dev points: cells this close to the best on dev are due a second seed
 
@@ -27,10 +28,11 @@ def mean_kl(record: dict, last: int = 8) -> float | None:
     return statistics.fmean(kl) if kl else None
 
 
-def grid_table(rows: list, warm: dict | None) -> str:
+def grid_table(rows: list, warm: dict | None, record_dir: str | Path | None = None) -> str:
     """One row a cell: test top-1 of its first seed with the interval, the mean and spread over seeds, answered,
     dev at the chosen point, the KL where training ended, minutes; then each cell paired with the first cell (the
-    experiment's arm) and with the warm-up (its record, if any), seed by seed, on the same test questions."""
+    experiment's arm) and with the warm-up build it started from (warmup_builds.start_of; warmup.json's record where
+    that build was never scored), seed by seed, on the same test questions."""
     done = [(cell, recs) for cell, recs in rows if recs]
     best_dev = max((r["best"]["dev_top1"] for _, recs in done for r in recs), default=None)
     lines = [
@@ -66,14 +68,10 @@ def grid_table(rows: list, warm: dict | None) -> str:
             mine = r["test"]["correct"]
             other = base.get(r["seed"]) if number > 1 else None
             first = versus_text(other["test"]["correct"], mine) if other is not None else ""
-            start = versus_text(warm["test"]["correct"], mine) if warm is not None else ""
+            own = start_of(record_dir, r["warmup"], warm) or warm
+            start = versus_text(own["test"]["correct"], mine) if own is not None else ""
             lines.append(f"| {number} | {cell.name} | {r['seed']} | {first} | {start} |")
-    starts = {r["warmup"] for _, recs in done for r in recs} | ({warm["fingerprint"]} if warm else set())
-    if len(starts) > 1:
-        lines += [
-            "",
-            f"Note: the cells started from {len(starts)} different warm-up builds ({', '.join(sorted(starts))}).",
-        ]
+    lines += builds_note(record_dir, {r["warmup"] for _, recs in done for r in recs}, warm, "cells")
     return "\n".join(lines) + "\n"
 
 
@@ -116,7 +114,7 @@ def grid_figures(c: ReproduceConfig, grid: str, records: list, warm: dict | None
 def write_grid_report(c: ReproduceConfig, grid: str, rows: list) -> str:
     """table.md and the figures in record_dir/ablations/GRID, from the records alone; returns the table."""
     warm = read_record(Path(c.record_dir) / arms.WARMUP_RECORD)
-    text = grid_table(rows, warm)
+    text = grid_table(rows, warm, c.record_dir)
     out = Path(c.record_dir) / "ablations" / grid
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(text)

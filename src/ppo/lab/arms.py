@@ -1,5 +1,6 @@
-"""The warm-up and the arms of the SVAMP experiment (ppo.lab.reproduce), each from the warm-up checkpoint, on the
-same training questions, with the same budget, and scored the same way.
+"""The warm-up's settings and the arms of the SVAMP experiment (ppo.lab.reproduce; the warm-up itself is trained and
+recorded by ppo.lab.warmup_builds), each from the warm-up checkpoint, on the same training questions, with the same
+budget, and scored the same way.
 
     reft           PPO with GAE at `lam` and the value head, 1 answer per question, 2 epochs, the KL (k1) in the reward
     grpo           our GRPO: `group` answers per question, 1 epoch, the KL (k3) in the loss
@@ -18,8 +19,7 @@ sampling: dev scoring is left out.
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..adapters.loading import load_model
@@ -31,7 +31,7 @@ from ..tasks.stages import run_ppo, run_sft
 from ..train.config import PPOConfig, SFTConfig
 from ..train.metrics import read_jsonl
 from .machine import cpu_name
-from .reproduce_config import ReproduceConfig, write_record
+from .reproduce_config import ReproduceConfig
 
 WARMUP_RECORD = "warmup.json"
 # Per-step training metrics kept in a record (the second figure: ReFT's reward, KL, clip fraction and critic).
@@ -123,26 +123,6 @@ def training(rows: list[dict]) -> list[dict]:
 
 def train_minutes(rows: list[dict], upto: int | None = None) -> float:
     return sum(r.get("time/step_s", 0.0) for r in rows if upto is None or r["step"] <= upto) / 60
-
-
-def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
-    """Train the warm-up (skipped when its folder is done), and record its dev and test answers once. A warm-up
-    rebuilt in a later sitting is compared with the recorded one by fingerprint; each arm's record says which it
-    started from. Returns {folder, fingerprint}."""
-    folder = run_sft(warmup_config(c), train)
-    mark, path = fingerprint(folder), Path(c.record_dir) / WARMUP_RECORD
-    if not path.is_file():
-        lm, tokenizer = load_model(folder, c.device, c.dtype)
-        rows = read_jsonl(Path(folder).parent / "metrics.jsonl")
-        settings = {f.name: getattr(c, f.name) for f in fields(ReproduceConfig)}  # a probe's own fields left out
-        write_record(path, {"config": settings, "fingerprint": mark, "machine": cpu_name(),
-                            "train_min": train_minutes(rows),
-                            "dev": scored(c, lm, tokenizer, dev, "warm-up dev"),
-                            "test": scored(c, lm, tokenizer, test, "warm-up test")})  # fmt: skip
-    elif (recorded := json.loads(path.read_text())["fingerprint"]) != mark:
-        print(f"[reproduce] warning: this warm-up's weights ({mark}) are not the recorded warm-up's ({recorded}), "
-              f"built on {cpu_name()}; the arms run now start from these, and their records say so")  # fmt: skip
-    return {"folder": folder, "fingerprint": mark}
 
 
 def train_arm(c: ReproduceConfig, arm: str, seed: int, start: dict, train: list, dev_fn,

@@ -24,7 +24,7 @@ from ..tasks.stages import preflight, run_ppo
 from ..tasks.stats import interval_text, paired
 from ..train.checks import AT_LEAST_ONE, check_fields
 from ..train.metrics import read_jsonl
-from . import arms
+from . import arms, warmup_builds
 from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, write_record
 
 __all__ = ["ProbeConfig", "run_probe"]
@@ -69,11 +69,11 @@ def run_probe(p: ProbeConfig) -> dict:
         print(f"[probe] {p.label}: recorded in {path}, skipped")
         return json.loads(path.read_text())
     warm_path = Path(p.record_dir) / arms.WARMUP_RECORD
-    if warm_path.is_file():  # made by the experiment, or by the first probe (arms.warmup)
+    if warm_path.is_file():  # made by the experiment, or by the first probe (warmup_builds.warmup)
         check_record(p, warm_path, WARMUP_SETTINGS)
     preflight(arms.warmup_config(p), splits=("train",))
     train, dev, test = arms.splits(p)
-    start = arms.warmup(p, train, dev, test)
+    start = warmup_builds.warmup(p, train, dev, test)
     out = Path(p.output_dir) / "probes" / p.label
     config = arms.arm_config(p, p.arm, p.seed, start["folder"])
     if p.arm == "online-st":  # an SFT arm: its length is a fraction of an epoch, questions_per_step a step

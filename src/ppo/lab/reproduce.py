@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..adapters.loading import load_model
 from ..tasks.stages import preflight
-from . import arms, reproduce_scaling
+from . import arms, reproduce_scaling, warmup_builds
 from .reproduce_config import (
     BASE_SETTINGS,
     SCALING_SETTINGS,
@@ -58,7 +58,7 @@ def run_reproduce(c: ReproduceConfig) -> str:
     check_scaling(c)
     preflight(arms.warmup_config(c), splits=("train", "test"))
     train, dev, test = arms.splits(c)
-    warmup = arms.warmup(c, train, dev, test)
+    warmup = warmup_builds.warmup(c, train, dev, test)
     for arm, seed in c.run_list():
         path = record_path(c, arm, seed)
         if path.is_file():

@@ -21,6 +21,7 @@ from ..tasks.stats import interval_text, paired
 from .plotting import pyplot, save
 from .reproduce_config import ARMS, ReproduceConfig, read_record, record_path, recorded_runs
 from .reproduce_scaling import scaling_figure, scaling_table
+from .warmup_builds import builds_note, start_of
 
 # (arm, against): the comparisons the experiment is about, then each arm against its start
 PAIRS = [("reft", "sft-continued"), ("reft", "trl-grpo"), ("reft", "grpo"), ("grpo", "trl-grpo"),
@@ -38,7 +39,8 @@ def records(c: ReproduceConfig) -> tuple[dict | None, list[dict], dict | None]:
     return read_record(warm), runs, read_record(base)
 
 
-def table(warm: dict | None, runs: list[dict], base: dict | None = None) -> str:
+def table(warm: dict | None, runs: list[dict], base: dict | None = None, record_dir: str | Path | None = None) -> str:
+    """The models, then the paired tests; each arm against the warm-up build it started from (warmup_builds)."""
     lines = ["| model | seed | test top-1 (95 % interval) | test answered % | dev top-1 % at the chosen point | "
              "chosen at (samples) | training min |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     if base is not None:
@@ -65,18 +67,14 @@ def table(warm: dict | None, runs: list[dict], base: dict | None = None) -> str:
     pairs = [(a, b, s) for a, b in PAIRS for (arm, s) in by if arm == a and (b, s) in by]
     pairs += [(arm, "warm-up", s) for (arm, s) in by if warm is not None]
     for a, b, s in pairs:
-        first, second = by[(a, s)]["test"]["correct"], (warm if b == "warm-up" else by[(b, s)])["test"]["correct"]
+        start = (start_of(record_dir, by[(a, s)]["warmup"], warm) or warm) if b == "warm-up" else None
+        first, second = by[(a, s)]["test"]["correct"], (start or by[(b, s)])["test"]["correct"]
         p = paired(second, first)
         lines.append(f"| {a} | {b} | {s} | {p['gain']:+.1f} | {p['only_b']} | {p['only_a']} | {p['p']:.2g} |")
     if warm is not None and base is not None:
         p = paired(base["test"]["correct"], warm["test"]["correct"])
         lines.append(f"| warm-up | base model | 0 | {p['gain']:+.1f} | {p['only_b']} | {p['only_a']} | {p['p']:.2g} |")
-    starts = {r["warmup"] for r in runs} | ({warm["fingerprint"]} if warm else set())
-    if len(starts) > 1:
-        lines += [
-            "",
-            f"Note: the runs started from {len(starts)} different warm-up builds ({', '.join(sorted(starts))}).",
-        ]
+    lines += builds_note(record_dir, {r["warmup"] for r in runs}, warm)
     return "\n".join(lines) + "\n"
 
 
@@ -117,7 +115,7 @@ def figures(c: ReproduceConfig, warm: dict | None, runs: list[dict]) -> list[Pat
 def write_report(c: ReproduceConfig) -> str:
     """table.md and the figures in record_dir, from whatever is recorded; returns the table."""
     warm, runs, base = records(c)
-    text = table(warm, runs, base) + scaling_table(c)
+    text = table(warm, runs, base, c.record_dir) + scaling_table(c)
     Path(c.record_dir).mkdir(parents=True, exist_ok=True)
     (Path(c.record_dir) / "table.md").write_text(text)
     figures(c, warm, runs)
