@@ -151,6 +151,7 @@ def run_grid(c: ReproduceConfig, grid: str, cells: list[Cell], seeds: list[int])
             print(f"[ablate] {cell.name} seed {seed}: recorded in {path}, skipped")
             continue
         label = f"{grid}-{cell.slug}" if cell.overrides else None
+        warmup_builds.record_build(c, start, dev, test)  # once, before the first arm from a build not yet scored
         record = arms.run_arm(c, cell.arm, seed, start, train, dev, test, cell.overrides, label)
         write_record(path, {"config": asdict(c), **({"grid": grid, "cell": cell.name, "overrides": cell.overrides}
                                                     if cell.overrides else {}), **record})  # fmt: skip

@@ -97,7 +97,7 @@ def run_probe(p: ProbeConfig) -> dict:
         "score_halves": halves(rows, score),
         "accuracy_halves": halves(rows, accuracy),
         "dev": scored,
-        "vs_warmup": paired(warm["dev"]["correct"], scored["correct"]),
+        "vs_warmup": paired(own_start(p.record_dir, start["fingerprint"], warm)["dev"]["correct"], scored["correct"]),
         "training": arms.training(rows),
     }
     write_record(path, record)
@@ -125,5 +125,11 @@ def summary(record: dict, warm_dev: dict) -> str:
 
 def summaries(record_dir: str | Path) -> list[str]:
     """The summary of every recorded probe, by name."""
-    warm_dev = json.loads((Path(record_dir) / arms.WARMUP_RECORD).read_text())["dev"]
-    return [summary(json.loads(p.read_text()), warm_dev) for p in sorted((Path(record_dir) / "probes").glob("*.json"))]
+    warm = json.loads((Path(record_dir) / arms.WARMUP_RECORD).read_text())
+    records = [json.loads(p.read_text()) for p in sorted((Path(record_dir) / "probes").glob("*.json"))]
+    return [summary(r, own_start(record_dir, r["warmup"], warm)["dev"]) for r in records]
+
+
+def own_start(record_dir: str | Path, mark: str, warm: dict) -> dict:
+    """The record of the warm-up build a probe started from, or warmup.json's where that build was never scored."""
+    return warmup_builds.start_of(record_dir, mark, warm) or warm

@@ -64,6 +64,7 @@ def run_reproduce(c: ReproduceConfig) -> str:
         if path.is_file():
             print(f"[reproduce] {arm} seed {seed}: recorded in {path}, skipped")
             continue
+        warmup_builds.record_build(c, warmup, dev, test)  # once, before the first arm from a build not yet scored
         record = arms.run_arm(c, arm, seed, warmup, train, dev, test)
         write_record(path, {"config": asdict(c), **record})
         print(f"[reproduce] {arm} seed {seed}: test top-1 {record['test']['top1']:.1f} %, recorded in {path}")

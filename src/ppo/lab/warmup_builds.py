@@ -1,12 +1,14 @@
 """The warm-up, and its builds: the same code, lock, data and seed need not give the same bits in another sitting
 (docs/results.md, "The warm-up's two builds"), so an arm is paired with the build it started from.
 
-    warmup.json                  the first build: its settings, fingerprint, dev and test answers
-    warmup-builds/PRINT.json     every later build that arms started from, scored once on the same dev and test
-                                 questions, with how many of its answers equal warmup.json's (`same_answers`)
+    warmup.json                  the recorded build: its settings, fingerprint, dev and test answers
+    warmup-builds/PRINT.json     every other build that an arm was trained from (`record_build`, called before the
+                                 first arm of a sitting), scored once on the same dev and test questions, with how
+                                 many of its answers equal warmup.json's (`same_answers`)
 
 `start_of` finds the record of the build a run started from (its record's `warmup`), and `builds_note` says in a
-report which builds the runs came from and how far their answers agree.
+report which builds the runs came from and how far their answers agree. A build never scored (a probe's, which
+scores dev only) is paired with warmup.json's answers, and the note says so.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ def build_path(record_dir: str | Path, mark: str) -> Path:
 
 
 def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
-    """Train the warm-up (skipped when its folder is done), and record its dev and test answers once. A build whose
-    weights differ from the recorded one's is scored once too (about 18 min on 2 CPU cores), into BUILDS; each
-    arm's record says which build it started from. Returns {folder, fingerprint}."""
+    """Train the warm-up (skipped when its folder is done), and record its dev and test answers once; a build whose
+    weights differ from the recorded one's is named in a warning (`record_build` scores it). Each arm's record says
+    which build it started from. Returns {folder, fingerprint}."""
     folder = run_sft(warmup_config(c), train)
     mark, path = fingerprint(folder), Path(c.record_dir) / WARMUP_RECORD
     if not path.is_file():
@@ -43,16 +45,18 @@ def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
         print(f"[reproduce] warning: this warm-up's weights ({mark}) are not the recorded warm-up's "
               f"({recorded['fingerprint']}), built on {cpu_name()}; the arms run now start from these, their records "
               f"say so, and the reports pair them with this build's own answers")  # fmt: skip
-        if not build_path(c.record_dir, mark).is_file():
-            record_build(c, folder, recorded, dev, test)
     return {"folder": folder, "fingerprint": mark}
 
 
-def record_build(c: ReproduceConfig, folder: str | Path, recorded: dict, dev: list, test: list) -> None:
-    """Score a build that is not warmup.json's on dev and test, and count the answers it shares with it."""
-    print("[reproduce] scoring this build once on dev and test (about 18 min on 2 CPU cores)")
-    build = score_build(c, folder, dev, test)
-    same = {split: sum(a == b for a, b in zip(build[split]["answers"], recorded[split]["answers"]))
+def record_build(c: ReproduceConfig, start: dict, dev: list, test: list) -> None:
+    """Score the build an arm is about to start from on dev and test, once, when it is not warmup.json's, and count
+    the answers it shares with warmup.json's. `start` is `warmup`'s return."""
+    recorded = json.loads((Path(c.record_dir) / WARMUP_RECORD).read_text())
+    if recorded["fingerprint"] == start["fingerprint"] or build_path(c.record_dir, start["fingerprint"]).is_file():
+        return
+    print(f"[reproduce] scoring warm-up build {start['fingerprint']} once on dev and test (about 18 min on 2 cores)")
+    build = score_build(c, start["folder"], dev, test)
+    same = {split: sum(a == b for a, b in zip(build[split]["answers"], recorded[split]["answers"], strict=True))
             for split in ("dev", "test")}  # fmt: skip
     write_record(build_path(c.record_dir, build["fingerprint"]), {**build, "same_answers": same})
     print(f"[reproduce] build {build['fingerprint']}: the same answer as the recorded warm-up on {same['dev']} / "
@@ -84,7 +88,7 @@ def builds_note(record_dir: str | Path | None, marks: set[str], warm: dict | Non
     parts = []
     for mark in sorted(marks):
         build = start_of(record_dir, mark, warm)
-        if build is warm:
+        if warm is not None and build is warm:
             parts.append(f"{mark} (warmup.json)")
         elif build is None:
             parts.append(f"{mark} (not scored: its runs are paired with warmup.json)")
@@ -94,5 +98,6 @@ def builds_note(record_dir: str | Path | None, marks: set[str], warm: dict | Non
                          f"{same['test']} / {build['test']['n']} test questions)")  # fmt: skip
     return [
         "",
-        f"Note: the {what} started from {len(marks)} warm-up builds, each paired with its own: {'; '.join(parts)}.",
+        f"Note: the {what} started from {len(marks)} warm-up builds, each paired with its own where it was scored: "
+        f"{'; '.join(parts)}.",
     ]
