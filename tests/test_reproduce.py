@@ -174,7 +174,7 @@ def test_the_table_pairs_arms_on_the_same_questions():
     assert "| base model (no SFT) | | 25.0 % [4.6, 69.9], n = 4 | 50.0 | 0.0 | | |" in text
     assert "| warm-up | base model | 0 | +0.0 | 1 | 1 | 1 |" in text
     text = table(warm, [{**run("reft", 0, [True] * 4), "warmup": "g"}])
-    assert "2 warm-up builds, each paired with its own: f (warmup.json); g (not scored" in text
+    assert "2 warm-up builds, each paired with its own where it was scored: f (warmup.json); g (not scored" in text
 
 
 def test_the_report_shows_earlier_sittings_arms_after_the_ones_asked_for(tmp_path):
