@@ -68,7 +68,7 @@ def grid_table(rows: list, warm: dict | None, record_dir: str | Path | None = No
             mine = r["test"]["correct"]
             other = base.get(r["seed"]) if number > 1 else None
             first = versus_text(other["test"]["correct"], mine) if other is not None else ""
-            own = start_of(record_dir, r["warmup"], warm) or warm
+            own = start_of(record_dir, r["warmup"], warm)
             start = versus_text(own["test"]["correct"], mine) if own is not None else ""
             lines.append(f"| {number} | {cell.name} | {r['seed']} | {first} | {start} |")
     lines += builds_note(record_dir, {r["warmup"] for _, recs in done for r in recs}, warm, "cells")

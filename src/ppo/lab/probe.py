@@ -88,7 +88,7 @@ def run_probe(p: ProbeConfig) -> dict:
     # what the sampled answers scored: Online-ST logs the share right; the RL arms the reward and the share right
     score, accuracy = ("online/accuracy",) * 2 if p.arm == "online-st" else ("objective/score", "objective/accuracy")
     scored = arms.scored(p, lm, tokenizer, dev, f"{p.label} dev")
-    warm = json.loads(warm_path.read_text())
+    own = warmup_builds.start_of(p.record_dir, start["fingerprint"], json.loads(warm_path.read_text()))
     record = {
         "config": asdict(p),
         "warmup": start["fingerprint"],
@@ -97,7 +97,7 @@ def run_probe(p: ProbeConfig) -> dict:
         "score_halves": halves(rows, score),
         "accuracy_halves": halves(rows, accuracy),
         "dev": scored,
-        "vs_warmup": paired(own_start(p.record_dir, start["fingerprint"], warm)["dev"]["correct"], scored["correct"]),
+        "vs_warmup": paired(own["dev"]["correct"], scored["correct"]),
         "training": arms.training(rows),
     }
     write_record(path, record)
@@ -127,9 +127,4 @@ def summaries(record_dir: str | Path) -> list[str]:
     """The summary of every recorded probe, by name."""
     warm = json.loads((Path(record_dir) / arms.WARMUP_RECORD).read_text())
     records = [json.loads(p.read_text()) for p in sorted((Path(record_dir) / "probes").glob("*.json"))]
-    return [summary(r, own_start(record_dir, r["warmup"], warm)["dev"]) for r in records]
-
-
-def own_start(record_dir: str | Path, mark: str, warm: dict) -> dict:
-    """The record of the warm-up build a probe started from, or warmup.json's where that build was never scored."""
-    return warmup_builds.start_of(record_dir, mark, warm) or warm
+    return [summary(r, warmup_builds.start_of(record_dir, r["warmup"], warm)["dev"]) for r in records]

@@ -67,7 +67,7 @@ def table(warm: dict | None, runs: list[dict], base: dict | None = None, record_
     pairs = [(a, b, s) for a, b in PAIRS for (arm, s) in by if arm == a and (b, s) in by]
     pairs += [(arm, "warm-up", s) for (arm, s) in by if warm is not None]
     for a, b, s in pairs:
-        start = (start_of(record_dir, by[(a, s)]["warmup"], warm) or warm) if b == "warm-up" else None
+        start = start_of(record_dir, by[(a, s)]["warmup"], warm) if b == "warm-up" else None
         first, second = by[(a, s)]["test"]["correct"], (start or by[(b, s)])["test"]["correct"]
         p = paired(second, first)
         lines.append(f"| {a} | {b} | {s} | {p['gain']:+.1f} | {p['only_b']} | {p['only_a']} | {p['p']:.2g} |")

@@ -70,12 +70,17 @@ def score_build(c: ReproduceConfig, folder: str | Path, dev: list, test: list) -
             "test": scored(c, lm, tokenizer, test, "warm-up test")}  # fmt: skip
 
 
+def scored_build(record_dir: str | Path | None, mark: str) -> dict | None:
+    """Build `mark`'s own record in record_dir's BUILDS; None where it was never scored (or no record_dir is given)."""
+    return read_record(build_path(record_dir, mark)) if record_dir is not None else None
+
+
 def start_of(record_dir: str | Path | None, mark: str, warm: dict | None) -> dict | None:
-    """The record of build `mark`: warmup.json's (`warm`) or its own in record_dir's BUILDS; None where it was never
-    scored (or no record_dir is given)."""
+    """The record a run started from build `mark` is paired with: warmup.json's (`warm`) when it is that build or
+    when `mark` was never scored, else the build's own."""
     if warm is not None and warm["fingerprint"] == mark:
         return warm
-    return read_record(build_path(record_dir, mark)) if record_dir is not None else None
+    return scored_build(record_dir, mark) or warm
 
 
 def builds_note(record_dir: str | Path | None, marks: set[str], warm: dict | None, what: str = "runs") -> list[str]:
@@ -87,10 +92,9 @@ def builds_note(record_dir: str | Path | None, marks: set[str], warm: dict | Non
         return []
     parts = []
     for mark in sorted(marks):
-        build = start_of(record_dir, mark, warm)
-        if warm is not None and build is warm:
+        if warm is not None and warm["fingerprint"] == mark:
             parts.append(f"{mark} (warmup.json)")
-        elif build is None:
+        elif (build := scored_build(record_dir, mark)) is None:
             parts.append(f"{mark} (not scored: its runs are paired with warmup.json)")
         else:
             same = build["same_answers"]
