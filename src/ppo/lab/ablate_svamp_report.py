@@ -33,8 +33,12 @@ def grid_table(rows: list, warm: dict | None, record_dir: str | Path | None = No
     dev at the chosen point, the KL where training ended, minutes; then each cell paired with the first cell (the
     experiment's arm) and with the warm-up build it started from (warmup_builds.start_of; warmup.json's record where
     that build was never scored), seed by seed, on the same test questions."""
-    done = [(cell, recs) for cell, recs in rows if recs]
-    best_dev = max((r["best"]["dev_top1"] for _, recs in done for r in recs), default=None)
+    return "\n".join(cell_rows(rows) + pair_rows(rows, warm, record_dir)) + "\n"
+
+
+def cell_rows(rows: list) -> list[str]:
+    """The grid's first table: one row a cell, with "second seed due" where its dev is near the grid's best."""
+    best_dev = max((r["best"]["dev_top1"] for _, recs in rows for r in recs), default=None)
     lines = [
         "| # | cell | seeds | test top-1, first seed (95 % interval) | mean ± spread over seeds | answered % | "
         "dev top-1 at the chosen point | chosen at (answers) | sequence KL, last 8 steps | training min |",
@@ -54,7 +58,12 @@ def grid_table(rows: list, warm: dict | None, record_dir: str | Path | None = No
             f"{first['test']['answered']:.1f} | {first['best']['dev_top1']:.1f}{due} | {first['best']['samples']} | "
             f"{'' if kl is None else f'{kl:.2f}'} | {first['train_min']:.1f} |"
         )
-    lines += [
+    return lines
+
+
+def pair_rows(rows: list, warm: dict | None, record_dir: str | Path | None) -> list[str]:
+    """The grid's second table: each run paired with the first cell at its seed and with its own warm-up build."""
+    lines = [
         "",
         "Paired on the same test questions (McNemar's exact test), seed by seed: the cell's gain in points, and the "
         "questions only it / only the other got right.",
@@ -71,8 +80,7 @@ def grid_table(rows: list, warm: dict | None, record_dir: str | Path | None = No
             own = start_of(record_dir, r["warmup"], warm)
             start = versus_text(own["test"]["correct"], mine) if own is not None else ""
             lines.append(f"| {number} | {cell.name} | {r['seed']} | {first} | {start} |")
-    lines += builds_note(record_dir, {r["warmup"] for _, recs in done for r in recs}, warm, "cells")
-    return "\n".join(lines) + "\n"
+    return lines + builds_note(record_dir, {r["warmup"] for _, recs in rows for r in recs}, warm, "cells")
 
 
 def versus_text(theirs: list[bool], mine: list[bool]) -> str:
