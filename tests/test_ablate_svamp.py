@@ -4,6 +4,7 @@ with the first cell on the same test questions."""
 
 import json
 from dataclasses import asdict
+from types import SimpleNamespace
 
 import pytest
 from test_reproduce import tiny
@@ -11,6 +12,7 @@ from test_reproduce import tiny
 from ppo.core.kl import AdaptiveKLController
 from ppo.lab import ablate_svamp, arms
 from ppo.lab.ablate_svamp import ADAPTIVE, GRIDS, SvampAblationConfig, cell_path, run_grid
+from ppo.lab.ablate_svamp_report import pair_rows
 from ppo.lab.reproduce import ReproduceConfig, run_reproduce
 from ppo.train.cli import command, parse_config
 
@@ -119,3 +121,16 @@ def test_a_cell_recorded_with_other_settings_is_refused(tmp_path):
     other.write_text(json.dumps({"config": asdict(c), "arm": "reft", "overrides": {"kl_coef": 0.3}}))
     with pytest.raises(ValueError, match="beta-0.2-seed0.json was made for another cell"):
         run_grid(c, "kl", [beta], [0])
+
+
+def test_the_grids_pairs_are_holm_adjusted_within_each_column():
+    def rec(right: int) -> dict:
+        return {"seed": 0, "warmup": "w", "test": {"correct": [i < right for i in range(8)]}}
+
+    warm = {"fingerprint": "w", "test": {"correct": [False] * 8}}
+    rows = [(SimpleNamespace(name="one"), [rec(6)]), (SimpleNamespace(name="two"), [rec(5)])]
+    lines = pair_rows(rows, warm, None)
+    # against the warm-up: p = 2 / 2**6 = 0.031 and 2 / 2**5 = 0.062; Holm: 2 x 0.031 = 0.062, then max(0.062, 0.062)
+    assert "| 1 | one | 0 |  | +75.0 (6 / 0, p = 0.031; Holm 0.062) |" in lines
+    # against the first cell, a family of one: two lost the one question one alone got right
+    assert "| 2 | two | 0 | -12.5 (0 / 1, p = 1; Holm 1) | +62.5 (5 / 0, p = 0.062; Holm 0.062) |" in lines

@@ -1,6 +1,6 @@
 import pytest
 
-from ppo.tasks.stats import interval_text, mcnemar_p, paired, wilson_interval
+from ppo.tasks.stats import holm, interval_text, mcnemar_p, paired, wilson_interval
 
 
 def test_wilson_interval_matches_the_textbook_values():
@@ -26,3 +26,11 @@ def test_paired_counts_only_the_questions_the_models_disagree_on():
     assert paired(a, b) == {"gain": 20.0, "only_a": 1, "only_b": 2, "p": 1.0}
     with pytest.raises(ValueError, match="the same questions on both sides"):
         paired(a, b[:3])
+
+
+def test_holm_multiplies_the_ith_smallest_by_m_minus_i_and_keeps_the_order_monotone():
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> raised to 0.06 (step-down)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.6, 0.5]) == [1.0, 1.0]
+    assert holm([0.02]) == [0.02]
+    assert holm([]) == []

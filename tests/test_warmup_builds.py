@@ -79,8 +79,8 @@ def test_the_grids_table_pairs_each_cell_with_its_own_build(tmp_path):
     rows = [(SimpleNamespace(name="first"), [run(0, "f", [True, False, True, False])]),
             (SimpleNamespace(name="second"), [run(0, "g", [True, True, True, False])])]  # fmt: skip
     text = grid_table(rows, warm, tmp_path)
-    assert "| 1 | first | 0 |  | +25.0 (1 / 0, p = 1) |" in text
-    assert "| 2 | second | 0 | +25.0 (1 / 0, p = 1) | +0.0 (0 / 0, p = 1) |" in text
+    assert "| 1 | first | 0 |  | +25.0 (1 / 0, p = 1; Holm 1) |" in text
+    assert "| 2 | second | 0 | +25.0 (1 / 0, p = 1; Holm 1) | +0.0 (0 / 0, p = 1; Holm 1) |" in text
     assert "Note: the cells started from 2 warm-up builds" in text and "f (warmup.json); g (the same answer" in text
     one = grid_table(rows[:1], warm, tmp_path)
     assert "warm-up builds" not in one
