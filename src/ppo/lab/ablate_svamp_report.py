@@ -64,7 +64,7 @@ def cell_rows(rows: list) -> list[str]:
 def pair_rows(rows: list, warm: dict | None, record_dir: str | Path | None) -> list[str]:
     """The grid's second table: each run paired with the first cell at its seed and with its own warm-up build; in
     each column, the p-values also Holm-adjusted over the column's tests (a family of a grid's runs)."""
-    base = {r["seed"]: r for r in rows[0][1]}
+    base = {r["seed"]: r for r in rows[0][1]} if rows else {}
     runs, columns = [], ([], [])
     for number, (cell, recs) in enumerate(rows, 1):
         for r in recs:
