@@ -40,7 +40,8 @@ def warmup(c: ReproduceConfig, train: list, dev: list, test: list) -> dict:
     if not path.is_file():
         rows = read_jsonl(Path(folder).parent / "metrics.jsonl")
         settings = {f.name: getattr(c, f.name) for f in fields(ReproduceConfig)}  # a probe's own fields left out
-        write_record(path, {"config": settings, "train_min": train_minutes(rows), **score_build(c, folder, dev, test)})
+        record = {"config": settings, "train_min": train_minutes(rows), **score_build(c, folder, mark, dev, test)}
+        write_record(path, record)
     elif (recorded := json.loads(path.read_text()))["fingerprint"] != mark:
         print(f"[reproduce] warning: this warm-up's weights ({mark}) are not the recorded warm-up's "
               f"({recorded['fingerprint']}), built on {cpu_name()}; the arms run now start from these, their records "
@@ -55,7 +56,7 @@ def record_build(c: ReproduceConfig, start: dict, dev: list, test: list) -> None
     if recorded["fingerprint"] == start["fingerprint"] or build_path(c.record_dir, start["fingerprint"]).is_file():
         return
     print(f"[reproduce] scoring warm-up build {start['fingerprint']} once on dev and test (about 18 min on 2 cores)")
-    build = score_build(c, start["folder"], dev, test)
+    build = score_build(c, start["folder"], start["fingerprint"], dev, test)
     same = {split: sum(a == b for a, b in zip(build[split]["answers"], recorded[split]["answers"], strict=True))
             for split in ("dev", "test")}  # fmt: skip
     write_record(build_path(c.record_dir, build["fingerprint"]), {**build, "same_answers": same})
@@ -63,9 +64,10 @@ def record_build(c: ReproduceConfig, start: dict, dev: list, test: list) -> None
           f"{len(dev)} dev and {same['test']} / {len(test)} test questions")  # fmt: skip
 
 
-def score_build(c: ReproduceConfig, folder: str | Path, dev: list, test: list) -> dict:
+def score_build(c: ReproduceConfig, folder: str | Path, mark: str, dev: list, test: list) -> dict:
+    """Build `mark` (the fingerprint `warmup` took of `folder`) scored greedily on dev and test."""
     lm, tokenizer = load_model(folder, c.device, c.dtype)
-    return {"fingerprint": fingerprint(folder), "machine": cpu_name(),
+    return {"fingerprint": mark, "machine": cpu_name(),
             "dev": scored(c, lm, tokenizer, dev, "warm-up dev"),
             "test": scored(c, lm, tokenizer, test, "warm-up test")}  # fmt: skip
 
