@@ -39,7 +39,7 @@ def test_a_new_build_is_scored_once_before_its_first_arm_and_counted_against_the
     assert "scoring" not in capsys.readouterr().out
 
 
-def build_records(tmp_path) -> tuple[dict, dict]:
+def build_records(tmp_path) -> dict:
     """warmup.json's record (build f: one of four right) and build g's (three right), g's written in tmp_path."""
     warm = {"fingerprint": "f", "train_min": 2.0, "dev": {"top1": 40.0, "n": 4},
             "test": {"n": 4, "answered": 75.0, "correct": [True, False, False, False]}}  # fmt: skip
