@@ -165,14 +165,15 @@ def test_the_table_pairs_arms_on_the_same_questions():
     warm = {"fingerprint": "f", "train_min": 2.0, "dev": {"top1": 40.0},
             "test": {"n": 4, "answered": 75.0, "correct": [True, False, False, False]}}  # fmt: skip
     text = table(warm, [run("reft", 0, [True, True, True, False]), run("sft-continued", 0, [True, False, True, True])])
-    assert "| reft | sft-continued | 0 | +0.0 | 1 | 1 | 1 |" in text  # one question each way
-    assert "| reft | warm-up | 0 | +50.0 | 2 | 0 | 0.5 |" in text
+    assert "| reft | sft-continued | 0 | +0.0 | 1 | 1 | 1 | 1 |" in text  # one question each way
+    assert "| reft | warm-up | 0 | +50.0 | 2 | 0 | 0.5 | 1 |" in text  # Holm over the two arms against the warm-up
+    assert "| sft-continued | warm-up | 0 | +50.0 | 2 | 0 | 0.5 | 1 |" in text
     assert "| warm-up SFT | 0 | 25.0 % [4.6, 69.9], n = 4 |" in text
     assert "warm-up builds" not in text and "base model" not in text
     base = {"dev": {"top1": 0.0}, "test": {"n": 4, "answered": 50.0, "correct": [False, False, False, True]}}
     text = table(warm, [run("reft", 0, [True, True, True, False])], base)
     assert "| base model (no SFT) | | 25.0 % [4.6, 69.9], n = 4 | 50.0 | 0.0 | | |" in text
-    assert "| warm-up | base model | 0 | +0.0 | 1 | 1 | 1 |" in text
+    assert "| warm-up | base model | 0 | +0.0 | 1 | 1 | 1 | 1 |" in text
     text = table(warm, [{**run("reft", 0, [True] * 4), "warmup": "g"}])
     assert "2 warm-up builds, each paired with its own where it was scored: f (warmup.json); g (not scored" in text
 

@@ -61,9 +61,9 @@ def test_the_experiments_table_pairs_each_run_with_its_own_build(tmp_path):
     warm = build_records(tmp_path)
     runs = [run(0, "f", [True, True, True, False]), run(1, "g", [True, True, True, False]), run(2, "h", [True] * 4)]
     text = table(warm, runs, record_dir=tmp_path)
-    assert "| reft | warm-up | 0 | +50.0 | 2 | 0 | 0.5 |" in text  # against warmup.json, its own build
-    assert "| reft | warm-up | 1 | +0.0 | 0 | 0 | 1 |" in text  # against build g, the same answers
-    assert "| reft | warm-up | 2 | +75.0 | 3 | 0 | 0.25 |" in text  # h was never scored: warmup.json's record
+    assert "| reft | warm-up | 0 | +50.0 | 2 | 0 | 0.5 | 1 |" in text  # against warmup.json, its own build
+    assert "| reft | warm-up | 1 | +0.0 | 0 | 0 | 1 | 1 |" in text  # against build g, the same answers
+    assert "| reft | warm-up | 2 | +75.0 | 3 | 0 | 0.25 | 0.75 |" in text  # h never scored: warmup.json's; Holm over 3
     note = text.splitlines()[-1]
     assert note.startswith(
         "Note: the runs started from 3 warm-up builds, each paired with its own where it was "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..tasks.stats import interval_text, paired
+from ..tasks.stats import holm, interval_text, paired
 from .plotting import pyplot, save
 from .reproduce_config import ARMS, ReproduceConfig, read_record, record_path, recorded_runs
 from .reproduce_scaling import scaling_figure, scaling_table
@@ -55,27 +55,36 @@ def table(warm: dict | None, runs: list[dict], base: dict | None = None, record_
         t, b = r["test"], r["best"]
         lines.append(f"| {r['arm']} | {r['seed']} | {interval_text(sum(t['correct']), t['n'])} | {t['answered']:.1f} "
                      f"| {b['dev_top1']:.1f} | {b['samples']} | {r['train_min']:.1f} |")  # fmt: skip
-    lines += [
+    return "\n".join(lines + pair_lines(warm, runs, base, record_dir)) + "\n"
+
+
+def pair_lines(warm: dict | None, runs: list[dict], base: dict | None, record_dir: str | Path | None) -> list[str]:
+    """The paired tests, in two families whose p-values are Holm-adjusted apart (ppo.tasks.stats.holm): the arms
+    against each other (PAIRS, seed by seed), and each arm against the warm-up build it started from; then the
+    warm-up against the base model, a family of one."""
+    lines = [
         "",
         "Paired on the same test questions (McNemar's exact test): gain of the first over the second in "
-        "points; only-first / only-second are the questions one got right and the other wrong.",
+        "points; only-first / only-second are the questions one got right and the other wrong; p Holm-adjusted "
+        "within each family (the arms against each other; each arm against the warm-up).",
         "",
-        "| first | second | seed | gain (points) | only first | only second | p |",
-        "|---|---|---|---|---|---|---|",
+        "| first | second | seed | gain (points) | only first | only second | p | p, Holm |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    by = {(r["arm"], r["seed"]): r for r in runs}
-    pairs = [(a, b, s) for a, b in PAIRS for (arm, s) in by if arm == a and (b, s) in by]
-    pairs += [(arm, "warm-up", s) for (arm, s) in by if warm is not None]
-    for a, b, s in pairs:
-        start = start_of(record_dir, by[(a, s)]["warmup"], warm) if b == "warm-up" else None
-        first, second = by[(a, s)]["test"]["correct"], (start or by[(b, s)])["test"]["correct"]
-        p = paired(second, first)
-        lines.append(f"| {a} | {b} | {s} | {p['gain']:+.1f} | {p['only_b']} | {p['only_a']} | {p['p']:.2g} |")
-    if warm is not None and base is not None:
-        p = paired(base["test"]["correct"], warm["test"]["correct"])
-        lines.append(f"| warm-up | base model | 0 | {p['gain']:+.1f} | {p['only_b']} | {p['only_a']} | {p['p']:.2g} |")
-    lines += builds_note(record_dir, {r["warmup"] for r in runs}, warm)
-    return "\n".join(lines) + "\n"
+    by = {(r["arm"], r["seed"]): r for r in runs}  # each family: (first, second, seed), first's record, second's
+    arms = [((a, b, s), by[(a, s)], by[(b, s)]) for a, b in PAIRS for (arm, s) in by if arm == a and (b, s) in by]
+    families = [arms]
+    if warm is not None:
+        starts = [((arm, "warm-up", s), r, start_of(record_dir, r["warmup"], warm)) for (arm, s), r in by.items()]
+        families.append(starts)
+        if base is not None:
+            families.append([(("warm-up", "base model", 0), warm, base)])
+    for family in families:
+        tests = [paired(second["test"]["correct"], first["test"]["correct"]) for _, first, second in family]
+        for ((a, b, s), _, _), p, adjusted in zip(family, tests, holm([t["p"] for t in tests])):
+            lines.append(f"| {a} | {b} | {s} | {p['gain']:+.1f} | {p['only_b']} | {p['only_a']} | {p['p']:.2g} "
+                         f"| {adjusted:.2g} |")  # fmt: skip
+    return lines + builds_note(record_dir, {r["warmup"] for r in runs}, warm)
 
 
 def figures(c: ReproduceConfig, warm: dict | None, runs: list[dict]) -> list[Path]:
