@@ -178,6 +178,21 @@ def test_the_table_pairs_arms_on_the_same_questions():
     assert "2 warm-up builds, each paired with its own where it was scored: f (warmup.json); g (not scored" in text
 
 
+def test_the_tables_holm_adjusts_the_arms_and_the_warm_up_comparisons_apart():
+    def run(arm, correct):
+        test = {"n": 8, "answered": 100.0, "correct": correct}
+        return {"arm": arm, "seed": 0, "warmup": "f", "best": {"dev_top1": 0.0, "samples": 8}, "train_min": 1.0,
+                "test": test}  # fmt: skip
+
+    warm = {"fingerprint": "f", "train_min": 2.0, "dev": {"top1": 0.0},
+            "test": {"n": 8, "answered": 100.0, "correct": [False] * 8}}  # fmt: skip
+    text = table(warm, [run("reft", [True] * 8), run("sft-continued", [False] * 8)])
+    # p = 2 / 2^8 each way it is 8 / 0; pooled into one family of three it would be 3 x 0.0078 = 0.023
+    assert "| reft | sft-continued | 0 | +100.0 | 8 | 0 | 0.0078 | 0.0078 |" in text  # a family of one
+    assert "| reft | warm-up | 0 | +100.0 | 8 | 0 | 0.0078 | 0.016 |" in text  # Holm over the two against the warm-up
+    assert "| sft-continued | warm-up | 0 | +0.0 | 0 | 0 | 1 | 1 |" in text
+
+
 def test_the_report_shows_earlier_sittings_arms_after_the_ones_asked_for(tmp_path):
     for name in ("grpo-seed0", "reft-seed1", "reft-seed0", "trl-grpo-seed0", "sft-continued-seedx", "warmup"):
         (tmp_path / f"{name}.json").write_text("{}")
