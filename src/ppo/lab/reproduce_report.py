@@ -71,9 +71,9 @@ def pair_lines(warm: dict | None, runs: list[dict], base: dict | None, record_di
         "| first | second | seed | gain (points) | only first | only second | p | p, Holm |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    by = {(r["arm"], r["seed"]): r for r in runs}  # each family: (first, second, seed), first's record, second's
+    by = {(r["arm"], r["seed"]): r for r in runs}
     arms = [((a, b, s), by[(a, s)], by[(b, s)]) for a, b in PAIRS for (arm, s) in by if arm == a and (b, s) in by]
-    families = [arms]
+    families = [arms]  # each a list of ((first, second, seed), first's record, second's record)
     if warm is not None:
         starts = [((arm, "warm-up", s), r, start_of(record_dir, r["warmup"], warm)) for (arm, s), r in by.items()]
         families.append(starts)
