@@ -81,6 +81,7 @@ def test_a_grid_records_its_cells_shares_the_arms_record_resumes_and_pairs(tmp_p
     assert cell["settings"]["kl_coef"] == 0.05 and arm["settings"]["kl_coef"] == c.kl_coef
     assert (cell["overrides"], cell["arm"]) == ({"kl_coef": 0.05}, "reft") and cell["warmup"] == arm["warmup"]
     assert cell["test"]["n"] == arm["test"]["n"] == 10 and [p["samples"] for p in cell["curve"]] == [8, 16]
+    assert {row["objective/kl_coef"] for row in cell["training"]} == {0.05}  # the beta of every step, kept
     assert (tmp_path / "runs" / "kl-beta-0.05-seed0" / "metrics.jsonl").is_file()
     assert "| 1 | beta=0.01 (the reft arm) | 0 |" in text and "| 3 | beta=0.05 | 0 |" in text
     assert "| 2 | beta=0.0 | not run |" in text
