@@ -1,6 +1,11 @@
 import math
 
-from ppo.train.metrics import MetricsLogger, all_finite, curve_table, mean_stats, read_jsonl
+import pytest
+import torch
+
+from ppo.core.buffer import RolloutBatch
+from ppo.core.kl import kl_estimate
+from ppo.train.metrics import MetricsLogger, all_finite, curve_table, mean_stats, read_jsonl, rollout_stats
 
 
 def test_mean_stats_averages_each_key_over_the_dicts_that_have_it():
@@ -78,3 +83,18 @@ def test_elapsed_time_goes_on_from_the_step_a_resumed_run_continues_from(tmp_pat
     resumed = MetricsLogger(path, start_step=1)
     assert 100.0 <= resumed.elapsed() < 250.0
     assert MetricsLogger(tmp_path / "fresh.jsonl").elapsed() < 100.0
+
+
+def test_rollout_stats_log_k1_beside_the_estimator_the_reward_used():
+    old = torch.tensor([[-1.0, -2.0, -0.5], [-0.2, -0.2, -3.0]])  # (B, T) log-probs of the sampled tokens
+    ref = torch.tensor([[-1.5, -1.0, -9.0], [-0.4, -0.2, -1.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])  # the first answer is 2 tokens long
+    zeros = torch.zeros(2, 3)
+    batch = RolloutBatch(zeros, zeros, mask, old, ref, zeros, torch.zeros(2), zeros, zeros, zeros)
+    k3 = kl_estimate(old, ref, "k3") * mask
+    stats = rollout_stats(batch, k3, torch.zeros(2, dtype=torch.bool), 0.01, 1.0, critic=False)
+    # k1 by sequence: 0.5 - 1.0 = -0.5 (the masked -0.5 + 9.0 left out) and 0.2 + 0 - 2.0 = -1.8; mean -1.15
+    assert stats["objective/kl_k1"] == pytest.approx(-1.15)
+    assert stats["objective/kl"] == pytest.approx(k3.sum(1).mean().item()) and stats["objective/kl"] > 0
+    under_k1 = rollout_stats(batch, kl_estimate(old, ref, "k1") * mask, torch.zeros(2, dtype=torch.bool), 0.01, 1.0)
+    assert under_k1["objective/kl"] == under_k1["objective/kl_k1"] == pytest.approx(-1.15)

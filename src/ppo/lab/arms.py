@@ -35,9 +35,9 @@ from .reproduce_config import ReproduceConfig
 
 WARMUP_RECORD = "warmup.json"
 # Per-step training metrics kept in a record (the second figure: ReFT's reward, KL, clip fraction and critic).
-TRAINING_KEYS = ("objective/score", "objective/accuracy", "objective/kl", "objective/kl_coef", "objective/reward",
-                 "policy/clipfrac", "value/explained_var", "response/length", "online/accuracy", "online/kept", "loss",
-                 "time/step_s")  # fmt: skip
+TRAINING_KEYS = ("objective/score", "objective/accuracy", "objective/kl", "objective/kl_k1", "objective/kl_coef",
+                 "objective/reward", "policy/clipfrac", "value/explained_var", "response/length", "online/accuracy",
+                 "online/kept", "loss", "time/step_s")  # fmt: skip
 SFT_ARMS = ("sft-continued", "offline-st")  # step through `sft_steps` batches of 8; the others through `rl_steps`
 
 

@@ -30,12 +30,15 @@ def mean_over_ranks(metrics: dict[str, float]) -> dict[str, float]:
 def rollout_stats(
     batch, kl: torch.Tensor, truncated: torch.Tensor, kl_coef: float, correct_score: float, critic: bool = True
 ) -> dict:
-    """What a PPO step's rollout looked like (a `RolloutBatch` and its per-token KL, (B, T)): score, KL to the
-    reference, lengths, and how good the critic is (when there is one)."""
+    """What a PPO step's rollout looked like (a `RolloutBatch` and its per-token KL, (B, T), by the reward's
+    estimator): score, KL to the reference (and k1's estimate of it beside, whatever the estimator), lengths, and
+    how good the critic is (when there is one)."""
     mask = batch.response_mask  # (B, T)
+    k1 = batch.old_logprobs - batch.ref_logprobs  # (B, T)
     stats = {
         "objective/score": batch.scores.mean().item(),
         "objective/kl": (kl * mask).sum(1).mean().item(),  # mean sequence KL, sum over tokens
+        "objective/kl_k1": (k1 * mask).sum(1).mean().item(),  # the same by k1, to compare k2 or k3 runs with k1's
         "objective/kl_coef": kl_coef,
         "objective/reward": (batch.rewards * mask).sum(1).mean().item(),
         "objective/accuracy": (batch.scores >= correct_score).float().mean().item(),
