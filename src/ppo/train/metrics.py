@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.kl import kl_estimate
 from ..core.losses import explained_variance
 from ..core.masked import masked_mean
 from . import distributed
@@ -34,7 +35,7 @@ def rollout_stats(
     estimator): score, KL to the reference (and k1's estimate of it beside, whatever the estimator), lengths, and
     how good the critic is (when there is one)."""
     mask = batch.response_mask  # (B, T)
-    k1 = batch.old_logprobs - batch.ref_logprobs  # (B, T)
+    k1 = kl_estimate(batch.old_logprobs, batch.ref_logprobs, "k1")  # (B, T)
     stats = {
         "objective/score": batch.scores.mean().item(),
         "objective/kl": (kl * mask).sum(1).mean().item(),  # mean sequence KL, sum over tokens
