@@ -12,7 +12,7 @@ from test_reproduce import tiny
 from ppo.core.kl import AdaptiveKLController
 from ppo.lab import ablate_svamp, arms
 from ppo.lab.ablate_svamp import ADAPTIVE, GRIDS, SvampAblationConfig, cell_path, run_grid
-from ppo.lab.ablate_svamp_report import pair_rows
+from ppo.lab.ablate_svamp_report import pair_rows, run_intervals
 from ppo.lab.reproduce import ReproduceConfig, run_reproduce
 from ppo.train.cli import command, parse_config
 
@@ -90,6 +90,7 @@ def test_a_grid_records_its_cells_shares_the_arms_record_resumes_and_pairs(tmp_p
     assert rows["| 1"].count("p = ") == 1  # the first cell: against the warm-up only
     out = tmp_path / "record" / "ablations" / "kl"
     assert (out / "table.md").read_text() == text and (out / "dev_curves.png").is_file()
+    assert (out / "test_top1.png").is_file() and (out / "training.png").is_file()
     # the experiment's report sees the shared arm as its own, and a rerun trains nothing
     assert "| reft | 0 |" in run_reproduce(tiny(tmp_path, runs="reft:0"))
     trained = []
@@ -135,3 +136,17 @@ def test_the_grids_pairs_are_holm_adjusted_within_each_column():
     assert "| 1 | one | 0 |  | +75.0 (6 / 0, p = 0.031; Holm 0.062) |" in lines
     # against the first cell, a family of one: two lost the one question one alone got right
     assert "| 2 | two | 0 | -12.5 (0 / 1, p = 1; Holm 1) | +62.5 (5 / 0, p = 0.062; Holm 0.062) |" in lines
+
+
+def test_every_run_of_a_grid_is_drawn_with_its_wilson_interval_cell_by_cell():
+    def rec(seed: int, right: int) -> dict:
+        return {"seed": seed, "test": {"correct": [i < right for i in range(20)], "n": 20, "top1": 5.0 * right}}
+
+    rows = [(SimpleNamespace(name="one"), [rec(0, 10), rec(1, 4)]), (SimpleNamespace(name="two"), []),
+            (SimpleNamespace(name="three"), [rec(0, 20)])]  # fmt: skip
+    points = run_intervals(rows)
+    assert [p[0] for p in points] == ["1. one, s0", "1. one, s1", "3. three, s0"]  # a cell not run has no point
+    label, top1, low, high = points[0]
+    assert top1 == 50.0 and round(low, 1) == 29.9 and round(high, 1) == 70.1  # Wilson, 10 of 20
+    _, top1, low, high = points[2]
+    assert (top1, high) == (100.0, 100.0) and round(low, 1) == 83.9  # 20 of 20: an interval, not a point

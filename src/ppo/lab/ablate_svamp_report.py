@@ -6,6 +6,7 @@ table.md        one row a cell (test top-1 of its first seed with the interval, 
                 first cell and with the warm-up, seed by seed, on the same test questions
 dev_curves.png  dev top-1 against sampled answers, one line a cell x seed
 training.png    score and sequence KL against step
+test_top1.png   test top-1 of every run with its 95 % interval, beside the warm-up's: which gaps stand out of noise
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from ..tasks.stats import holm, interval_text, paired
+from ..tasks.stats import holm, interval_text, paired, wilson_interval
 from . import arms
 from .plotting import pyplot, save
 from .reproduce_config import ReproduceConfig, read_record
@@ -124,7 +125,41 @@ def grid_figures(c: ReproduceConfig, grid: str, records: list, warm: dict | None
     axes[0].set(xlabel="PPO step", ylabel="mean score (1 right, 0.1 wrong)")
     axes[1].set(xlabel="PPO step", ylabel="sequence KL (nats)")
     axes[1].legend(fontsize=7)
-    return [save(curves, out / "dev_curves.png"), save(training, out / "training.png")]
+    figures = [save(curves, out / "dev_curves.png"), save(training, out / "training.png")]
+    return figures + [f for f in [interval_figure(plt, grid, records, warm, out / "test_top1.png")] if f]
+
+
+def run_intervals(rows: list) -> list[tuple[str, float, float, float]]:
+    """(label, test top-1 %, low, high) of every run, cell by cell and seed by seed: the 95 % Wilson interval."""
+    points = []
+    for number, (cell, recs) in enumerate(rows, 1):
+        for r in recs:
+            low, high = wilson_interval(sum(r["test"]["correct"]), r["test"]["n"])
+            points.append((f"{number}. {cell.name}, s{r['seed']}", r["test"]["top1"], 100 * low, 100 * high))
+    return points
+
+
+def interval_figure(plt, grid: str, rows: list, warm: dict | None, path: Path) -> Path | None:
+    """test_top1.png: one point a run with its 95 % interval, and the first cell's runs (dotted) and the warm-up's
+    score (dashed) as lines to read the others against. Overlapping intervals are not a paired test: the table has
+    those."""
+    points = run_intervals(rows)
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.35 * len(points)))
+    y = range(len(points), 0, -1)  # the first cell on top
+    ax.errorbar([p[1] for p in points], list(y), xerr=[[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]],
+                fmt="o", color="C0", capsize=3)  # fmt: skip
+    for i, top1 in enumerate(sorted({r["test"]["top1"] for r in rows[0][1]})):
+        ax.axvline(top1, color="C0", linestyle=":", linewidth=1, label="the first cell's runs" if i == 0 else None)
+    if warm and "test" in warm:
+        ax.axvline(warm["test"]["top1"], color="grey", linestyle="--", label=f"warm-up {warm['test']['top1']:.1f} %")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    n = next(r["test"]["n"] for _, recs in rows for r in recs)
+    ax.set(yticks=list(y), yticklabels=[p[0] for p in points], xlabel=f"test top-1 % (95 % interval), n = {n}",
+           title=f"{grid} grid: every run on the same test questions")  # fmt: skip
+    return save(fig, path)
 
 
 def write_grid_report(c: ReproduceConfig, grid: str, rows: list) -> str:
