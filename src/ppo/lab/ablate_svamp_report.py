@@ -106,14 +106,13 @@ def grid_figures(c: ReproduceConfig, grid: str, records: list, warm: dict | None
 
     out = Path(c.record_dir) / "ablations" / grid
     start = [{"samples": 0, "dev_top1": warm["dev"]["top1"]}] if warm else []
-    rows = [(number, cell, r) for number, (cell, recs) in enumerate(records, 1) for r in recs]
+    rows = grid_runs(records)
     if not rows:
         return []
     curves, ax = plt.subplots(figsize=(7, 4.5))
     training, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for number, cell, r in rows:
+    for number, label, r in rows:
         style = dict(color=f"C{(number - 1) % 10}", linestyle=("-", "--", ":", "-.")[r["seed"] % 4])
-        label = f"{number}. {cell.name}, s{r['seed']}"
         points = start + r["curve"]
         ax.plot([p["samples"] for p in points], [p["dev_top1"] for p in points], marker="o", label=label, **style)
         for axis, key in zip(axes, ("objective/score", "objective/kl")):
@@ -126,26 +125,28 @@ def grid_figures(c: ReproduceConfig, grid: str, records: list, warm: dict | None
     axes[1].set(xlabel="PPO step", ylabel="sequence KL (nats)")
     axes[1].legend(fontsize=7)
     figures = [save(curves, out / "dev_curves.png"), save(training, out / "training.png")]
-    return figures + [f for f in [interval_figure(plt, grid, records, warm, out / "test_top1.png")] if f]
+    return figures + [interval_figure(plt, grid, records, warm, out / "test_top1.png")]
+
+
+def grid_runs(records: list) -> list[tuple[int, str, dict]]:
+    """(cell number, label, record) of every run, cell by cell and seed by seed: what each figure draws a mark of."""
+    return [(n, f"{n}. {cell.name}, s{r['seed']}", r) for n, (cell, recs) in enumerate(records, 1) for r in recs]
 
 
 def run_intervals(rows: list) -> list[tuple[str, float, float, float]]:
     """(label, test top-1 %, low, high) of every run, cell by cell and seed by seed: the 95 % Wilson interval."""
     points = []
-    for number, (cell, recs) in enumerate(rows, 1):
-        for r in recs:
-            low, high = wilson_interval(sum(r["test"]["correct"]), r["test"]["n"])
-            points.append((f"{number}. {cell.name}, s{r['seed']}", r["test"]["top1"], 100 * low, 100 * high))
+    for _, label, r in grid_runs(rows):
+        low, high = wilson_interval(sum(r["test"]["correct"]), r["test"]["n"])
+        points.append((label, r["test"]["top1"], 100 * low, 100 * high))
     return points
 
 
-def interval_figure(plt, grid: str, rows: list, warm: dict | None, path: Path) -> Path | None:
+def interval_figure(plt, grid: str, rows: list, warm: dict | None, path: Path) -> Path:
     """test_top1.png: one point a run with its 95 % interval, and the first cell's runs (dotted) and the warm-up's
     score (dashed) as lines to read the others against. Overlapping intervals are not a paired test: the table has
     those."""
-    points = run_intervals(rows)
-    if not points:
-        return None
+    points = run_intervals(rows)  # not empty: grid_figures draws nothing for a grid with no run
     fig, ax = plt.subplots(figsize=(7, 0.9 + 0.35 * len(points)))
     y = range(len(points), 0, -1)  # the first cell on top
     ax.errorbar([p[1] for p in points], list(y), xerr=[[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]],
