@@ -12,6 +12,7 @@ from test_reproduce import tiny
 from ppo.core.kl import AdaptiveKLController
 from ppo.lab import ablate_svamp, arms
 from ppo.lab.ablate_svamp import ADAPTIVE, GRIDS, SvampAblationConfig, cell_path, run_grid
+from ppo.lab.ablate_svamp_noise import noise_text
 from ppo.lab.ablate_svamp_report import pair_rows, run_intervals
 from ppo.lab.reproduce import ReproduceConfig, run_reproduce
 from ppo.train.cli import command, parse_config
@@ -103,6 +104,10 @@ def test_a_grid_records_its_cells_shares_the_arms_record_resumes_and_pairs(tmp_p
     monkeypatch.setattr(arms, "run_arm", fake_run_arm)
     text = run_grid(c, "kl", [first, beta, GRIDS["kl"][1]], [0])
     assert trained == ["kl-beta-0.0"] and "| 2 | beta=0.0 | 0 |" in text
+    # the reft arm is the first cell of every grid, and counts once among all the grids' configurations
+    assert [(name, [p.name for p in paths]) for name, paths in ablate_svamp.configurations(c)] == [
+        ("kl: beta=0.01 (the reft arm)", ["reft-seed0.json"]), ("kl: beta=0.0", ["beta-0.0-seed0.json"]),
+        ("kl: beta=0.05", ["beta-0.05-seed0.json"])]  # fmt: skip
 
 
 def test_a_cell_recorded_with_other_settings_is_refused(tmp_path):
@@ -150,3 +155,13 @@ def test_every_run_of_a_grid_is_drawn_with_its_wilson_interval_cell_by_cell():
     assert top1 == 50.0 and round(low, 1) == 29.9 and round(high, 1) == 70.1  # Wilson, 10 of 20
     _, top1, low, high = points[2]
     assert (top1, high) == (100.0, 100.0) and round(low, 1) == 83.9  # 20 of 20: an interval, not a point
+
+
+def test_the_noise_report_pools_the_seeds_of_every_configuration_with_two():
+    configs = [("a", [18.0, 16.0]), ("b", [15.0]), ("c", [12.0, 16.0])]  # s^2 = (4 / 2 + 16 / 2) / 2 = 5
+    text = noise_text(configs)  # interval: sqrt(5) x sqrt(2 / 7.3778) and sqrt(2 / 0.05064), the table at df = 2
+    assert "| a | 18.0 / 16.0 | 2.0 |" in text and "| c | 12.0 / 16.0 | 4.0 |" in text and "| b |" not in text
+    assert "pooled: 2.24 points** (2 degrees of freedom; 95 % interval 1.16 to 14.05)" in text
+    assert "all 3 configurations spreads with an SD of 3.00 points (12.0 to 18.0)" in text  # 18, 15, 12
+    assert "| 1 against 1 | 8.9 points |" in text  # 2.8016 x sqrt(5) x sqrt(2)
+    assert "the run-to-run spread is unknown" in noise_text([("a", [18.0]), ("b", [15.0])])

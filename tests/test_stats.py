@@ -1,6 +1,17 @@
 import pytest
 
-from ppo.tasks.stats import holm, interval_text, mcnemar_p, paired, wilson_interval
+from ppo.tasks.stats import (
+    chi2_quantile,
+    chi2_sf,
+    detectable,
+    holm,
+    interval_text,
+    mcnemar_p,
+    paired,
+    pooled_sd,
+    sd_interval,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_matches_the_textbook_values():
@@ -34,3 +45,39 @@ def test_holm_multiplies_the_ith_smallest_by_m_minus_i_and_keeps_the_order_monot
     assert holm([0.6, 0.5]) == [1.0, 1.0]
     assert holm([0.02]) == [0.02]
     assert holm([]) == []
+
+
+@pytest.mark.parametrize(
+    "df, q, x",  # the printed chi-square table's values, even and odd df
+    [
+        (1, 0.95, 3.8415),
+        (3, 0.025, 0.2158),
+        (3, 0.975, 9.3484),
+        (4, 0.025, 0.4844),
+        (4, 0.975, 11.1433),
+        (5, 0.975, 12.8325),
+        (10, 0.5, 9.3418),
+    ],  # fmt: skip
+)
+def test_chi_square_quantiles_match_the_table(df, q, x):
+    assert chi2_quantile(q, df) == pytest.approx(x, abs=1e-4)
+    assert chi2_sf(x, df) == pytest.approx(1 - q, abs=1e-5)
+    with pytest.raises(ValueError, match="need df >= 1"):
+        chi2_sf(1.0, 0)
+
+
+def test_pooled_sd_takes_each_groups_deviations_from_its_own_mean():
+    # pairs differing by 2 and 4: s^2 = (2^2 / 2 + 4^2 / 2) / 2 = 5; a group of one adds nothing
+    assert pooled_sd([[10.0, 12.0], [20.0, 16.0], [99.0]]) == (pytest.approx(5**0.5), 2)
+    assert pooled_sd([[1.0, 2.0, 3.0]]) == (pytest.approx(1.0), 2)  # the sample SD of one group
+    with pytest.raises(ValueError, match="at least two runs"):
+        pooled_sd([[1.0], [2.0]])
+    # 95 % interval: s sqrt(df / chi2_0.975) to s sqrt(df / chi2_0.025), at df = 4 from the table above
+    assert sd_interval(2.0, 4) == pytest.approx((2 * (4 / 11.1433) ** 0.5, 2 * (4 / 0.4844) ** 0.5), rel=1e-4)
+
+
+def test_the_detectable_difference_is_z_alpha_plus_z_power_standard_errors():
+    # (1.95996 + 0.84162) x sd x sqrt(1/n_a + 1/n_b)
+    assert detectable(1.0, 1, 1) == pytest.approx(2.80158 * 2**0.5, rel=1e-5)
+    assert detectable(2.0, 2, 2) == pytest.approx(2.80158 * 2.0, rel=1e-5)
+    assert detectable(1.0, 1, 1, power=0.5) == pytest.approx(1.95996 * 2**0.5, rel=1e-5)

@@ -23,6 +23,7 @@ from typing import Literal
 from ..tasks.stages import preflight
 from ..train.checks import check_choices
 from . import arms, warmup_builds
+from .ablate_svamp_noise import write_noise_report
 from .ablate_svamp_report import write_grid_report
 from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, record_path, write_record
 
@@ -174,5 +175,20 @@ def grid_records(c: ReproduceConfig, grid: str) -> list[tuple[Cell, list[dict]]]
     return [(cell, [json.loads(p.read_text()) for p in paths]) for cell, paths in grid_paths(c, grid)]
 
 
+def configurations(c: ReproduceConfig) -> list[tuple[str, list[Path]]]:
+    """Every configuration of the three grids with its records by seed, each once (the reft arm is the first cell of
+    all three, with one set of records)."""
+    seen, out = set(), []
+    for grid in GRIDS:
+        for cell, paths in grid_paths(c, grid):
+            if paths and paths[0] not in seen:
+                seen.add(paths[0])
+                out.append((f"{grid}: {cell.name}", paths))
+    return out
+
+
 def run_svamp_ablation(a: SvampAblationConfig) -> str:
-    return run_grid(a.experiment(), a.grid, a.picked(), [int(s) for s in a.seeds.split(",")])
+    """The grid's cells, its report, and then the report of what all three grids can tell apart."""
+    table = run_grid(c := a.experiment(), a.grid, a.picked(), [int(s) for s in a.seeds.split(",")])
+    print(f"[ablate] what the grids can tell apart: {write_noise_report(c.record_dir, configurations(c))}")
+    return table

@@ -6,11 +6,15 @@ mcnemar_p         the exact two-sided McNemar test: of the questions exactly one
                   about which is better, so a paired test is sharper than comparing two intervals.
 holm              Holm's step-down adjustment of a family of p-values: of ten tests at 0.05, one is "significant"
                   by chance about 40 % of the time; the adjusted p-values keep that chance at 5 % for the family.
+pooled_sd         the spread of repeated runs of one setting, pooled over settings: how far two runs of the same
+                  configuration differ by chance, with a chi-square interval (sd_interval)
+detectable        the smallest difference of two means that a two-sided test finds with the given power
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 
 def wilson_interval(right: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -59,3 +63,49 @@ def interval_text(right: int, n: int) -> str:
     """'17.0 % [10.9, 25.5], n = 100'."""
     lo, hi = wilson_interval(right, n)
     return f"{100 * right / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}], n = {n}"
+
+
+def chi2_sf(x: float, df: int) -> float:
+    """P(X > x) for X ~ chi-square with an integer df, in closed form: a Poisson sum for even df, and the normal
+    tail plus a series for odd df (Abramowitz and Stegun 26.4.4, 26.4.5)."""
+    if df < 1 or x < 0:
+        raise ValueError(f"need df >= 1 and x >= 0 (got df = {df}, x = {x})")
+    h = x / 2
+    if df % 2 == 0:
+        return math.exp(-h) * sum(h**j / math.factorial(j) for j in range(df // 2))
+    return math.erfc(math.sqrt(h)) + math.exp(-h) * sum(
+        h ** (j - 0.5) / math.gamma(j + 0.5) for j in range(1, (df + 1) // 2)
+    )
+
+
+def chi2_quantile(q: float, df: int) -> float:
+    """The x with P(X <= x) = q, by bisection on chi2_sf (which falls as x grows)."""
+    lo, hi = 0.0, df + 50.0 * math.sqrt(df) + 50.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if 1 - chi2_sf(mid, df) < q else (lo, mid)
+    return (lo + hi) / 2
+
+
+def pooled_sd(groups: list[list[float]]) -> tuple[float, int]:
+    """The within-group SD pooled over groups of repeated runs (each group one setting) and its degrees of
+    freedom: s^2 = sum of squared deviations from each group's mean / sum (n_i - 1). Groups of one run add nothing."""
+    df = sum(len(g) - 1 for g in groups if len(g) > 1)
+    if df == 0:
+        raise ValueError("need a group of at least two runs")
+    squares = sum(sum((x - sum(g) / len(g)) ** 2 for x in g) for g in groups if len(g) > 1)
+    return math.sqrt(squares / df), df
+
+
+def sd_interval(sd: float, df: int, level: float = 0.95) -> tuple[float, float]:
+    """The interval for the true SD from a pooled sd with df degrees of freedom (df s^2 / sigma^2 ~ chi-square)."""
+    tail = (1 - level) / 2
+    return sd * math.sqrt(df / chi2_quantile(1 - tail, df)), sd * math.sqrt(df / chi2_quantile(tail, df))
+
+
+def detectable(sd: float, n_a: int, n_b: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true difference between the means of n_a and n_b runs (each with spread sd) that a two-sided
+    test at alpha finds with the given power, by the normal approximation: (z_{1-alpha/2} + z_power) sd
+    sqrt(1/n_a + 1/n_b). With sd estimated from few runs it is too small; take sd's upper bound to be safe."""
+    z = NormalDist().inv_cdf
+    return (z(1 - alpha / 2) + z(power)) * sd * math.sqrt(1 / n_a + 1 / n_b)
