@@ -4,6 +4,7 @@ with the first cell on the same test questions."""
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +13,7 @@ from test_reproduce import tiny
 from ppo.core.kl import AdaptiveKLController
 from ppo.lab import ablate_svamp, arms
 from ppo.lab.ablate_svamp import ADAPTIVE, GRIDS, SvampAblationConfig, cell_path, run_grid
-from ppo.lab.ablate_svamp_noise import noise_text
+from ppo.lab.ablate_svamp_noise import noise_text, write_noise_report
 from ppo.lab.ablate_svamp_report import pair_rows, run_intervals
 from ppo.lab.reproduce import ReproduceConfig, run_reproduce
 from ppo.train.cli import command, parse_config
@@ -157,11 +158,33 @@ def test_every_run_of_a_grid_is_drawn_with_its_wilson_interval_cell_by_cell():
     assert (top1, high) == (100.0, 100.0) and round(low, 1) == 83.9  # 20 of 20: an interval, not a point
 
 
-def test_the_noise_report_pools_the_seeds_of_every_configuration_with_two():
-    configs = [("a", [18.0, 16.0]), ("b", [15.0]), ("c", [12.0, 16.0])]  # s^2 = (4 / 2 + 16 / 2) / 2 = 5
-    text = noise_text(configs)  # interval: sqrt(5) x sqrt(2 / 7.3778) and sqrt(2 / 0.05064), the table at df = 2
-    assert "| a | 18.0 / 16.0 | 2.0 |" in text and "| c | 12.0 / 16.0 | 4.0 |" in text and "| b |" not in text
+def test_the_noise_report_pools_the_seeds_of_every_configuration_with_two(tmp_path):
+    def record(name: str, seed: int, top1: float) -> Path:
+        path = tmp_path / f"{name}-seed{seed}.json"
+        path.write_text(json.dumps({"seed": seed, "test": {"n": 1000, "top1": top1}}))
+        return path
+
+    configs = [("a", [record("a", 0, 18.0), record("a", 1, 16.0)]), ("b", [record("b", 0, 15.0)]),
+               ("c", [record("c", 0, 12.0), record("c", 2, 16.0)])]  # fmt: skip
+    text = write_noise_report(tmp_path, configs).read_text()  # s^2 = (4 / 2 + 16 / 2) / 2 = 5, 2 degrees of freedom
+    assert "each run on the same 1000 test questions" in text
+    assert (
+        "| a | 18.0 (seed 0) / 16.0 (seed 1) | 2.0 |" in text and "| c | 12.0 (seed 0) / 16.0 (seed 2) | 4.0 |" in text
+    )
+    assert "| b |" not in text  # one seed: no spread of its own
+    # interval: sqrt(5) x sqrt(2 / 7.3778) and sqrt(2 / 0.05064), the chi-square table at df = 2
     assert "pooled: 2.24 points** (2 degrees of freedom; 95 % interval 1.16 to 14.05)" in text
-    assert "all 3 configurations spreads with an SD of 3.00 points (12.0 to 18.0)" in text  # 18, 15, 12
-    assert "| 1 against 1 | 8.9 points |" in text  # 2.8016 x sqrt(5) x sqrt(2)
-    assert "the run-to-run spread is unknown" in noise_text([("a", [18.0]), ("b", [15.0])])
+    assert "differ with an SD of 3.16 points" in text  # sqrt(2) x sqrt(5)
+    assert "each of the 3 configurations: an SD of 3.00 points (12.0 to 18.0)" in text  # 18, 15, 12
+    assert "| 1 against 1 | 17.0 points |" in text  # (4.3027 + 1.0607, Student's t at 2 df) x sqrt(5) x sqrt(2)
+    runs = [("a", [(0, 18.0)]), ("b", [(0, 15.0)])]
+    assert "the run-to-run spread is unknown" in noise_text(runs, 1000)
+    one = noise_text([("a", [(0, 18.4), (1, 15.2), (2, 16.0)])], 1000)  # one configuration, three seeds
+    assert "(2 degrees of freedom;" in one and "lowest seed" not in one  # no spread across one configuration
+
+
+def test_a_grid_run_ends_with_the_report_of_what_all_grids_tell_apart(tmp_path, monkeypatch):
+    monkeypatch.setattr(ablate_svamp, "run_grid", lambda c, grid, cells, seeds: "the grid's table")
+    a = SvampAblationConfig(grid="sampling", data_dir="../shared/data/svamp", record_dir=str(tmp_path))
+    assert ablate_svamp.run_svamp_ablation(a) == "the grid's table"
+    assert "No configuration has two seeds yet" in (tmp_path / "ablations" / "noise.md").read_text()

@@ -10,6 +10,8 @@ from ppo.tasks.stats import (
     paired,
     pooled_sd,
     sd_interval,
+    t_cdf,
+    t_quantile,
     wilson_interval,
 )
 
@@ -48,7 +50,7 @@ def test_holm_multiplies_the_ith_smallest_by_m_minus_i_and_keeps_the_order_monot
 
 
 @pytest.mark.parametrize(
-    "df, q, x",  # the printed chi-square table's values, even and odd df
+    "df, q, x",  # the printed chi-square table's values, odd and even df
     [
         (1, 0.95, 3.8415),
         (3, 0.025, 0.2158),
@@ -62,22 +64,53 @@ def test_holm_multiplies_the_ith_smallest_by_m_minus_i_and_keeps_the_order_monot
 def test_chi_square_quantiles_match_the_table(df, q, x):
     assert chi2_quantile(q, df) == pytest.approx(x, abs=1e-4)
     assert chi2_sf(x, df) == pytest.approx(1 - q, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "df, q, t",  # the printed t table's values, odd and even df
+    [
+        (1, 0.975, 12.7062),
+        (2, 0.975, 4.3027),
+        (3, 0.975, 3.1824),
+        (3, 0.8, 0.9785),
+        (4, 0.975, 2.7764),
+        (10, 0.975, 2.2281),
+        (30, 0.975, 2.0423),
+        (3, 0.025, -3.1824),
+    ],  # fmt: skip
+)
+def test_student_t_quantiles_match_the_table(df, q, t):
+    assert t_quantile(q, df) == pytest.approx(t, abs=1e-4)
+    assert t_cdf(t, df) == pytest.approx(q, abs=1e-5)
+
+
+def test_the_distributions_refuse_what_they_cannot_answer_and_do_not_overflow():
     with pytest.raises(ValueError, match="need df >= 1"):
         chi2_sf(1.0, 0)
+    with pytest.raises(ValueError, match="need df >= 1"):
+        t_cdf(1.0, 0)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        chi2_quantile(1.5, 3)
+    assert chi2_sf(0.0, 5) == 1.0 and t_cdf(0.0, 7) == 0.5
+    assert chi2_quantile(0.5, 400) == pytest.approx(399.33, abs=0.01)  # terms in logs: no overflow at large df
+    assert chi2_quantile(0.5, 401) == pytest.approx(400.33, abs=0.01)
 
 
 def test_pooled_sd_takes_each_groups_deviations_from_its_own_mean():
     # pairs differing by 2 and 4: s^2 = (2^2 / 2 + 4^2 / 2) / 2 = 5; a group of one adds nothing
     assert pooled_sd([[10.0, 12.0], [20.0, 16.0], [99.0]]) == (pytest.approx(5**0.5), 2)
-    assert pooled_sd([[1.0, 2.0, 3.0]]) == (pytest.approx(1.0), 2)  # the sample SD of one group
+    # three runs and two: deviations 1, 0, 1 and 1, 1 from their means, s^2 = (1 + 0 + 1 + 1 + 1) / (2 + 1)
+    assert pooled_sd([[1.0, 2.0, 3.0], [5.0, 7.0]]) == (pytest.approx((4 / 3) ** 0.5), 3)
     with pytest.raises(ValueError, match="at least two runs"):
         pooled_sd([[1.0], [2.0]])
     # 95 % interval: s sqrt(df / chi2_0.975) to s sqrt(df / chi2_0.025), at df = 4 from the table above
     assert sd_interval(2.0, 4) == pytest.approx((2 * (4 / 11.1433) ** 0.5, 2 * (4 / 0.4844) ** 0.5), rel=1e-4)
+    assert sd_interval(2.0, 4, level=0.9)[0] > sd_interval(2.0, 4)[0]  # a narrower interval at a lower level
 
 
-def test_the_detectable_difference_is_z_alpha_plus_z_power_standard_errors():
-    # (1.95996 + 0.84162) x sd x sqrt(1/n_a + 1/n_b)
+def test_the_detectable_difference_is_the_two_quantiles_times_the_standard_error():
+    # normal: (1.95996 + 0.84162) x sd x sqrt(1/n_a + 1/n_b); Student's t at 3 df: 3.1824 + 0.9785
     assert detectable(1.0, 1, 1) == pytest.approx(2.80158 * 2**0.5, rel=1e-5)
     assert detectable(2.0, 2, 2) == pytest.approx(2.80158 * 2.0, rel=1e-5)
     assert detectable(1.0, 1, 1, power=0.5) == pytest.approx(1.95996 * 2**0.5, rel=1e-5)
+    assert detectable(1.0, 1, 1, df=3) == pytest.approx(4.1609 * 2**0.5, rel=1e-4)

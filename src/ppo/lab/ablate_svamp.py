@@ -181,14 +181,15 @@ def configurations(c: ReproduceConfig) -> list[tuple[str, list[Path]]]:
     seen, out = set(), []
     for grid in GRIDS:
         for cell, paths in grid_paths(c, grid):
-            if paths and paths[0] not in seen:
-                seen.add(paths[0])
+            if paths and tuple(paths) not in seen:
+                seen.add(tuple(paths))
                 out.append((f"{grid}: {cell.name}", paths))
     return out
 
 
 def run_svamp_ablation(a: SvampAblationConfig) -> str:
     """The grid's cells, its report, and then the report of what all three grids can tell apart."""
-    table = run_grid(c := a.experiment(), a.grid, a.picked(), [int(s) for s in a.seeds.split(",")])
+    c = a.experiment()
+    table = run_grid(c, a.grid, a.picked(), [int(s) for s in a.seeds.split(",")])
     print(f"[ablate] what the grids can tell apart: {write_noise_report(c.record_dir, configurations(c))}")
     return table

@@ -6,14 +6,15 @@ mcnemar_p         the exact two-sided McNemar test: of the questions exactly one
                   about which is better, so a paired test is sharper than comparing two intervals.
 holm              Holm's step-down adjustment of a family of p-values: of ten tests at 0.05, one is "significant"
                   by chance about 40 % of the time; the adjusted p-values keep that chance at 5 % for the family.
-pooled_sd         the spread of repeated runs of one setting, pooled over settings: how far two runs of the same
-                  configuration differ by chance, with a chi-square interval (sd_interval)
-detectable        the smallest difference of two means that a two-sided test finds with the given power
+pooled_sd         the spread of repeated runs of one setting around its mean, pooled over settings, with a
+                  chi-square interval (sd_interval): how far runs of the same configuration scatter by chance
+detectable        the smallest difference of two means that a two-sided test finds with the given power (Student's t)
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from statistics import NormalDist
 
 
@@ -66,35 +67,69 @@ def interval_text(right: int, n: int) -> str:
 
 
 def chi2_sf(x: float, df: int) -> float:
-    """P(X > x) for X ~ chi-square with an integer df, in closed form: a Poisson sum for even df, and the normal
-    tail plus a series for odd df (Abramowitz and Stegun 26.4.4, 26.4.5)."""
+    """P(X > x) for X ~ chi-square with an integer df, in closed form (Abramowitz and Stegun 26.4.4, 26.4.5): the
+    normal tail plus a series for odd df, a Poisson sum for even df. Each term is taken in logs, so no power or
+    factorial overflows at large df."""
     if df < 1 or x < 0:
         raise ValueError(f"need df >= 1 and x >= 0 (got df = {df}, x = {x})")
     h = x / 2
+    if x == 0:
+        return 1.0
     if df % 2 == 0:
-        return math.exp(-h) * sum(h**j / math.factorial(j) for j in range(df // 2))
-    return math.erfc(math.sqrt(h)) + math.exp(-h) * sum(
-        h ** (j - 0.5) / math.gamma(j + 0.5) for j in range(1, (df + 1) // 2)
-    )
+        return sum(math.exp(-h + j * math.log(h) - math.lgamma(j + 1)) for j in range(df // 2))
+    series = sum(math.exp(-h + (j - 0.5) * math.log(h) - math.lgamma(j + 0.5)) for j in range(1, (df + 1) // 2))
+    return math.erfc(math.sqrt(h)) + series
+
+
+def t_cdf(t: float, df: int) -> float:
+    """P(T <= t) for Student's t with an integer df, in closed form (Abramowitz and Stegun 26.7.3, 26.7.4): with
+    theta = atan(t / sqrt(df)), P(|T| <= |t|) is a finite series in cos(theta)."""
+    if df < 1:
+        raise ValueError(f"need df >= 1 (got {df})")
+    theta = math.atan(abs(t) / math.sqrt(df))
+    c2, term, series = math.cos(theta) ** 2, 1.0, 1.0
+    if df % 2 == 0:  # sin(theta) (1 + 1/2 cos^2 + 1.3/(2.4) cos^4 + ... up to cos^(df-2))
+        for k in range(1, df // 2):
+            term *= c2 * (2 * k - 1) / (2 * k)
+            series += term
+        inside = math.sin(theta) * series
+    else:  # 2/pi (theta + sin cos (1 + 2/3 cos^2 + 2.4/(3.5) cos^4 + ... up to cos^(df-3))), theta alone at df = 1
+        for k in range(1, (df - 1) // 2):
+            term *= c2 * (2 * k) / (2 * k + 1)
+            series += term
+        inside = 2 / math.pi * (theta + (math.sin(theta) * math.cos(theta) * series if df > 1 else 0.0))
+    return 0.5 + math.copysign(inside / 2, t)
+
+
+def quantile(cdf, q: float, low: float, high: float) -> float:
+    """The x in [low, high] with cdf(x) = q, by bisection (cdf rising in x)."""
+    if not 0 < q < 1:
+        raise ValueError(f"need a probability strictly between 0 and 1 (got {q})")
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf(mid) < q else (low, mid)
+    return (low + high) / 2
 
 
 def chi2_quantile(q: float, df: int) -> float:
-    """The x with P(X <= x) = q, by bisection on chi2_sf (which falls as x grows)."""
-    lo, hi = 0.0, df + 50.0 * math.sqrt(df) + 50.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if 1 - chi2_sf(mid, df) < q else (lo, mid)
-    return (lo + hi) / 2
+    """The x with P(X <= x) = q for X ~ chi-square(df)."""
+    return quantile(lambda x: 1 - chi2_sf(x, df), q, 0.0, df + 50.0 * math.sqrt(df) + 50.0)
+
+
+def t_quantile(q: float, df: int) -> float:
+    """The t with P(T <= t) = q for Student's t(df)."""
+    return quantile(lambda t: t_cdf(t, df), q, -1e6, 1e6)
 
 
 def pooled_sd(groups: list[list[float]]) -> tuple[float, int]:
-    """The within-group SD pooled over groups of repeated runs (each group one setting) and its degrees of
-    freedom: s^2 = sum of squared deviations from each group's mean / sum (n_i - 1). Groups of one run add nothing."""
-    df = sum(len(g) - 1 for g in groups if len(g) > 1)
-    if df == 0:
+    """The SD of one run around its setting's mean, pooled over groups of repeated runs (each group one setting),
+    and its degrees of freedom: s^2 = sum (n_i - 1) var_i / sum (n_i - 1). Groups of one run add nothing. Two
+    runs of one setting then differ with an SD of s sqrt(2)."""
+    repeated = [g for g in groups if len(g) > 1]
+    if not repeated:
         raise ValueError("need a group of at least two runs")
-    squares = sum(sum((x - sum(g) / len(g)) ** 2 for x in g) for g in groups if len(g) > 1)
-    return math.sqrt(squares / df), df
+    df = sum(len(g) - 1 for g in repeated)
+    return math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in repeated) / df), df
 
 
 def sd_interval(sd: float, df: int, level: float = 0.95) -> tuple[float, float]:
@@ -103,9 +138,9 @@ def sd_interval(sd: float, df: int, level: float = 0.95) -> tuple[float, float]:
     return sd * math.sqrt(df / chi2_quantile(1 - tail, df)), sd * math.sqrt(df / chi2_quantile(tail, df))
 
 
-def detectable(sd: float, n_a: int, n_b: int, alpha: float = 0.05, power: float = 0.8) -> float:
+def detectable(sd: float, n_a: int, n_b: int, df: int | None = None, alpha: float = 0.05, power: float = 0.8) -> float:
     """The smallest true difference between the means of n_a and n_b runs (each with spread sd) that a two-sided
-    test at alpha finds with the given power, by the normal approximation: (z_{1-alpha/2} + z_power) sd
-    sqrt(1/n_a + 1/n_b). With sd estimated from few runs it is too small; take sd's upper bound to be safe."""
-    z = NormalDist().inv_cdf
-    return (z(1 - alpha / 2) + z(power)) * sd * math.sqrt(1 / n_a + 1 / n_b)
+    test at alpha finds with the given power: (q_{1-alpha/2} + q_power) sd sqrt(1/n_a + 1/n_b), with the quantiles
+    of Student's t at the df that sd was estimated with (the usual approximation), or of the normal if df is None."""
+    q = NormalDist().inv_cdf if df is None else (lambda p: t_quantile(p, df))
+    return (q(1 - alpha / 2) + q(power)) * sd * math.sqrt(1 / n_a + 1 / n_b)
