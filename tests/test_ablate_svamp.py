@@ -12,9 +12,10 @@ from test_reproduce import tiny
 
 from ppo.core.kl import AdaptiveKLController
 from ppo.lab import ablate_svamp, arms
-from ppo.lab.ablate_svamp import ADAPTIVE, GRIDS, SvampAblationConfig, cell_path, run_grid
+from ppo.lab.ablate_svamp import cell_path, run_grid
+from ppo.lab.ablate_svamp_config import ADAPTIVE, GRIDS, SvampAblationConfig
 from ppo.lab.ablate_svamp_noise import noise_text, write_noise_report
-from ppo.lab.ablate_svamp_report import pair_rows, run_intervals
+from ppo.lab.ablate_svamp_report import cell_rows, near_best, pair_rows, run_intervals
 from ppo.lab.reproduce import ReproduceConfig, run_reproduce
 from ppo.train.cli import command, parse_config
 
@@ -188,3 +189,37 @@ def test_a_grid_run_ends_with_the_report_of_what_all_grids_tell_apart(tmp_path, 
     a = SvampAblationConfig(grid="sampling", data_dir="../shared/data/svamp", record_dir=str(tmp_path))
     assert ablate_svamp.run_svamp_ablation(a) == "the grid's table"
     assert "No configuration has two seeds yet" in (tmp_path / "ablations" / "noise.md").read_text()
+
+
+def test_near_best_is_the_first_passs_cells_within_three_dev_points_of_its_best():
+    def rec(seed: int, dev: float) -> dict:
+        return {"seed": seed, "best": {"dev_top1": dev, "samples": 768}, "train_min": 1.0, "training": [],
+                "test": {"correct": [True, False], "n": 2, "top1": 50.0, "answered": 100.0}}  # fmt: skip
+
+    rows = [(SimpleNamespace(name="one"), [rec(0, 38.0), rec(1, 45.0)]), (SimpleNamespace(name="two"), []),
+            (SimpleNamespace(name="three"), [rec(0, 40.0)]), (SimpleNamespace(name="four"), [rec(0, 36.5)]),
+            (SimpleNamespace(name="five"), [rec(0, 37.0)])]  # fmt: skip
+    # the best first seed is 40.0: 38.0 and 37.0 are within 3 points, 36.5 is not; seed 1's 45.0 moves nothing
+    assert near_best(rows) == [1, 3, 5]
+    due = [line.split(" | ")[1] for line in cell_rows(rows) if "(second seed due)" in line]
+    assert due == ["three", "five"]  # one already has its second seed; four is 3.5 points below the best
+
+
+def test_near_best_cells_run_once_the_first_pass_is_done_and_are_refused_before(tmp_path, monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(ablate_svamp, "run_grid", lambda c, grid, cells, seeds: ran.append((cells, seeds)) or "")
+    main = command(lambda argv: ablate_svamp.run_svamp_ablation(parse_config(SvampAblationConfig, argv)))
+    argv = ["--grid", "kl", "--cells", "near-best", "--seeds", "1", "--record-dir", str(tmp_path)]
+    c = SvampAblationConfig(record_dir=str(tmp_path)).experiment()
+    for number, (cell, dev) in enumerate(zip(GRIDS["kl"], (38.0, 40.0, 36.5, 37.0, 30.0, 41.0)), 1):
+        if number == 4:
+            with pytest.raises(SystemExit):  # cells 4 to 6 not run yet: a one-line error, and nothing run
+                main(argv)
+            err = capsys.readouterr().err
+            assert "needs the kl grid's first pass: cell(s) 4, 5, 6 have no record" in err and err.count("\n") == 1
+            assert ran == []
+        path = cell_path(c, "kl", cell, 0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"seed": 0, "best": {"dev_top1": dev}, "test": {"n": 1000, "top1": 15.0}}))
+    main(argv)
+    assert ran == [([GRIDS["kl"][n] for n in (0, 1, 5)], [1])]  # 38.0, 40.0 and 41.0: within 3 points of 41.0

@@ -9,114 +9,22 @@ sampled answers, selected on dev at the same points, and scored on all 1,000 tes
 
 A cell that changes nothing is the experiment's own arm: its record (docs/results/svamp/ARM-seedN.json) is shared,
 made by whichever runs it first. The others are recorded in record_dir/ablations/GRID/. Run folders need not
-outlive a sitting; finished cells are skipped, so rerunning the same command continues the grid.
+outlive a sitting; finished cells are skipped, so rerunning the same command continues the grid. Once every cell has
+its first seed, `--cells near-best --seeds 1` runs the second seed of the cells the first pass found near the best.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 from ..tasks.stages import preflight
-from ..train.checks import check_choices
 from . import arms, warmup_builds
+from .ablate_svamp_config import GRIDS, NEAR_BEST_CELLS, Cell, SvampAblationConfig
 from .ablate_svamp_noise import write_noise_report
-from .ablate_svamp_report import write_grid_report
+from .ablate_svamp_report import near_best, write_grid_report
 from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, record_path, write_record
-
-# Both assume the experiment's 16 answers a step, which SvampAblationConfig does not let change. The adaptive
-# controller's horizon of 128 sequences is then 8 steps, which lets beta move by up to 2.5 % a step (the default
-# horizon of 10,000 would move it by 1.6 % in the whole run).
-ADAPTIVE = {"adaptive_kl": True, "kl_target": 0.5, "kl_horizon": 128}
-GROUP = {"samples_per_prompt": 4, "rollout_batch_size": 4}  # 4 answers to each of 4 questions: 16 a step
-ESTIMATORS = ("gae", "grpo", "rloo", "dr_grpo")
-
-
-@dataclass(frozen=True)
-class Cell:
-    name: str
-    arm: str
-    """The experiment's arm the cell starts from: reft or grpo."""
-    overrides: dict
-    """The PPOConfig settings it changes; none = the arm itself."""
-
-    @property
-    def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9.]+", "-", self.name).strip("-")
-
-
-GRIDS: dict[str, list[Cell]] = {
-    "kl": [
-        Cell("beta=0.01 (the reft arm)", "reft", {}),
-        *(Cell(f"beta={b}", "reft", {"kl_coef": b}) for b in (0.0, 0.05, 0.2)),
-        Cell("adaptive beta, target 0.5 nats", "reft", ADAPTIVE),
-        Cell("beta=0.01, k3", "reft", {"kl_estimator": "k3"}),
-    ],
-    "sampling": [
-        Cell("T=1.0, top-p=1.0 (the reft arm)", "reft", {}),
-        *(
-            Cell(f"T={t}, top-p={p}", "reft", {"temperature": t, "top_p": p})
-            for t in (0.7, 1.0, 1.3)
-            for p in (1.0, 0.9)
-            if (t, p) != (1.0, 1.0)
-        ),
-    ],
-    "estimators": [
-        Cell("gae, 1 answer x 16 questions (the reft arm)", "reft", {}),
-        Cell("grpo, k3 in the loss, 1 epoch (the grpo arm)", "grpo", {}),
-        *(Cell(f"{a}, 4 answers x 4 questions", "reft", {**GROUP, "advantage": a}) for a in ESTIMATORS),
-    ],
-}
-
-
-@dataclass(frozen=True)
-class SvampAblationConfig:
-    """One grid on the SVAMP P-CoT setting; every other setting is the experiment's (ReproduceConfig's defaults),
-    so that its warm-up and arms are shared."""
-
-    grid: Literal["kl", "sampling", "estimators"] = "kl"
-    """Which grid: kl, sampling or estimators (ppo.lab.ablate_svamp)."""
-    seeds: str = "0"
-    """Comma-separated seeds; each cell runs once per seed."""
-    cells: str | None = None
-    """Comma-separated cell numbers of the grid, from 1 in its table's order (None = every cell)."""
-    data_dir: str = "../shared/data/svamp"
-    """SVAMP folder (train_python_sdp.json, test.json)."""
-    test_questions: int | None = None
-    """Test questions each cell is scored on (None = all 1,000; fewer only for a quick look, in its own
-    --record-dir)."""
-    device: str = "auto"
-    """auto, cpu, cuda."""
-    dtype: str = "auto"
-    """auto = bf16 on GPU, fp32 on CPU."""
-    output_dir: str = "runs/reproduce-svamp"
-    """Checkpoints and logs (the experiment's: its warm-up is reused)."""
-    record_dir: str = "docs/results/svamp"
-    """The experiment's records; the grid's go to its ablations/GRID/ (small; committed)."""
-
-    def __post_init__(self) -> None:
-        check_choices(self)
-        if not all(s.strip().isdigit() for s in self.seeds.split(",")):
-            raise ValueError(f"--seeds must be comma-separated integers >= 0, like 0,1 (got {self.seeds!r})")
-        self.picked()
-
-    def picked(self) -> list[Cell]:
-        grid = GRIDS[self.grid]
-        if self.cells is None:
-            return grid
-        numbers = [n.strip() for n in self.cells.split(",") if n.strip()]
-        if not numbers or not all(n.isdigit() and 1 <= int(n) <= len(grid) for n in numbers):
-            raise ValueError(f"--cells takes numbers from 1 to {len(grid)} for the {self.grid} grid (got "
-                             f"{self.cells!r})")  # fmt: skip
-        return [grid[int(n) - 1] for n in numbers]
-
-    def experiment(self) -> ReproduceConfig:
-        return ReproduceConfig(data_dir=self.data_dir, test_questions=self.test_questions, device=self.device,
-                               dtype=self.dtype, output_dir=self.output_dir, record_dir=self.record_dir,
-                               runs="")  # fmt: skip
 
 
 def cell_path(c: ReproduceConfig, grid: str, cell: Cell, seed: int) -> Path:
@@ -175,6 +83,16 @@ def grid_records(c: ReproduceConfig, grid: str) -> list[tuple[Cell, list[dict]]]
     return [(cell, [json.loads(p.read_text()) for p in paths]) for cell, paths in grid_paths(c, grid)]
 
 
+def near_best_cells(c: ReproduceConfig, grid: str) -> list[Cell]:
+    """--cells near-best: the cells whose first seed's dev is within NEAR_BEST points of the grid's best first seed.
+    Refused until every cell has its first seed, since a cell not yet run could be the best."""
+    rows = grid_records(c, grid)
+    if missing := [str(number) for number, (_, recs) in enumerate(rows, 1) if not recs]:
+        raise ValueError(f"--cells {NEAR_BEST_CELLS} needs the {grid} grid's first pass: cell(s) {', '.join(missing)} "
+                         f"have no record in {c.record_dir} yet (run them first)")  # fmt: skip
+    return [rows[number - 1][0] for number in near_best(rows)]
+
+
 def configurations(c: ReproduceConfig) -> list[tuple[str, list[Path]]]:
     """Every configuration of the three grids with its records by seed, each once (the reft arm is the first cell of
     all three, with one set of records)."""
@@ -190,6 +108,7 @@ def configurations(c: ReproduceConfig) -> list[tuple[str, list[Path]]]:
 def run_svamp_ablation(a: SvampAblationConfig) -> str:
     """The grid's cells, its report, and then the report of what all three grids can tell apart."""
     c = a.experiment()
-    table = run_grid(c, a.grid, a.picked(), [int(s) for s in a.seeds.split(",")])
+    cells = near_best_cells(c, a.grid) if a.cells == NEAR_BEST_CELLS else a.picked()
+    table = run_grid(c, a.grid, cells, [int(s) for s in a.seeds.split(",")])
     print(f"[ablate] what the grids can tell apart: {write_noise_report(c.record_dir, configurations(c))}")
     return table
