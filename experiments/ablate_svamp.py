@@ -2,12 +2,12 @@
 arm with a few settings changed, from the experiment's warm-up, at its 768 sampled answers, selected on dev, and
 scored on all 1,000 test questions.
 
-    make ablate-kl                                   # beta, adaptive beta and k3; resumable: rerun to continue
-    make ablate-sampling                             # temperature x top-p
-    make ablate-estimators                           # GAE, GRPO, RLOO and Dr. GRPO at 4 answers x 4 questions
-    make ablate-kl ARGS="--cells 2,3 --seeds 1"      # some cells, another seed
+    make ablate-kl                                     # beta, adaptive beta and k3; resumable: rerun to continue
+    make ablate-sampling                               # temperature x top-p
+    make ablate-estimators                             # GAE, GRPO, RLOO and Dr. GRPO at 4 answers x 4 questions
+    make ablate-kl ARGS="--cells 2,3 --seeds 1"        # some cells, another seed
     make ablate-kl ARGS="--cells near-best --seeds 1"  # the second seed the first pass found due
-    python experiments/ablate_svamp.py --help        # every setting (ppo.lab.ablate_svamp_config)
+    python experiments/ablate_svamp.py --help          # every setting (ppo.lab.ablate_svamp_config)
 
 Finished cells are recorded in docs/results/svamp/ablations/GRID (a cell that changes nothing is the experiment's
 own arm, recorded beside it) and skipped by a later run; the grid's table and figures are rewritten there.

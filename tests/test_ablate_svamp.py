@@ -203,6 +203,8 @@ def test_near_best_is_the_first_passs_cells_within_three_dev_points_of_its_best(
     assert near_best(rows) == [1, 3, 5]
     due = [line.split(" | ")[1] for line in cell_rows(rows) if "(second seed due)" in line]
     assert due == ["three", "five"]  # one already has its second seed; four is 3.5 points below the best
+    # dev scores are 100 k / n: 17 and 8 right of 300 are 3 points apart, their floats 3.0000000000000004
+    assert near_best([(None, [rec(0, 100 * 17 / 300)]), (None, [rec(0, 100 * 8 / 300)])]) == [1, 2]
 
 
 def test_near_best_cells_run_once_the_first_pass_is_done_and_are_refused_before(tmp_path, monkeypatch, capsys):
