@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN      = $(VENV)/bin
 TORCH   ?= torch
 
-.PHONY: gsm8k-pcot reproduce-svamp probe-svamp bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-adapters ablate-kl-gsm8k ablate-sampling-gsm8k ablate-estimators-short bench-adapters
+.PHONY: gsm8k-pcot reproduce-svamp probe-svamp bench-shape install test lint latest-venv test-latest lock test-slow ppo-smoke train-gsm8k train-gsm8k-paper train-svamp-pcot bench-sandbox bench warmup-gsm8k warmup-svamp-pcot ablate-estimators ablate-kl ablate-sampling ablate-second-seeds ablate-adapters ablate-kl-gsm8k ablate-sampling-gsm8k ablate-estimators-short bench-adapters
 
 # The exact versions the suite passed on (`make lock` refreshes it), applied as pip constraints. The lock's torch
 # is the default; TORCH=... given by hand (another version or build) replaces that one line.
@@ -125,6 +125,13 @@ warmup-svamp-pcot:
 ablate-kl ablate-sampling ablate-estimators:
 	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_svamp.py --grid $(patsubst ablate-%,%,$@) --data-dir $(SVAMP) $(ARGS)
+
+# Every grid's second seed where its first pass found it near the best (docs/ablations.md, "Seeds"), one cell after
+# another: about 10 to 17 hours here; rerun to continue, since recorded cells are skipped and cut ones resume.
+ablate-second-seeds:
+	$(MAKE) ablate-estimators ARGS="--cells near-best --seeds 1"
+	$(MAKE) ablate-kl ARGS="--cells near-best --seeds 1"
+	$(MAKE) ablate-sampling ARGS="--cells near-best --seeds 1"
 
 # The earlier, short grids (docs/ablations.md, appendix: within noise): GSM8K, 8 steps, 50 dev questions.
 ablate-kl-gsm8k: warmup-gsm8k
