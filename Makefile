@@ -126,8 +126,9 @@ ablate-kl ablate-sampling ablate-estimators:
 	$(BIN)/pip install --quiet $(PIN) -e ".[plots]"
 	$(BIN)/python experiments/ablate_svamp.py --grid $(patsubst ablate-%,%,$@) --data-dir $(SVAMP) $(ARGS)
 
-# Every grid's second seed where its first pass found it near the best (docs/ablations.md, "Seeds"), one cell after
-# another: ten cells, about 11 to 18 hours on 2 CPU cores; rerun to continue (recorded cells are skipped, cut ones resume).
+# Every grid's second seed where its first pass found it near the best (docs/ablations.md, "Seeds"), one cell
+# after another: ten cells, about 11 to 18 hours on 2 CPU cores; rerun to continue (recorded cells are skipped, cut
+# ones resume).
 ablate-second-seeds:
 	$(MAKE) ablate-estimators ARGS="--cells near-best --seeds 1"
 	$(MAKE) ablate-kl ARGS="--cells near-best --seeds 1"
