@@ -184,6 +184,24 @@ def test_the_noise_report_pools_the_seeds_of_every_configuration_with_two(tmp_pa
     assert "(2 degrees of freedom;" in one and "lowest seed" not in one  # no spread across one configuration
 
 
+def test_the_noise_report_compares_each_cells_mean_over_seeds_with_its_grids_first(tmp_path):
+    def record(name: str, seed: int, top1: float) -> Path:
+        path = tmp_path / f"{name}-seed{seed}.json"
+        path.write_text(json.dumps({"seed": seed, "test": {"n": 1000, "top1": top1}}))
+        return path
+
+    a, b, c = [record("a", 0, 18.0), record("a", 1, 16.0)], [record("b", 0, 15.0)], [record("c", 0, 12.0)]
+    configs = [("a", a), ("b", b), ("c", [*c, record("c", 2, 16.0)])]  # pooled: s^2 = 5 at 2 df, as above
+    grids = {"g": [("1. a", a), ("2. b", b), ("3. not run", [])], "h": [("1. not run", []), ("2. b", b)]}
+    text = write_noise_report(tmp_path, configs, grids).read_text()
+    # b against a: 15 - 17, se = sqrt(5) sqrt(1 + 1/2) = 2.7386, t = 0.7303; at 2 df p = 1 - t / sqrt(2 + t^2) and
+    # the interval -2 +- 4.3027 se; Holm over one test leaves it as it is
+    assert "| 1. a | 0, 1 | 17.00 |  |  |  |" in text
+    assert "| 2. b | 0 | 15.00 | -2.00 [-13.8, +9.8] | 0.54 | 0.54 |" in text
+    assert "not run" not in text and "**h**" not in text  # a cell not run has no row; a grid without its first, none
+    assert "**g**" in text and "(2.24 points, 2 degrees of freedom)" in text
+
+
 def test_a_grid_run_ends_with_the_report_of_what_all_grids_tell_apart(tmp_path, monkeypatch):
     monkeypatch.setattr(ablate_svamp, "run_grid", lambda c, grid, cells, seeds: "the grid's table")
     a = SvampAblationConfig(grid="sampling", data_dir="../shared/data/svamp", record_dir=str(tmp_path))

@@ -7,6 +7,7 @@ from ppo.tasks.stats import (
     holm,
     interval_text,
     mcnemar_p,
+    mean_difference,
     paired,
     pooled_sd,
     sd_interval,
@@ -114,3 +115,19 @@ def test_the_detectable_difference_is_the_two_quantiles_times_the_standard_error
     assert detectable(2.0, 2, 2) == pytest.approx(2.80158 * 2.0, rel=1e-5)
     assert detectable(1.0, 1, 1, power=0.5) == pytest.approx(1.95996 * 2**0.5, rel=1e-5)
     assert detectable(1.0, 1, 1, df=3) == pytest.approx(4.1609 * 2**0.5, rel=1e-4)
+
+
+def test_the_mean_difference_is_a_t_test_at_the_pooled_sd():
+    # one run against two, sd 1 at 2 df: se = sqrt(1 + 1/2); at 2 df P(T > t) = (1 - t / sqrt(2 + t^2)) / 2 exactly,
+    # and the 0.975 quantile is 4.3027
+    se = 1.5**0.5
+    test = mean_difference([2.0], [0.0, 0.0], 1.0, 2)
+    t = 2.0 / se
+    assert test["diff"] == 2.0 and test["p"] == pytest.approx(1 - t / (2 + t**2) ** 0.5, rel=1e-6)
+    assert (test["low"], test["high"]) == pytest.approx((2.0 - 4.3027 * se, 2.0 + 4.3027 * se), rel=1e-4)
+    # the sign follows a - b, the p-value does not; two runs against two: se = sqrt(1/2 + 1/2), not sqrt(3/2)
+    back = mean_difference([0.0, 0.0], [2.0], 1.0, 2)
+    assert back["diff"] == -2.0 and back["p"] == pytest.approx(test["p"])
+    both = mean_difference([2.0, 2.0], [0.0, 0.0], 1.0, 2)
+    assert both["high"] - both["low"] == pytest.approx((test["high"] - test["low"]) / 1.5**0.5)
+    assert mean_difference([1.0], [1.0], 1.0, 2)["p"] == pytest.approx(1.0)  # no gap: p = 1

@@ -105,10 +105,17 @@ def configurations(c: ReproduceConfig) -> list[tuple[str, list[Path]]]:
     return out
 
 
+def grid_cells(c: ReproduceConfig) -> dict[str, list[tuple[str, list[Path]]]]:
+    """Each grid's cells, numbered as in its table, with their records by seed (none for a cell not yet run)."""
+    return {grid: [(f"{n}. {cell.name}", paths) for n, (cell, paths) in enumerate(grid_paths(c, grid), 1)]
+            for grid in GRIDS}  # fmt: skip
+
+
 def run_svamp_ablation(a: SvampAblationConfig) -> str:
     """The grid's cells, its report, and then the report of what all three grids can tell apart."""
     c = a.experiment()
     cells = near_best_cells(c, a.grid) if a.cells == NEAR_BEST_CELLS else a.picked()
     table = run_grid(c, a.grid, cells, [int(s) for s in a.seeds.split(",")])
-    print(f"[ablate] what the grids can tell apart: {write_noise_report(c.record_dir, configurations(c))}")
+    noise = write_noise_report(c.record_dir, configurations(c), grid_cells(c))
+    print(f"[ablate] what the grids can tell apart: {noise}")
     return table

@@ -4,7 +4,9 @@ apart two configurations must score before a test on their seeds' mean scores wo
 Two seeds of one configuration, scored greedily on the same test questions, still differ: the seed changes which
 answers are sampled, and so the policy. Every configuration recorded at two seeds or more, in any of the three
 grids, gives that run-to-run spread; pooled over them (ppo.tasks.stats.pooled_sd) it is the noise that a cell's
-difference from another must clear, beyond the question-level noise that McNemar's test covers.
+difference from another must clear, beyond the question-level noise that McNemar's test covers. At that SD each
+cell's mean over its seeds is then compared with its grid's first cell's (stats.mean_difference): the test of a
+setting, where McNemar's test is one of two runs.
 
     write_noise_report   record_dir/ablations/noise.md, rewritten after every grid run
 """
@@ -15,22 +17,40 @@ import json
 import statistics
 from pathlib import Path
 
-from ..tasks.stats import detectable, pooled_sd, sd_interval
+from ..tasks.stats import detectable, holm, mean_difference, pooled_sd, sd_interval
 
 SEEDS_COMPARED = ((1, 1), (1, 2), (2, 2), (3, 3))  # seeds of configuration A against seeds of B
 Runs = list[tuple[str, list[tuple[int, float]]]]  # each configuration's name with its (seed, test top-1 %) by seed
 
 
 def read_runs(configs: list[tuple[str, list[Path]]]) -> tuple[Runs, int]:
-    """Each configuration's records -> its (seed, test top-1) by seed, and the number of test questions."""
+    """Each configuration's records -> its (seed, test top-1) by seed, and the number of test questions (0 if
+    none)."""
     records = [(name, [json.loads(p.read_text()) for p in paths]) for name, paths in configs]
     runs = [(name, [(r["seed"], float(r["test"]["top1"])) for r in rs]) for name, rs in records]
     return runs, max((r["test"]["n"] for _, rs in records for r in rs), default=0)
 
 
-def noise_text(runs: Runs, n: int) -> str:
+def against_first(grid: str, cells: Runs, sd: float, df: int) -> list[str]:
+    """One grid's cells (numbered as in its table) by their mean over seeds, each against the first cell's mean:
+    the difference with its 95 % interval and p at the pooled sd, and p Holm-adjusted over the grid's cells."""
+    (_, first_seeds), rest = cells[0], [(name, seeds) for name, seeds in cells[1:] if seeds]
+    tests = [mean_difference([t for _, t in seeds], [t for _, t in first_seeds], sd, df) for _, seeds in rest]
+    lines = [f"**{grid}**", "", "| cell | seeds | mean test top-1 | against the first cell [95 % interval] | p | "
+             "Holm over the grid |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for (name, seeds), test, adjusted in zip([cells[0], *rest], [None, *tests], [None, *holm([t["p"] for t in tests])]):
+        mean = f"{statistics.fmean(t for _, t in seeds):.2f}"
+        versus = "" if test is None else f"{test['diff']:+.2f} [{test['low']:+.1f}, {test['high']:+.1f}]"
+        ps = ("", "") if test is None else (f"{test['p']:.2g}", f"{adjusted:.2g}")
+        lines.append(f"| {name} | {', '.join(str(seed) for seed, _ in seeds)} | {mean} | {versus} | {' | '.join(ps)} |")
+    return [*lines, ""]
+
+
+def noise_text(runs: Runs, n: int, grids: dict[str, Runs] | None = None) -> str:
     """The report (Markdown): the configurations with several seeds, the pooled run-to-run SD with its 95 %
-    interval, the spread of every configuration's lowest seed, and the smallest detectable differences."""
+    interval, the spread of every configuration's lowest seed, the smallest detectable differences, and, for each
+    of grids (name -> its cells, the first the one the others are compared with), its cells' means against the
+    first's."""
     repeated = [(name, seeds) for name, seeds in runs if len(seeds) > 1]
     lines = ["# What the ablation grids can tell apart", "",
              f"Rewritten from the records after every grid run (`ppo.lab.ablate_svamp_noise`). Test top-1 in %, each "
@@ -55,12 +75,27 @@ def noise_text(runs: Runs, n: int) -> str:
               f"0.05 finds with 80 % power, at the pooled SD, with Student's t at {df} degrees of freedom:", "",
               "| seeds of A against seeds of B | difference |", "|---|---|"]  # fmt: skip
     lines += [f"| {a} against {b} | {detectable(sd, a, b, df):.1f} points |" for a, b in SEEDS_COMPARED]
+    compared = [(grid, cells) for grid, cells in (grids or {}).items() if len(cells) > 1 and cells[0][1]]
+    if compared:
+        lines += ["", "## Each cell against its grid's first cell, by the mean over its seeds", "",
+                  f"Student's t at the pooled SD ({sd:.2f} points, {df} degrees of freedom), one SD for every "
+                  "configuration; the runs are scored on the same questions, so this asks whether other seeds would "
+                  "repeat a gap, and McNemar's tests in each grid's table.md whether other questions would. A cell "
+                  "with one seed carries a run's whole spread.", ""]  # fmt: skip
+        for grid, cells in compared:
+            lines += against_first(grid, cells, sd, df)
     return "\n".join(lines + [""])
 
 
-def write_noise_report(record_dir: str | Path, configs: list[tuple[str, list[Path]]]) -> Path:
-    """record_dir/ablations/noise.md from every configuration's records (ppo.lab.ablate_svamp.configurations)."""
+def write_noise_report(
+    record_dir: str | Path,
+    configs: list[tuple[str, list[Path]]],
+    grids: dict[str, list[tuple[str, list[Path]]]] | None = None,
+) -> Path:
+    """record_dir/ablations/noise.md from every configuration's records (ppo.lab.ablate_svamp.configurations), and
+    each grid's cells with theirs (ppo.lab.ablate_svamp.grid_cells), the first cell first."""
     path = Path(record_dir) / "ablations" / "noise.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(noise_text(*read_runs(configs)))
+    by_grid = {grid: read_runs(cells)[0] for grid, cells in (grids or {}).items()}
+    path.write_text(noise_text(*read_runs(configs), by_grid))
     return path

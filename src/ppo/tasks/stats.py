@@ -9,6 +9,8 @@ holm              Holm's step-down adjustment of a family of p-values: of ten te
 pooled_sd         the spread of repeated runs of one setting around its mean, pooled over settings, with a
                   chi-square interval (sd_interval): how far runs of the same configuration scatter by chance
 detectable        the smallest difference of two means that a two-sided test finds with the given power (Student's t)
+mean_difference   the difference of two settings' mean scores over their runs, with its interval and p-value, at a
+                  pooled sd: the test of settings, where McNemar's test is one of two single runs
 """
 
 from __future__ import annotations
@@ -144,3 +146,14 @@ def detectable(sd: float, n_a: int, n_b: int, df: int | None = None, alpha: floa
     of Student's t at the df that sd was estimated with (the usual approximation), or of the normal if df is None."""
     q = NormalDist().inv_cdf if df is None else (lambda p: t_quantile(p, df))
     return (q(1 - alpha / 2) + q(power)) * sd * math.sqrt(1 / n_a + 1 / n_b)
+
+
+def mean_difference(a: list[float], b: list[float], sd: float, df: int, level: float = 0.95) -> dict:
+    """mean(a) - mean(b), runs of two settings, with its interval and two-sided p from Student's t at df, taking sd
+    (pooled_sd over repeated runs, df its degrees of freedom) as every run's spread around its setting's mean:
+    se = sd sqrt(1/n_a + 1/n_b). Runs scored on the same questions: it asks whether another seed would repeat the
+    gap, not whether other questions would."""
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    se = sd * math.sqrt(1 / len(a) + 1 / len(b))
+    half = t_quantile(1 - (1 - level) / 2, df) * se
+    return {"diff": diff, "low": diff - half, "high": diff + half, "p": 2 * (1 - t_cdf(abs(diff) / se, df))}
