@@ -223,6 +223,8 @@ def test_near_best_is_the_first_passs_cells_within_three_dev_points_of_its_best(
     assert due == ["three", "five"]  # one already has its second seed; four is 3.5 points below the best
     # dev scores are 100 k / n: 17 and 8 right of 300 are 3 points apart, their floats 3.0000000000000004
     assert near_best([(None, [rec(0, 100 * 17 / 300)]), (None, [rec(0, 100 * 8 / 300)])]) == [1, 2]
+    # the first pass is seed 0: a cell run only at seed 1 is neither the best nor near it (32.5 is 3.5 below 36.0)
+    assert near_best([(None, [rec(0, 36.0)]), (None, [rec(1, 45.0)]), (None, [rec(0, 32.5)])]) == [1]
 
 
 def test_near_best_cells_run_once_the_first_pass_is_done_and_are_refused_before(tmp_path, monkeypatch, capsys):
@@ -236,7 +238,8 @@ def test_near_best_cells_run_once_the_first_pass_is_done_and_are_refused_before(
             with pytest.raises(SystemExit):  # cells 4 to 6 not run yet: a one-line error, and nothing run
                 main(argv)
             err = capsys.readouterr().err
-            assert "needs the kl grid's first pass: cell(s) 4, 5, 6 have no record" in err and err.count("\n") == 1
+            assert "needs the kl grid's first pass: cell(s) 4, 5, 6 have no seed-0 record" in err
+            assert err.count("\n") == 1
             assert ran == []
         path = cell_path(c, "kl", cell, 0)
         path.parent.mkdir(parents=True, exist_ok=True)

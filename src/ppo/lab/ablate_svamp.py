@@ -23,7 +23,7 @@ from ..tasks.stages import preflight
 from . import arms, warmup_builds
 from .ablate_svamp_config import GRIDS, NEAR_BEST_CELLS, Cell, SvampAblationConfig
 from .ablate_svamp_noise import write_noise_report
-from .ablate_svamp_report import near_best, write_grid_report
+from .ablate_svamp_report import FIRST_PASS_SEED, first_pass, near_best, write_grid_report
 from .reproduce_config import WARMUP_SETTINGS, ReproduceConfig, check_record, record_path, write_record
 
 
@@ -87,9 +87,9 @@ def near_best_cells(c: ReproduceConfig, grid: str) -> list[Cell]:
     """--cells near-best: the cells whose first seed's dev is within NEAR_BEST points of the grid's best first seed.
     Refused until every cell has its first seed, since a cell not yet run could be the best."""
     rows = grid_records(c, grid)
-    if missing := [str(number) for number, (_, recs) in enumerate(rows, 1) if not recs]:
+    if missing := [str(number) for number, (_, recs) in enumerate(rows, 1) if not first_pass(recs)]:
         raise ValueError(f"--cells {NEAR_BEST_CELLS} needs the {grid} grid's first pass: cell(s) {', '.join(missing)} "
-                         f"have no record in {c.record_dir} yet (run them first)")  # fmt: skip
+                         f"have no seed-{FIRST_PASS_SEED} record in {c.record_dir} yet (run them first)")  # fmt: skip
     return [rows[number - 1][0] for number in near_best(rows)]
 
 

@@ -21,6 +21,7 @@ from .reproduce_config import ReproduceConfig, read_record
 from .warmup_builds import builds_note, start_of
 
 NEAR_BEST = 3.0  # dev points: cells whose first seed is this close to the best first seed are due a second seed
+FIRST_PASS_SEED = 0  # the seed of the first pass (the runner's default --seeds), whichever seeds ran since
 
 
 def mean_kl(record: dict, last: int = 8) -> float | None:
@@ -37,11 +38,16 @@ def grid_table(rows: list, warm: dict | None, record_dir: str | Path | None = No
     return "\n".join(cell_rows(rows) + pair_rows(rows, warm, record_dir)) + "\n"
 
 
+def first_pass(recs: list[dict]) -> dict | None:
+    """A cell's record at FIRST_PASS_SEED, or None: a cell run only at another seed has not had its first pass."""
+    return next((r for r in recs if r["seed"] == FIRST_PASS_SEED), None)
+
+
 def near_best(rows: list) -> list[int]:
     """The cells (numbers from 1) whose first seed's dev top-1 at its chosen point is within NEAR_BEST points of the
     best first seed's: what the first pass found near the best. Later seeds change nothing here, so that a second
     seed that happens to score high on dev cannot drop another cell from the list."""
-    first = {number: recs[0]["best"]["dev_top1"] for number, (_, recs) in enumerate(rows, 1) if recs}
+    first = {number: r["best"]["dev_top1"] for number, (_, recs) in enumerate(rows, 1) if (r := first_pass(recs))}
     best = max(first.values(), default=0.0)
     return [number for number, dev in first.items() if round(best - dev, 6) <= NEAR_BEST]  # 100 k / n: not exact
 
