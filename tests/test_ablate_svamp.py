@@ -191,15 +191,21 @@ def test_the_noise_report_compares_each_cells_mean_over_seeds_with_its_grids_fir
         return path
 
     a, b, c = [record("a", 0, 18.0), record("a", 1, 16.0)], [record("b", 0, 15.0)], [record("c", 0, 12.0)]
-    configs = [("a", a), ("b", b), ("c", [*c, record("c", 2, 16.0)])]  # pooled: s^2 = 5 at 2 df, as above
-    grids = {"g": [("1. a", a), ("2. b", b), ("3. not run", [])], "h": [("1. not run", []), ("2. b", b)]}
+    c.append(record("c", 2, 16.0))
+    configs = [("a", a), ("b", b), ("c", c)]  # pooled: s^2 = 5 at 2 df, as above
+    grids = {"g": [("1. a", a), ("2. b", b), ("3. not run", []), ("4. c", c)], "h": [("1. b", b), ("2. a", a)],
+             "i": [("1. not run", []), ("2. b", b)]}  # fmt: skip
     text = write_noise_report(tmp_path, configs, grids).read_text()
-    # b against a: 15 - 17, se = sqrt(5) sqrt(1 + 1/2) = 2.7386, t = 0.7303; at 2 df p = 1 - t / sqrt(2 + t^2) and
-    # the interval -2 +- 4.3027 se; Holm over one test leaves it as it is
+    # b against a: 15 - 17, se = sqrt(5) sqrt(1 + 1/2) = 2.7386, t = 0.7303; at 2 df p = 1 - t / sqrt(2 + t^2) = 0.541
+    # and the interval -2 +- 4.3027 se; c against a: 14 - 17, se = sqrt(5), t = 1.342, p = 0.312. Holm over g's two:
+    # 2 x 0.312 = 0.624 for c, and b's 0.541 rises to it (the adjusted p-values keep the raw ones' order)
     assert "| 1. a | 0, 1 | 17.00 |  |  |  |" in text
-    assert "| 2. b | 0 | 15.00 | -2.00 [-13.8, +9.8] | 0.54 | 0.54 |" in text
-    assert "not run" not in text and "**h**" not in text  # a cell not run has no row; a grid without its first, none
-    assert "**g**" in text and "(2.24 points, 2 degrees of freedom)" in text
+    assert "| 2. b | 0 | 15.00 | -2.00 [-13.8, +9.8] | 0.54 | 0.62 |" in text
+    assert "| 4. c | 0, 2 | 14.00 | -3.00 [-12.6, +6.6] | 0.31 | 0.62 |" in text
+    # h is its own family: a against b alone, Holm over one test leaves it as it is
+    assert "| 2. a | 0, 1 | 17.00 | +2.00 [-9.8, +13.8] | 0.54 | 0.54 |" in text
+    assert "not run" not in text and "**i**" not in text  # a cell not run has no row; a grid without its first, none
+    assert "**g**" in text and "**h**" in text and "(2.24 points, 2 degrees of freedom)" in text
 
 
 def test_a_grid_run_ends_with_the_report_of_what_all_grids_tell_apart(tmp_path, monkeypatch):
