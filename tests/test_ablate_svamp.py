@@ -110,6 +110,12 @@ def test_a_grid_records_its_cells_shares_the_arms_record_resumes_and_pairs(tmp_p
     assert [(name, [p.name for p in paths]) for name, paths in ablate_svamp.configurations(c)] == [
         ("kl: beta=0.01 (the reft arm)", ["reft-seed0.json"]), ("kl: beta=0.0", ["beta-0.0-seed0.json"]),
         ("kl: beta=0.05", ["beta-0.05-seed0.json"])]  # fmt: skip
+    seen = []  # the table when each of two new cells starts: a run of several cells shows each as it lands
+    monkeypatch.setattr(
+        arms, "run_arm", lambda *args: seen.append((out / "table.md").read_text()) or fake_run_arm(*args)
+    )
+    run_grid(c, "kl", [GRIDS["kl"][3], GRIDS["kl"][4]], [0])
+    assert "| 4 | beta=0.2 | not run |" in seen[0] and "| 4 | beta=0.2 | 0 |" in seen[1]
 
 
 def test_a_cell_recorded_with_other_settings_is_refused(tmp_path):
@@ -208,10 +214,9 @@ def test_the_noise_report_compares_each_cells_mean_over_seeds_with_its_grids_fir
     assert "**g**" in text and "**h**" in text and "(2.24 points, 2 degrees of freedom)" in text
 
 
-def test_a_grid_run_ends_with_the_report_of_what_all_grids_tell_apart(tmp_path, monkeypatch):
-    monkeypatch.setattr(ablate_svamp, "run_grid", lambda c, grid, cells, seeds: "the grid's table")
-    a = SvampAblationConfig(grid="sampling", data_dir="../shared/data/svamp", record_dir=str(tmp_path))
-    assert ablate_svamp.run_svamp_ablation(a) == "the grid's table"
+def test_a_grid_run_ends_with_the_report_of_what_all_grids_tell_apart(tmp_path):
+    c = SvampAblationConfig(grid="sampling", data_dir="../shared/data/svamp", record_dir=str(tmp_path)).experiment()
+    assert "| 2 | T=0.7, top-p=1.0 | not run |" in run_grid(c, "sampling", [], [0])  # nothing to run: the reports
     assert "No configuration has two seeds yet" in (tmp_path / "ablations" / "noise.md").read_text()
 
 

@@ -51,7 +51,7 @@ def run_grid(c: ReproduceConfig, grid: str, cells: list[Cell], seeds: list[int])
         for path in found:
             check_cell(c, grid, cell, path)
     if all(path.is_file() for _, _, path in paths):
-        return write_grid_report(c, grid, grid_records(c, grid))
+        return write_reports(c, grid)
     preflight(arms.warmup_config(c), splits=("train", "test"))
     train, dev, test = arms.splits(c)
     start = warmup_builds.warmup(c, train, dev, test)
@@ -65,7 +65,16 @@ def run_grid(c: ReproduceConfig, grid: str, cells: list[Cell], seeds: list[int])
         write_record(path, {"config": asdict(c), **({"grid": grid, "cell": cell.name, "overrides": cell.overrides}
                                                     if cell.overrides else {}), **record})  # fmt: skip
         print(f"[ablate] {cell.name} seed {seed}: test top-1 {record['test']['top1']:.1f} %, recorded in {path}")
-    return write_grid_report(c, grid, grid_records(c, grid))
+        write_reports(c, grid)  # after every record, so that a run of several cells shows each as it lands
+    return write_reports(c, grid)
+
+
+def write_reports(c: ReproduceConfig, grid: str) -> str:
+    """The grid's table.md and figures, then noise.md over all three grids; returns the grid's table (Markdown)."""
+    table = write_grid_report(c, grid, grid_records(c, grid))
+    noise = write_noise_report(c.record_dir, configurations(c), grid_cells(c))
+    print(f"[ablate] what the grids can tell apart: {noise}")
+    return table
 
 
 def grid_paths(c: ReproduceConfig, grid: str) -> list[tuple[Cell, list[Path]]]:
@@ -112,10 +121,7 @@ def grid_cells(c: ReproduceConfig) -> dict[str, list[tuple[str, list[Path]]]]:
 
 
 def run_svamp_ablation(a: SvampAblationConfig) -> str:
-    """The grid's cells, its report, and then the report of what all three grids can tell apart."""
+    """The grid's cells, with its report and that of what all three grids can tell apart after each."""
     c = a.experiment()
     cells = near_best_cells(c, a.grid) if a.cells == NEAR_BEST_CELLS else a.picked()
-    table = run_grid(c, a.grid, cells, [int(s) for s in a.seeds.split(",")])
-    noise = write_noise_report(c.record_dir, configurations(c), grid_cells(c))
-    print(f"[ablate] what the grids can tell apart: {noise}")
-    return table
+    return run_grid(c, a.grid, cells, [int(s) for s in a.seeds.split(",")])
