@@ -8,7 +8,7 @@ difference from another must clear, beyond the question-level noise that McNemar
 cell's mean over its seeds is then compared with its grid's first cell's (stats.mean_difference): the test of a
 setting, where McNemar's test is one of two runs.
 
-    write_noise_report   record_dir/ablations/noise.md, rewritten after every grid run
+    write_noise_report   record_dir/ablations/noise.md, rewritten after each record a grid run makes
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def noise_text(runs: Runs, n: int, grids: dict[str, Runs] | None = None) -> str:
     first's."""
     repeated = [(name, seeds) for name, seeds in runs if len(seeds) > 1]
     lines = ["# What the ablation grids can tell apart", "",
-             f"Rewritten from the records after every grid run (`ppo.lab.ablate_svamp_noise`). Test top-1 in %, each "
-             f"run on the same {n} test questions.", ""]  # fmt: skip
+             f"Rewritten after each record a grid run makes (`ppo.lab.ablate_svamp_noise`). Test top-1 in %, each run "
+             f"on the same {n} test questions.", ""]  # fmt: skip
     if not repeated:
         return "\n".join(lines + ["No configuration has two seeds yet: the run-to-run spread is unknown.", ""])
     sd, df = pooled_sd([[top1 for _, top1 in seeds] for _, seeds in repeated])
