@@ -55,6 +55,7 @@ def run_grid(c: ReproduceConfig, grid: str, cells: list[Cell], seeds: list[int])
     preflight(arms.warmup_config(c), splits=("train", "test"))
     train, dev, test = arms.splits(c)
     start = warmup_builds.warmup(c, train, dev, test)
+    table = ""  # rewritten by every record; a grid with all its cells recorded returned above
     for cell, seed, path in paths:
         if path.is_file():
             print(f"[ablate] {cell.name} seed {seed}: recorded in {path}, skipped")
@@ -65,8 +66,8 @@ def run_grid(c: ReproduceConfig, grid: str, cells: list[Cell], seeds: list[int])
         write_record(path, {"config": asdict(c), **({"grid": grid, "cell": cell.name, "overrides": cell.overrides}
                                                     if cell.overrides else {}), **record})  # fmt: skip
         print(f"[ablate] {cell.name} seed {seed}: test top-1 {record['test']['top1']:.1f} %, recorded in {path}")
-        write_reports(c, grid)  # after every record, so that a run of several cells shows each as it lands
-    return write_reports(c, grid)
+        table = write_reports(c, grid)  # after every record, so that a run of several cells shows each as it lands
+    return table
 
 
 def write_reports(c: ReproduceConfig, grid: str) -> str:
