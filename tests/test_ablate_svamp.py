@@ -3,6 +3,7 @@ few settings changed and nothing else, the arm's own record is shared, and cells
 with the first cell on the same test questions."""
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,9 +13,9 @@ from test_reproduce import tiny
 
 from ppo.core.kl import AdaptiveKLController
 from ppo.lab import ablate_svamp, arms
-from ppo.lab.ablate_svamp import cell_path, run_grid
+from ppo.lab.ablate_svamp import cell_path, configurations, grid_cells, run_grid
 from ppo.lab.ablate_svamp_config import ADAPTIVE, GRIDS, SvampAblationConfig
-from ppo.lab.ablate_svamp_noise import noise_text, write_noise_report
+from ppo.lab.ablate_svamp_noise import noise_text, p_value, points, read_runs, write_noise_report
 from ppo.lab.ablate_svamp_report import cell_rows, near_best, pair_rows, run_intervals
 from ppo.lab.reproduce import ReproduceConfig, run_reproduce
 from ppo.train.cli import command, parse_config
@@ -205,13 +206,23 @@ def test_the_noise_report_compares_each_cells_mean_over_seeds_with_its_grids_fir
     # b against a: 15 - 17, se = sqrt(5) sqrt(1 + 1/2) = 2.7386, t = 0.7303; at 2 df p = 1 - t / sqrt(2 + t^2) = 0.541
     # and the interval -2 +- 4.3027 se; c against a: 14 - 17, se = sqrt(5), t = 1.342, p = 0.312. Holm over g's two:
     # 2 x 0.312 = 0.624 for c, and b's 0.541 rises to it (the adjusted p-values keep the raw ones' order)
-    assert "| 1. a | 0, 1 | 17.00 |  |  |  |" in text
-    assert "| 2. b | 0 | 15.00 | -2.00 [-13.8, +9.8] | 0.54 | 0.62 |" in text
-    assert "| 4. c | 0, 2 | 14.00 | -3.00 [-12.6, +6.6] | 0.31 | 0.62 |" in text
+    # each run's Wilson interval: 180 of 1000 -> (0.18 + 1.92 / 1000) / 1.00384 -+ 1.9525 sqrt(0.1476 / 1000 + 9.6e-7)
+    # = 0.1574 to 0.2050
+    assert "| 1. a | 0, 1 | 18.0 [15.7, 20.5] / 16.0 [13.9, 18.4] | 17.0 |  |  |" in text
+    assert "| 2. b | 0 | 15.0 [12.9, 17.3] | 15.0 | −2.0 [−13.8, +9.8] | 0.54 [0.62] |" in text
+    assert "| 4. c | 0, 2 | 12.0 [10.1, 14.2] / 16.0 [13.9, 18.4] | 14.0 | −3.0 [−12.6, +6.6] | 0.31 [0.62] |" in text
     # h is its own family: a against b alone, Holm over one test leaves it as it is
-    assert "| 2. a | 0, 1 | 17.00 | +2.00 [-9.8, +13.8] | 0.54 | 0.54 |" in text
+    assert "| 2. a | 0, 1 | 18.0 [15.7, 20.5] / 16.0 [13.9, 18.4] | 17.0 | +2.0 [−9.8, +13.8] | 0.54 [0.54] |" in text
     assert "not run" not in text and "**i**" not in text  # a cell not run has no row; a grid without its first, none
     assert "**g**" in text and "**h**" in text and "(2.24 points, 2 degrees of freedom)" in text
+    assert [p_value(p) for p in (0.9951, 0.5, 0.0304, 0.0046)] == ["1", "0.50", "0.030", "0.0046"]
+    assert [points(-0.45), points(16.8), points(2, "+")] == ["−0.45", "16.8", "+2.0"]  # a true minus sign
+    read: dict = {}
+    read_runs(grids["g"], read)
+    assert sorted(read) == sorted(a + b + c)  # every record of the grid's cells, each once
+    a[0].unlink()  # read again from the same dict, a's record is not read from disk a second time
+    runs = [("a", [(0, 18.0), (1, 16.0)]), ("b", [(0, 15.0)]), ("c", [(0, 12.0), (2, 16.0)])]
+    assert read_runs(configs, read) == (runs, 1000)
 
 
 def test_a_grid_run_ends_with_the_report_of_what_all_grids_tell_apart(tmp_path):
@@ -257,3 +268,36 @@ def test_near_best_cells_run_once_the_first_pass_is_done_and_are_refused_before(
         path.write_text(json.dumps({"seed": 0, "best": {"dev_top1": dev}, "test": {"n": 1000, "top1": 15.0}}))
     main(argv)
     assert ran == [([GRIDS["kl"][n] for n in (0, 1, 5)], [1])]  # 38.0, 40.0 and 41.0: within 3 points of 41.0
+
+
+def table_rows(lines: list[str], start: int) -> list[list[str]]:
+    """The cells of a Markdown table's rows, from its header at lines[start], without the header and rule."""
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def test_the_docs_lead_tables_are_noise_mds_and_noise_md_is_what_the_committed_records_give():
+    # docs/ablations.md copies each grid's table by hand, under its own cell names: this fails a copy that drifts
+    # from the records, or a record that lands without its write-up
+    root = Path(__file__).resolve().parents[1]
+    c = SvampAblationConfig(grid="kl", data_dir="../shared/data/svamp", record_dir=str(root / "docs/results/svamp"))
+    c = c.experiment()
+    noise = (root / "docs/results/svamp/ablations/noise.md").read_text()
+    assert noise == noise_text(*read_runs(configurations(c)), {g: read_runs(cs)[0] for g, cs in grid_cells(c).items()})
+    lines = noise.splitlines()
+    by_grid = {lines[i - 2].strip("*"): table_rows(lines, i) for i, line in enumerate(lines) if "| p [Holm] |" in line}
+    docs = (root / "docs/ablations.md").read_text().splitlines()
+    header = "| cell | test top-1 by seed, % [95 % interval] | mean | against the reft arm's mean, points"
+    starts = [i for i, line in enumerate(docs) if line.startswith(header)]
+    grids = [re.findall(r"ablation-runs\.md#the-(\w+)-grid", "\n".join(docs[:i]))[-1] for i in starts]
+    assert sorted(grids) == sorted(GRIDS) == sorted(by_grid)
+    pooled = re.search(r"pooled: ([\d.]+) points\*\* \((\d+) degrees", noise).groups()
+    assert "pooled SD, {} points on {} degrees of freedom".format(*pooled) in " ".join(docs)
+    for grid, start in zip(grids, starts):
+        rows = table_rows(docs, start)
+        assert [row[0].split(".")[0] for row in rows] == [row[0].split(".")[0] for row in by_grid[grid]], grid
+        assert [row[1:] for row in rows] == [row[2:] for row in by_grid[grid]], grid  # noise.md adds the seeds

@@ -17,32 +17,53 @@ import json
 import statistics
 from pathlib import Path
 
-from ..tasks.stats import detectable, holm, mean_difference, pooled_sd, sd_interval
+from ..tasks.stats import detectable, holm, mean_difference, pooled_sd, sd_interval, wilson_interval
 
 SEEDS_COMPARED = ((1, 1), (1, 2), (2, 2), (3, 3))  # seeds of configuration A against seeds of B
 Runs = list[tuple[str, list[tuple[int, float]]]]  # each configuration's name with its (seed, test top-1 %) by seed
 
 
-def read_runs(configs: list[tuple[str, list[Path]]]) -> tuple[Runs, int]:
+def read_runs(configs: list[tuple[str, list[Path]]], read: dict[Path, dict] | None = None) -> tuple[Runs, int]:
     """Each configuration's records -> its (seed, test top-1) by seed, and the number of test questions (0 if
-    none)."""
-    records = [(name, [json.loads(p.read_text()) for p in paths]) for name, paths in configs]
+    none). read holds the records already read, by path, and gains those read here."""
+    read = {} if read is None else read
+    for path in {p for _, paths in configs for p in paths} - read.keys():
+        read[path] = json.loads(path.read_text())
+    records = [(name, [read[p] for p in paths]) for name, paths in configs]
     runs = [(name, [(r["seed"], float(r["test"]["top1"])) for r in rs]) for name, rs in records]
     return runs, max((r["test"]["n"] for _, rs in records for r in rs), default=0)
 
 
-def against_first(grid: str, cells: Runs, sd: float, df: int) -> list[str]:
+def points(x: float, sign: str = "") -> str:
+    """x to two decimals, less a last zero, with a true minus sign: 16.80 -> 16.8, -0.45 -> −0.45."""
+    text = format(x, sign + ".2f")
+    return (text[:-1] if text.endswith("0") else text).replace("-", "−")
+
+
+def p_value(p: float) -> str:
+    """p as the tables print it: two significant digits below 0.01, three decimals to 0.1, two above, 1 from 0.995."""
+    return "1" if p >= 0.995 else f"{p:.2f}" if p >= 0.1 else f"{p:.3f}" if p >= 0.01 else f"{p:.2g}"
+
+
+def against_first(grid: str, cells: Runs, n: int, sd: float, df: int) -> list[str]:
     """One grid's cells (numbered as in its table) by their mean over seeds, each against the first cell's mean:
-    the difference with its 95 % interval and p at the pooled sd, and p Holm-adjusted over the grid's cells."""
+    every run's test top-1 of n questions with its Wilson interval, the difference of means with its 95 % interval
+    and p at the pooled sd, and in brackets p Holm-adjusted over the grid's cells."""
     (_, first_seeds), rest = cells[0], [(name, seeds) for name, seeds in cells[1:] if seeds]
     tests = [mean_difference([t for _, t in seeds], [t for _, t in first_seeds], sd, df) for _, seeds in rest]
-    lines = [f"**{grid}**", "", "| cell | seeds | mean test top-1 | against the first cell [95 % interval] | p | "
-             "Holm over the grid |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [f"**{grid}**", "", "| cell | seeds | test top-1 by seed, % [95 % interval] | mean | against the first "
+             "cell's mean, points [95 % interval] | p [Holm] |", "|---|---|---|---|---|---|"]  # fmt: skip
     for (name, seeds), test, adjusted in zip([cells[0], *rest], [None, *tests], [None, *holm([t["p"] for t in tests])]):
-        mean = f"{statistics.fmean(t for _, t in seeds):.2f}"
-        versus = "" if test is None else f"{test['diff']:+.2f} [{test['low']:+.1f}, {test['high']:+.1f}]"
-        ps = ("", "") if test is None else (f"{test['p']:.2g}", f"{adjusted:.2g}")
-        lines.append(f"| {name} | {', '.join(str(seed) for seed, _ in seeds)} | {mean} | {versus} | {' | '.join(ps)} |")
+        intervals = [wilson_interval(round(top1 * n / 100), n) for _, top1 in seeds]
+        by_seed = " / ".join(
+            f"{top1:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]" for (_, top1), (lo, hi) in zip(seeds, intervals)
+        )
+        mean = points(statistics.fmean(t for _, t in seeds))
+        versus, ps = "", ""
+        if test is not None:
+            low, high = (format(v, "+.1f").replace("-", "−") for v in (test["low"], test["high"]))
+            versus, ps = f"{points(test['diff'], '+')} [{low}, {high}]", f"{p_value(test['p'])} [{p_value(adjusted)}]"
+        lines.append(f"| {name} | {', '.join(str(seed) for seed, _ in seeds)} | {by_seed} | {mean} | {versus} | {ps} |")
     return [*lines, ""]
 
 
@@ -81,9 +102,10 @@ def noise_text(runs: Runs, n: int, grids: dict[str, Runs] | None = None) -> str:
                   f"Student's t at the pooled SD ({sd:.2f} points, {df} degrees of freedom), one SD for every "
                   "configuration; the runs are scored on the same questions, so this asks whether other seeds would "
                   "repeat a gap, and McNemar's tests in each grid's table.md whether other questions would. A cell "
-                  "with one seed carries a run's whole spread.", ""]  # fmt: skip
+                  "with one seed carries a run's whole spread. Each run's interval is Wilson's; in brackets after p, p "
+                  "Holm-adjusted over the grid's cells.", ""]  # fmt: skip
         for grid, cells in compared:
-            lines += against_first(grid, cells, sd, df)
+            lines += against_first(grid, cells, n, sd, df)
     return "\n".join(lines + [""])
 
 
@@ -96,6 +118,7 @@ def write_noise_report(
     each grid's cells with theirs (ppo.lab.ablate_svamp.grid_cells), the first cell first."""
     path = Path(record_dir) / "ablations" / "noise.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    by_grid = {grid: read_runs(cells)[0] for grid, cells in (grids or {}).items()}
-    path.write_text(noise_text(*read_runs(configs), by_grid))
+    read: dict[Path, dict] = {}  # the grids' cells hold the configurations' records: each is read once
+    by_grid = {grid: read_runs(cells, read)[0] for grid, cells in (grids or {}).items()}
+    path.write_text(noise_text(*read_runs(configs, read), by_grid))
     return path
