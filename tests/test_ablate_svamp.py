@@ -215,14 +215,20 @@ def test_the_noise_report_compares_each_cells_mean_over_seeds_with_its_grids_fir
     assert "| 2. a | 0, 1 | 18.0 [15.7, 20.5] / 16.0 [13.9, 18.4] | 17.0 | +2.0 [−9.8, +13.8] | 0.54 [0.54] |" in text
     assert "not run" not in text and "**i**" not in text  # a cell not run has no row; a grid without its first, none
     assert "**g**" in text and "**h**" in text and "(2.24 points, 2 degrees of freedom)" in text
-    assert [p_value(p) for p in (0.9951, 0.5, 0.0304, 0.0046)] == ["1", "0.50", "0.030", "0.0046"]
+    ps = (0.9951, 0.5, 0.0996, 0.0304, 0.00996, 0.005, 0.0046, 1.2e-6)  # each rounded before its form is chosen
+    assert [p_value(p) for p in ps] == ["1", "0.50", "0.10", "0.030", "0.010", "0.0050", "0.0046", "1.2e-6"]
     assert [points(-0.45), points(16.8), points(2, "+")] == ["−0.45", "16.8", "+2.0"]  # a true minus sign
+    assert [points(-1e-15, "+"), points(-0.04, "+", 1)] == ["+0.0", "+0.0"]  # never a negative zero
     read: dict = {}
     read_runs(grids["g"], read)
     assert sorted(read) == sorted(a + b + c)  # every record of the grid's cells, each once
     a[0].unlink()  # read again from the same dict, a's record is not read from disk a second time
     runs = [("a", [(0, 18.0), (1, 16.0)]), ("b", [(0, 15.0)]), ("c", [(0, 12.0), (2, 16.0)])]
     assert read_runs(configs, read) == (runs, 1000)
+    other = tmp_path / "d-seed0.json"
+    other.write_text(json.dumps({"seed": 0, "test": {"n": 500, "top1": 15.0}}))
+    with pytest.raises(ValueError, match=r"different sizes \(\[500, 1000\]\)"):
+        read_runs([*configs, ("d", [other])], read)
 
 
 def test_a_grid_run_ends_with_the_report_of_what_all_grids_tell_apart(tmp_path):
@@ -300,4 +306,14 @@ def test_the_docs_lead_tables_are_noise_mds_and_noise_md_is_what_the_committed_r
     for grid, start in zip(grids, starts):
         rows = table_rows(docs, start)
         assert [row[0].split(".")[0] for row in rows] == [row[0].split(".")[0] for row in by_grid[grid]], grid
+        for row, cell in zip(rows, by_grid[grid]):  # the docs' name has every setting the cell's names
+            mine, docs_name = name_keys(cell[0].split(". ", 1)[1]), iter(name_keys(row[0].split(". ", 1)[1]))
+            assert all(key in docs_name for key in mine), (row[0], cell[0])
         assert [row[1:] for row in rows] == [row[2:] for row in by_grid[grid]], grid  # noise.md adds the seeds
+
+
+def name_keys(name: str) -> list:
+    """The settings a cell's name holds, in order: its estimator, k3, adaptive, and its numbers, as floats."""
+    name = name.lower().replace("dr. grpo", "dr_grpo")
+    keys = re.findall(r"dr_grpo|grpo|rloo|gae|k3|adaptive|\d+(?:\.\d+)?", name)
+    return [key if key.isalpha() or "_" in key or key == "k3" else float(key) for key in keys]

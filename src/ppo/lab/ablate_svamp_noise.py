@@ -14,6 +14,7 @@ setting, where McNemar's test is one of two runs.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -30,19 +31,29 @@ def read_runs(configs: list[tuple[str, list[Path]]], read: dict[Path, dict] | No
     for path in {p for _, paths in configs for p in paths} - read.keys():
         read[path] = json.loads(path.read_text())
     records = [(name, [read[p] for p in paths]) for name, paths in configs]
+    if len(sizes := {r["test"]["n"] for _, rs in records for r in rs}) > 1:
+        raise ValueError(f"the records were scored on test sets of different sizes ({sorted(sizes)}): not comparable")
     runs = [(name, [(r["seed"], float(r["test"]["top1"])) for r in rs]) for name, rs in records]
-    return runs, max((r["test"]["n"] for _, rs in records for r in rs), default=0)
+    return runs, max(sizes, default=0)
 
 
-def points(x: float, sign: str = "") -> str:
-    """x to two decimals, less a last zero, with a true minus sign: 16.80 -> 16.8, -0.45 -> −0.45."""
-    text = format(x, sign + ".2f")
-    return (text[:-1] if text.endswith("0") else text).replace("-", "−")
+def points(x: float, sign: str = "", digits: int = 2) -> str:
+    """x to digits decimals, with a true minus sign and no negative zero; at two decimals less a last zero:
+    16.80 -> 16.8, -0.45 -> −0.45, -0.001 -> 0.0."""
+    text = format(round(x, digits) + 0.0, f"{sign}.{digits}f")
+    return (text[:-1] if digits == 2 and text.endswith("0") else text).replace("-", "−")
 
 
 def p_value(p: float) -> str:
-    """p as the tables print it: two significant digits below 0.01, three decimals to 0.1, two above, 1 from 0.995."""
-    return "1" if p >= 0.995 else f"{p:.2f}" if p >= 0.1 else f"{p:.3f}" if p >= 0.01 else f"{p:.2g}"
+    """p as the tables print it, by its value once rounded: two decimals from 0.1, three from 0.01, two significant
+    digits below (0.0046, 1.2e-6), and 1 from 0.995."""
+    if p >= 0.995:
+        return "1"
+    if round(p, 2) >= 0.1:
+        return f"{p:.2f}"
+    if round(p, 3) >= 0.01:
+        return f"{p:.3f}"
+    return re.sub(r"e-0*(\d)", r"e-\1", f"{p:#.2g}")
 
 
 def against_first(grid: str, cells: Runs, n: int, sd: float, df: int) -> list[str]:
@@ -61,7 +72,7 @@ def against_first(grid: str, cells: Runs, n: int, sd: float, df: int) -> list[st
         mean = points(statistics.fmean(t for _, t in seeds))
         versus, ps = "", ""
         if test is not None:
-            low, high = (format(v, "+.1f").replace("-", "−") for v in (test["low"], test["high"]))
+            low, high = (points(test[end], "+", 1) for end in ("low", "high"))
             versus, ps = f"{points(test['diff'], '+')} [{low}, {high}]", f"{p_value(test['p'])} [{p_value(adjusted)}]"
         lines.append(f"| {name} | {', '.join(str(seed) for seed, _ in seeds)} | {by_seed} | {mean} | {versus} | {ps} |")
     return [*lines, ""]
