@@ -15,7 +15,7 @@ from ppo.core.kl import AdaptiveKLController
 from ppo.lab import ablate_svamp, arms
 from ppo.lab.ablate_svamp import cell_path, configurations, grid_cells, run_grid
 from ppo.lab.ablate_svamp_config import ADAPTIVE, GRIDS, SvampAblationConfig
-from ppo.lab.ablate_svamp_noise import noise_text, p_value, points, read_runs, write_noise_report
+from ppo.lab.ablate_svamp_noise import noise_report, noise_text, p_value, points, read_runs, write_noise_report
 from ppo.lab.ablate_svamp_report import cell_rows, near_best, pair_rows, run_intervals
 from ppo.lab.reproduce import ReproduceConfig, run_reproduce
 from ppo.train.cli import command, parse_config
@@ -293,7 +293,7 @@ def test_the_docs_lead_tables_are_noise_mds_and_noise_md_is_what_the_committed_r
     c = SvampAblationConfig(grid="kl", data_dir="../shared/data/svamp", record_dir=str(root / "docs/results/svamp"))
     c = c.experiment()
     noise = (root / "docs/results/svamp/ablations/noise.md").read_text()
-    assert noise == noise_text(*read_runs(configurations(c)), {g: read_runs(cs)[0] for g, cs in grid_cells(c).items()})
+    assert noise == noise_report(configurations(c), grid_cells(c))
     lines = noise.splitlines()
     by_grid = {lines[i - 2].strip("*"): table_rows(lines, i) for i, line in enumerate(lines) if "| p [Holm] |" in line}
     docs = (root / "docs/ablations.md").read_text().splitlines()

@@ -8,6 +8,7 @@ difference from another must clear, beyond the question-level noise that McNemar
 cell's mean over its seeds is then compared with its grid's first cell's (stats.mean_difference): the test of a
 setting, where McNemar's test is one of two runs.
 
+    noise_report         the report, from the records
     write_noise_report   record_dir/ablations/noise.md, rewritten after each record a grid run makes
 """
 
@@ -120,16 +121,23 @@ def noise_text(runs: Runs, n: int, grids: dict[str, Runs] | None = None) -> str:
     return "\n".join(lines + [""])
 
 
+def noise_report(
+    configs: list[tuple[str, list[Path]]], grids: dict[str, list[tuple[str, list[Path]]]] | None = None
+) -> str:
+    """noise_text from every configuration's records (ppo.lab.ablate_svamp.configurations) and each grid's cells with
+    theirs (ppo.lab.ablate_svamp.grid_cells), the first cell first."""
+    read: dict[Path, dict] = {}  # the grids' cells hold the configurations' records: each is read once
+    by_grid = {grid: read_runs(cells, read)[0] for grid, cells in (grids or {}).items()}
+    return noise_text(*read_runs(configs, read), by_grid)
+
+
 def write_noise_report(
     record_dir: str | Path,
     configs: list[tuple[str, list[Path]]],
     grids: dict[str, list[tuple[str, list[Path]]]] | None = None,
 ) -> Path:
-    """record_dir/ablations/noise.md from every configuration's records (ppo.lab.ablate_svamp.configurations), and
-    each grid's cells with theirs (ppo.lab.ablate_svamp.grid_cells), the first cell first."""
+    """record_dir/ablations/noise.md: noise_report(configs, grids)."""
     path = Path(record_dir) / "ablations" / "noise.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    read: dict[Path, dict] = {}  # the grids' cells hold the configurations' records: each is read once
-    by_grid = {grid: read_runs(cells, read)[0] for grid, cells in (grids or {}).items()}
-    path.write_text(noise_text(*read_runs(configs, read), by_grid))
+    path.write_text(noise_report(configs, grids))
     return path
