@@ -81,6 +81,7 @@ def test_the_grids_table_pairs_each_cell_with_its_own_build(tmp_path):
     text = grid_table(rows, warm, tmp_path)
     assert "| 1 | first | 0 |  | +25.0 (1 / 0, p = 1; Holm 1) |" in text
     assert "| 2 | second | 0 | +25.0 (1 / 0, p = 1; Holm 1) | +0.0 (0 / 0, p = 1; Holm 1) |" in text
+    assert text.startswith("One row a cell: the mean ± spread of test top-1 over its seeds, and the first seed's run")
     assert "Note: the cells started from 2 warm-up builds" in text and "f (warmup.json); g (the same answer" in text
     one = grid_table(rows[:1], warm, tmp_path)
     assert "warm-up builds" not in one

@@ -1,9 +1,9 @@
 """The report of an ablation grid on the SVAMP setting (ppo.lab.ablate_svamp), from its records alone: `rows` is
 each cell of the grid, in order, with its records by seed.
 
-table.md        one row a cell (test top-1 of its first seed with the interval, mean and spread over seeds,
-                answered, dev at the chosen point, KL where training ended, minutes), then each cell paired with the
-                first cell and with the warm-up, seed by seed, on the same test questions
+table.md        one row a cell (mean and spread of test top-1 over seeds; the first seed's test top-1 with the
+                interval, answered, dev at the chosen point, KL where training ended, minutes), then each cell
+                paired with the first cell and with the warm-up, seed by seed, on the same test questions
 dev_curves.png  dev top-1 against sampled answers, one line a cell x seed
 training.png    score and sequence KL against step
 test_top1.png   test top-1 of every run with its 95 % interval, beside the warm-up's: which gaps stand out of noise
@@ -53,10 +53,13 @@ def near_best(rows: list) -> list[int]:
 
 
 def cell_rows(rows: list) -> list[str]:
-    """The grid's first table: one row a cell, with "second seed due" where the first pass found it near the best
-    (near_best) and it has one seed."""
+    """The grid's first table, under a line that says which columns are the first seed's: one row a cell, with
+    "second seed due" where the first pass found it near the best (near_best) and it has one seed."""
     near = near_best(rows)
     lines = [
+        "One row a cell: the mean ± spread of test top-1 over its seeds, and the first seed's run in every other "
+        "column (each run's own figures are in its record).",
+        "",
         "| # | cell | seeds | test top-1, first seed (95 % interval) | mean ± spread over seeds | answered % | "
         "dev top-1 at the chosen point | chosen at (answers) | sequence KL, last 8 steps | training min |",
         "|---|---|---|---|---|---|---|---|---|---|",
