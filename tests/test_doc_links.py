@@ -1,30 +1,52 @@
-"""Every relative link in README.md and docs/ reaches its file, and every #anchor a heading of that file, as GitHub
-renders it; and the README stays within the house style's 250 lines. A renamed heading or moved file fails here."""
+"""Every inline relative link `[text](path#anchor)` in README.md and docs/ reaches its file inside the repository,
+and every #anchor a heading of that file, as GitHub renders it; and the README stays within the house style's 250
+lines. A renamed heading or a moved file fails here. Links and headings inside code (fenced blocks, `spans`) are not
+read; reference-style links, setext headings and markup inside a heading are not handled (the docs use none)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-LINK = re.compile(r"\]\((?P<target>[^)\s#]*)(?:#(?P<anchor>[^)\s]+))?\)")
-HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
+FENCE = re.compile(r"^ {0,3}(?P<mark>`{3,}|~{3,})")
+LINK = re.compile(r"\]\(<?(?P<target>[^)\s#>]*)(?:#(?P<anchor>[^)\s>]+))?>?(?:\s+\"[^\"]*\")?\)")
+HEADING = re.compile(r"^ {0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
+
+
+def prose_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) outside fenced code blocks, with inline code spans blanked out. A fence closes only on
+    the same character, at least as long as the one that opened it (CommonMark)."""
+    lines, fence = [], None
+    for number, line in enumerate(text.split("\n"), 1):
+        mark = FENCE.match(line)
+        if mark and fence is None:
+            fence = mark["mark"]
+        elif mark and mark["mark"][0] == fence[0] and len(mark["mark"]) >= len(fence):
+            fence = None
+        elif fence is None:
+            lines.append((number, re.sub(r"(`+).+?\1", "``", line)))
+    return lines
 
 
 def slug(title: str) -> str:
     """GitHub's heading anchor: lower case, punctuation dropped (letters, digits, _ and - kept), spaces to -."""
-    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+    return re.sub(r"[^\w\- ]", "", title.replace("`", "").strip().lower()).replace(" ", "-")
 
 
 def anchors(text: str) -> set[str]:
-    """The anchors of a Markdown file's headings outside code fences; a repeated one gets -1, -2, ... as on GitHub."""
-    found, seen, fenced = set(), {}, False
-    for line in text.split("\n"):
-        fenced ^= line.startswith("```")
-        heading = None if fenced else HEADING.match(line)
+    """The anchors of a Markdown file's headings; a repeated one gets -1, -2, ... as on GitHub."""
+    found, seen, fence = set(), {}, None
+    for line in text.split("\n"):  # headings keep their code spans: GitHub slugs the span's text
+        mark = FENCE.match(line)
+        if mark and (fence is None or (mark["mark"][0] == fence[0] and len(mark["mark"]) >= len(fence))):
+            fence = mark["mark"] if fence is None else None
+            continue
+        heading = None if fence else HEADING.match(line)
         if heading:
             base = slug(heading["title"])
             found.add(base if base not in seen else f"{base}-{seen[base]}")
@@ -33,16 +55,20 @@ def anchors(text: str) -> set[str]:
 
 
 def broken_links(path: Path, root: Path = ROOT) -> list[str]:
-    """`file:line: target` for each relative link of `path` whose file or anchor is missing."""
-    text, broken = path.read_text(), []
-    for link in LINK.finditer(text):
-        target, anchor = link["target"], link["anchor"]
-        if re.match(r"^[a-z]+:", target):  # http:, https:, mailto: are not checked (no network here)
-            continue
-        to = (path.parent / target).resolve() if target else path
-        if not to.exists() or (anchor and to.suffix == ".md" and anchor not in anchors(to.read_text())):
-            line = text.count("\n", 0, link.start()) + 1
-            broken.append(f"{path.relative_to(root)}:{line}: {link.group(0)[2:-1]}")
+    """`file:line: target` for each inline relative link of `path` whose file or anchor is missing, or that leaves
+    the repository."""
+    broken = []
+    for number, line in prose_lines(path.read_text()):
+        for link in LINK.finditer(line):
+            target, anchor = unquote(link["target"]), link["anchor"] and unquote(link["anchor"])
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, mailto: ... are not checked (no network)
+                continue
+            to = (root / target.lstrip("/") if target.startswith("/") else path.parent / target) if target else path
+            to = to.resolve()
+            inside = to == root.resolve() or root.resolve() in to.parents
+            missing = not to.exists() or (anchor and to.suffix == ".md" and anchor not in anchors(to.read_text()))
+            if missing or not inside:
+                broken.append(f"{path.relative_to(root)}:{number}: {target or path.name}#{anchor or ''}".rstrip("#"))
     return broken
 
 
@@ -51,15 +77,27 @@ def test_slugs_and_anchors_follow_github():
         "the-powered-experiment-svamp-p-cot-make-reproduce-svamp"
     )
     assert slug("What the grids find") == "what-the-grids-find"
-    text = "# A\n## Notes\n```bash\n# not a heading\n```\n## Notes\n"
-    assert anchors(text) == {"a", "notes", "notes-1"}
+    text = "# A\n## Notes\n```bash\n# not a heading\n```\n## Notes\n````md\n```\n# nor this\n```\n````\n## Tail ##\n"
+    assert anchors(text) == {"a", "notes", "notes-1", "tail"}
 
 
 def test_a_broken_link_is_found(tmp_path):
-    (tmp_path / "b.md").write_text("## Here\n")
-    page = tmp_path / "a.md"
-    page.write_text("[ok](b.md#here) [gone](c.md) [bad](b.md#there) [self](#top)\n# Top\n")
-    assert broken_links(page, tmp_path) == ["a.md:1: c.md", "a.md:1: b.md#there"]
+    repo = tmp_path / "repo"
+    (repo / "docs").mkdir(parents=True)
+    (tmp_path / "outside.md").write_text("# Out\n")
+    (repo / "docs" / "b.md").write_text("## Here\n")
+    page = repo / "a.md"
+    page.write_text(
+        '[ok](docs/b.md#here) [gone](c.md) [bad](docs/b.md#there) [self](#top) [titled](<docs/b.md> "t")\n'
+        "[out](../outside.md) `[code](nowhere.md)` [web](HTTPS://example.org/x.md) [nope](#end)\n"
+        "```\n[fenced](nowhere.md)\n```\n# Top\n"
+    )
+    assert broken_links(page, repo) == [
+        "a.md:1: c.md",
+        "a.md:1: docs/b.md#there",
+        "a.md:2: ../outside.md",
+        "a.md:2: a.md#end",
+    ]
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
