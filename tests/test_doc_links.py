@@ -18,10 +18,10 @@ LINK = re.compile(r"\]\(<?(?P<target>[^)\s#>]*)(?:#(?P<anchor>[^)\s>]+))?>?(?:\s
 HEADING = re.compile(r"^ {0,3}#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
 
 
-def prose_lines(text: str) -> list[tuple[int, str]]:
-    """(line number, line) outside fenced code blocks, with inline code spans blanked out. A fence closes only on
-    the same character, at least as long as the one that opened it (CommonMark)."""
-    lines, fence = [], None
+def outside_fences(text: str):
+    """(line number, line) for each line outside fenced code blocks. A fence closes only on the same character, at
+    least as long as the one that opened it (CommonMark)."""
+    fence = None
     for number, line in enumerate(text.split("\n"), 1):
         mark = FENCE.match(line)
         if mark and fence is None:
@@ -29,8 +29,12 @@ def prose_lines(text: str) -> list[tuple[int, str]]:
         elif mark and mark["mark"][0] == fence[0] and len(mark["mark"]) >= len(fence):
             fence = None
         elif fence is None:
-            lines.append((number, re.sub(r"(`+).+?\1", "``", line)))
-    return lines
+            yield number, line
+
+
+def prose_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) outside fenced code blocks, with inline code spans blanked out."""
+    return [(number, re.sub(r"(`+).+?\1", "``", line)) for number, line in outside_fences(text)]
 
 
 def slug(title: str) -> str:
@@ -40,13 +44,9 @@ def slug(title: str) -> str:
 
 def anchors(text: str) -> set[str]:
     """The anchors of a Markdown file's headings; a repeated one gets -1, -2, ... as on GitHub."""
-    found, seen, fence = set(), {}, None
-    for line in text.split("\n"):  # headings keep their code spans: GitHub slugs the span's text
-        mark = FENCE.match(line)
-        if mark and (fence is None or (mark["mark"][0] == fence[0] and len(mark["mark"]) >= len(fence))):
-            fence = mark["mark"] if fence is None else None
-            continue
-        heading = None if fence else HEADING.match(line)
+    found, seen = set(), {}
+    for _, line in outside_fences(text):  # headings keep their code spans: GitHub slugs the span's text
+        heading = HEADING.match(line)
         if heading:
             base = slug(heading["title"])
             found.add(base if base not in seen else f"{base}-{seen[base]}")
